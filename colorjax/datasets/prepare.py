@@ -1,0 +1,53 @@
+"""Builds a dataset's ArrayRecord files (no TensorFlow needed).
+
+  python -m colorjax.datasets.prepare --dataset=voc2012_aug \
+      --manual_dir=/data/voc --data_dir=~/tensorflow_datasets
+  python -m colorjax.datasets.prepare --dataset=semantic_shapes/64
+"""
+
+import json
+import os
+from typing import Optional
+
+from absl import app
+from absl import flags
+import tensorflow_datasets as tfds
+
+
+def builder(name: str, data_dir: Optional[str] = None, **kwargs):
+  """tfds builder of one of colorjax's datasets (`name[/config]`)."""
+  import colorjax.datasets  # pylint: disable=g-import-not-at-top,unused-import
+  return tfds.builder(name, data_dir=data_dir, file_format='array_record',
+                      **kwargs)
+
+
+def prepare(name: str, manual_dir: Optional[str] = None,
+            data_dir: Optional[str] = None, **kwargs):
+  """Builds `name` (reading `manual_dir` for real datasets); returns builder."""
+  dataset_builder = builder(name, data_dir=data_dir, **kwargs)
+  download_config = tfds.download.DownloadConfig(
+      manual_dir=os.path.expanduser(manual_dir) if manual_dir else None)
+  dataset_builder.download_and_prepare(download_config=download_config)
+  return dataset_builder
+
+
+FLAGS = flags.FLAGS
+
+if __name__ == '__main__':
+  flags.DEFINE_string('dataset', None, 'e.g. voc2012_aug, coco_stuff/10k, '
+                      'ade20k, pascal_context, semantic_shapes/64')
+  flags.DEFINE_string('manual_dir', None, 'where the dataset is unpacked')
+  flags.DEFINE_string('data_dir', None, 'tfds data_dir (default '
+                      '~/tensorflow_datasets)')
+  flags.mark_flag_as_required('dataset')
+
+  def main(argv):
+    del argv
+    built = prepare(FLAGS.dataset, FLAGS.manual_dir, FLAGS.data_dir)
+    splits = {k: v.num_examples for k, v in built.info.splits.items()}
+    print(json.dumps({'dataset': built.name, 'data_dir': built.data_dir,
+                      'splits': splits,
+                      'skipped': dict(built.info.metadata.get('skipped', {}))},
+                     indent=1))
+
+  app.run(main)
