@@ -1,0 +1,131 @@
+"""grain input pipeline: tfds ArrayRecord source -> sharded global jax.Arrays.
+
+Each process reads its own shard of the records (`ShardByJaxProcess`),
+shuffles with a seed shared by all processes, runs the preprocessing ops in
+`worker_count` worker processes, batches its `global_batch / process_count`
+examples, and `global_batches` assembles them into one global jax.Array per
+key, sharded over the mesh's data axis. The DataLoader iterator's state can
+be saved and restored (grain's orbax handler), so a resumed run sees the
+same examples in the same order.
+"""
+
+import dataclasses
+import os
+from typing import Dict, Iterator, Optional
+
+import grain
+import jax
+from jax.sharding import NamedSharding
+from jax.sharding import PartitionSpec as P
+import numpy as np
+import tensorflow_datasets as tfds
+
+from colorjax.data import preprocess
+
+DATA_AXIS = 'data'
+
+
+@dataclasses.dataclass(frozen=True)
+class LoaderSpec:
+  """What a loader needs; built from the `data` part of a config."""
+  dataset: str                   # tfds name, e.g. 'semantic_shapes/64'
+  split: str
+  global_batch_size: int
+  preprocess: str                # preprocess.parse spec
+  data_dir: Optional[str] = None
+  shuffle: bool = True
+  seed: int = 0
+  num_epochs: Optional[int] = None   # None = repeat forever
+  worker_count: int = 0
+  worker_buffer_size: int = 2
+  drop_remainder: bool = True
+
+  @classmethod
+  def from_config(cls, data_config, split: str, train: bool, **overrides):
+    fields = dict(
+        dataset=data_config.dataset,
+        split=split,
+        global_batch_size=data_config.batch_size,
+        preprocess=(data_config.preprocess_train if train
+                    else data_config.preprocess_eval),
+        data_dir=data_config.get('data_dir'),
+        shuffle=train,
+        seed=data_config.get('seed', 0),
+        num_epochs=None if train else 1,
+        worker_count=data_config.get('worker_count', 0),
+        drop_remainder=train)
+    fields.update(overrides)
+    return cls(**fields)
+
+
+def data_source(dataset: str, split: str, data_dir: Optional[str] = None):
+  """tfds ArrayRecord source, with a helpful error when not prepared."""
+  import colorjax.datasets  # pylint: disable=g-import-not-at-top,unused-import
+  data_dir = os.path.expanduser(data_dir) if data_dir else None
+  try:
+    return tfds.data_source(dataset, split=split, data_dir=data_dir)
+  except (FileNotFoundError, AssertionError, ValueError,
+          tfds.core.registered.DatasetNotFoundError) as e:
+    name = dataset.split('/')[0]
+    prepare = ('python -m colorjax.datasets.prepare '
+               f'--dataset={dataset}')
+    if not name.startswith('semantic_shapes'):
+      prepare += ' --manual_dir=WHERE_IT_IS_UNPACKED'
+    if data_dir:
+      prepare += f' --data_dir={data_dir}'
+    raise FileNotFoundError(
+        f'dataset {dataset!r} split {split!r} is not prepared in '
+        f'{data_dir or "~/tensorflow_datasets"} ({type(e).__name__}: {e}).\n'
+        f'Prepare it with:\n  {prepare}\n'
+        'or train on the embedded dataset with a `:demo` config.') from e
+
+
+def process_batch_size(global_batch_size: int) -> int:
+  count = jax.process_count()
+  if global_batch_size % count:
+    raise ValueError(f'global batch {global_batch_size} is not divisible by '
+                     f'the {count} processes')
+  return global_batch_size // count
+
+
+def create_loader(spec: LoaderSpec, source=None) -> grain.DataLoader:
+  """A grain DataLoader yielding this process's numpy batches."""
+  source = source if source is not None else data_source(
+      spec.dataset, spec.split, spec.data_dir)
+  shard_options = grain.sharding.ShardByJaxProcess(
+      drop_remainder=spec.drop_remainder)
+  sampler = grain.samplers.IndexSampler(
+      num_records=len(source),
+      shard_options=shard_options,
+      shuffle=spec.shuffle,
+      num_epochs=spec.num_epochs,
+      seed=spec.seed)
+  operations = preprocess.parse(spec.preprocess) + [
+      grain.transforms.Batch(process_batch_size(spec.global_batch_size),
+                             drop_remainder=spec.drop_remainder)]
+  return grain.DataLoader(
+      data_source=source,
+      sampler=sampler,
+      operations=operations,
+      worker_count=spec.worker_count,
+      worker_buffer_size=spec.worker_buffer_size)
+
+
+def make_global_array(mesh: jax.sharding.Mesh, local: np.ndarray) -> jax.Array:
+  """Process-local [b, ...] -> global [b * processes, ...] on the data axis."""
+  spec = P(DATA_AXIS, *([None] * (local.ndim - 1)))
+  return jax.make_array_from_process_local_data(NamedSharding(mesh, spec),
+                                                local)
+
+
+def global_batches(batches: Iterator[Dict[str, np.ndarray]],
+                   mesh: jax.sharding.Mesh) -> Iterator[Dict[str, jax.Array]]:
+  """Turns each process-local numpy batch into sharded global jax.Arrays."""
+  for batch in batches:
+    yield {k: make_global_array(mesh, np.asarray(v)) for k, v in batch.items()}
+
+
+def data_mesh(devices=None) -> jax.sharding.Mesh:
+  """1-D mesh over all devices of all processes, axis 'data'."""
+  devices = devices if devices is not None else jax.devices()
+  return jax.make_mesh((len(devices),), (DATA_AXIS,), devices=devices)

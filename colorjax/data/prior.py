@@ -1,0 +1,56 @@
+"""Empirical ab prior of a dataset split (paper 001 eq. 11), streamed.
+
+  python -m colorjax.data.prior --dataset=coco_stuff --split=train \
+      --output=coco_prior.npy [--size=64] [--max_images=N]
+
+Pixels are assigned to their nearest of the 313 bins (hard assignment, as
+Zhang et al.) while images stream through the grain pipeline, so memory
+does not grow with the split. Images are resized (short side `size`) first:
+the prior is a histogram, and downsampling barely changes it.
+"""
+
+from typing import Optional
+
+from absl import app
+from absl import flags
+import numpy as np
+
+from colorjax.color import quantize
+from colorjax.data import pipeline
+
+
+def compute_split_prior(dataset: str, split: str,
+                        data_dir: Optional[str] = None, size: int = 64,
+                        batch_size: int = 16, worker_count: int = 0,
+                        max_images: Optional[int] = None) -> np.ndarray:
+  """P(q) [313] over (at most `max_images` of) a split, streaming."""
+  spec = pipeline.LoaderSpec(
+      dataset=dataset, split=split, global_batch_size=batch_size,
+      preprocess=f'resize_short({size})|center_crop({size})|to_lab|keep(("ab",))',
+      data_dir=data_dir, shuffle=False, num_epochs=1,
+      worker_count=worker_count, drop_remainder=False)
+  max_batches = None if max_images is None else -(-max_images // batch_size)
+  return quantize.empirical_ab_prior(pipeline.create_loader(spec),
+                                     max_batches=max_batches)
+
+
+if __name__ == '__main__':
+  flags.DEFINE_string('dataset', 'semantic_shapes/64', 'tfds name')
+  flags.DEFINE_string('split', 'train', 'split')
+  flags.DEFINE_string('data_dir', None, 'tfds data_dir')
+  flags.DEFINE_string('output', None, '.npy file for the [313] prior')
+  flags.DEFINE_integer('size', 64, 'short side images are resized to')
+  flags.DEFINE_integer('max_images', None, 'stop after this many images')
+  flags.DEFINE_integer('workers', 2, 'grain worker processes')
+  flags.mark_flag_as_required('output')
+
+  def main(argv):
+    del argv
+    f = flags.FLAGS
+    prior = compute_split_prior(f.dataset, f.split, f.data_dir, f.size,
+                                worker_count=f.workers,
+                                max_images=f.max_images)
+    np.save(f.output, prior)
+    print(f'saved {f.output}: {np.count_nonzero(prior)} of 313 bins used')
+
+  app.run(main)
