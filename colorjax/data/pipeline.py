@@ -88,11 +88,15 @@ def process_batch_size(global_batch_size: int) -> int:
   return global_batch_size // count
 
 
-def create_loader(spec: LoaderSpec, source=None) -> grain.DataLoader:
-  """A grain DataLoader yielding this process's numpy batches."""
+def create_loader(spec: LoaderSpec, source=None,
+                  shard_options=None) -> grain.DataLoader:
+  """A grain DataLoader yielding this process's numpy batches.
+
+  `shard_options` defaults to this JAX process's shard of the records.
+  """
   source = source if source is not None else data_source(
       spec.dataset, spec.split, spec.data_dir)
-  shard_options = grain.sharding.ShardByJaxProcess(
+  shard_options = shard_options or grain.sharding.ShardByJaxProcess(
       drop_remainder=spec.drop_remainder)
   sampler = grain.samplers.IndexSampler(
       num_records=len(source),

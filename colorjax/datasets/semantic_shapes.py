@@ -3,7 +3,7 @@
 Why it exists: real datasets cannot be downloaded here, and a useful stand-in
 must reward exactly what the five papers claim: using semantics.
   * Luminance says nothing about class: every region draws its lightness
-    from the same range, L ~ U(35, 75), so gray levels of all classes overlap.
+    from the same range, L ~ U(40, 70) plus a +-7 texture, so gray levels of all classes overlap.
   * Shape and texture (carried by L) say which class a region is, so a
     network can recover semantics from the gray image; labels are exact
     (hard masks, no anti-aliasing, lossless PNG).
@@ -31,19 +31,21 @@ class ShapeClass(NamedTuple):
   texture: str
 
 
+# Modes are chosen inside the sRGB gamut for every lightness the scenes use
+# (L in [33, 77]), so 8-bit rounding, not gamut clipping, is the only change.
 CLASSES: List[ShapeClass] = [
-    ShapeClass('sky', ((-5.0, -35.0), (22.0, 38.0)), (0.7, 0.3), 'gradient'),
+    ShapeClass('sky', ((-5.0, -32.0), (22.0, 36.0)), (0.7, 0.3), 'gradient'),
     ShapeClass('grass', ((-38.0, 38.0),), (1.0,), 'noise'),
-    ShapeClass('ball', ((50.0, 35.0), (8.0, -45.0)), (0.5, 0.5), 'radial'),
-    ShapeClass('box', ((2.0, 55.0),), (1.0,), 'checker'),
-    ShapeClass('flower', ((45.0, -25.0), (0.0, 55.0), (-32.0, -18.0)),
+    ShapeClass('ball', ((40.0, 28.0), (8.0, -40.0)), (0.5, 0.5), 'radial'),
+    ShapeClass('box', ((2.0, 45.0),), (1.0,), 'checker'),
+    ShapeClass('flower', ((45.0, -25.0), (0.0, 45.0), (-25.0, -15.0)),
                (1 / 3, 1 / 3, 1 / 3), 'diagonal'),
-    ShapeClass('bar', ((30.0, -40.0),), (1.0,), 'stripes'),
-    ShapeClass('fish', ((28.0, 45.0), (-30.0, 10.0)), (0.6, 0.4), 'dots'),
+    ShapeClass('bar', ((28.0, -36.0),), (1.0,), 'stripes'),
+    ShapeClass('fish', ((28.0, 42.0), (-30.0, 10.0)), (0.6, 0.4), 'dots'),
 ]
 CLASS_NAMES = tuple(c.name for c in CLASSES)
 OBJECT_CLASSES = tuple(range(2, len(CLASSES)))
-LIGHTNESS_RANGE = (35.0, 75.0)
+LIGHTNESS_RANGE = (40.0, 70.0)
 CHROMA_JITTER = 3.0       # per-instance std of (a, b) around the mode
 TEXTURE_AMPLITUDE = 7.0
 
