@@ -1,0 +1,1 @@
+"""Flax modules of the five methods and their shared layers."""

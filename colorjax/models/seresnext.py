@@ -1,0 +1,180 @@
+"""SE-ResNeXt50 (32x4d) in Flax, with loading of timm/PyTorch ImageNet weights.
+
+Structure and names follow timm's `seresnext50_32x4d` (Bottleneck with the
+stride on the grouped 3x3, SE after bn3 with reduction 16 rounded to a
+multiple of 8, 1x1 conv + BN downsample), so a timm state dict converts
+one tensor to one parameter. `load_torch_state_dict` takes a local path
+(no downloads here) or an in-memory dict of numpy arrays.
+"""
+
+from typing import Any, Dict, Mapping, Sequence, Tuple
+
+import flax.linen as nn
+import jax.numpy as jnp
+import numpy as np
+
+from colorjax.models import layers
+
+STAGE_BLOCKS = (3, 4, 6, 3)
+STAGE_PLANES = (64, 128, 256, 512)
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+
+
+def _se_channels(channels: int, ratio: float = 1 / 16, divisor: int = 8):
+  """timm's make_divisible(channels * ratio, 8, round_limit=0)."""
+  value = channels * ratio
+  return max(divisor, int(value + divisor / 2) // divisor * divisor)
+
+
+class Bottleneck(nn.Module):
+  planes: int
+  stride: int
+  downsample: bool
+  train: bool = False
+  cardinality: int = 32
+  base_width: int = 4
+  dtype: Any = jnp.float32
+
+  @nn.compact
+  def __call__(self, x):
+    width = self.planes * self.base_width // 64 * self.cardinality
+    out_channels = self.planes * 4
+    conv = lambda f, k, s, name, groups=1: nn.Conv(
+        f, (k, k), (s, s), padding=[(k // 2, k // 2)] * 2, use_bias=False,
+        feature_group_count=groups, dtype=self.dtype, name=name)
+    bn = lambda name: layers.batch_norm(self.train, self.dtype, name)
+    y = nn.relu(bn('bn1')(conv(width, 1, 1, 'conv1')(x)))
+    y = nn.relu(bn('bn2')(conv(width, 3, self.stride, 'conv2',
+                               self.cardinality)(y)))
+    y = bn('bn3')(conv(out_channels, 1, 1, 'conv3')(y))
+    # Squeeze-and-excitation.
+    squeeze = jnp.mean(y, axis=(1, 2), keepdims=True)
+    squeeze = nn.relu(nn.Conv(_se_channels(out_channels), (1, 1),
+                              dtype=self.dtype, name='se_fc1')(squeeze))
+    gate = nn.sigmoid(nn.Conv(out_channels, (1, 1), dtype=self.dtype,
+                              name='se_fc2')(squeeze))
+    y = y * gate
+    shortcut = x
+    if self.downsample:
+      shortcut = bn('downsample_bn')(conv(out_channels, 1, self.stride,
+                                          'downsample_conv')(x))
+    return nn.relu(y + shortcut)
+
+
+class SEResNeXt50(nn.Module):
+  """Returns a dict of features: 'stem', 'layer1'..'layer4', 'logits'."""
+  num_classes: int = 1000
+  train: bool = False
+  dtype: Any = jnp.float32
+  blocks: Sequence[int] = STAGE_BLOCKS
+  width: int = 64       # stem width; stage planes scale with it
+
+  @nn.compact
+  def __call__(self, x) -> Dict[str, jnp.ndarray]:
+    features = {}
+    x = nn.Conv(self.width, (7, 7), (2, 2), padding=[(3, 3)] * 2,
+                use_bias=False, dtype=self.dtype, name='conv1')(x)
+    x = nn.relu(layers.batch_norm(self.train, self.dtype, 'bn1')(x))
+    features['stem'] = x
+    x = nn.max_pool(x, (3, 3), (2, 2), padding=[(1, 1)] * 2)
+    in_channels = self.width
+    for stage, (count, planes) in enumerate(zip(self.blocks, STAGE_PLANES)):
+      planes = planes * self.width // 64
+      for index in range(count):
+        stride = 2 if (index == 0 and stage > 0) else 1
+        x = Bottleneck(planes, stride,
+                       downsample=index == 0 and (stride != 1 or
+                                                  in_channels != planes * 4),
+                       train=self.train, dtype=self.dtype,
+                       name=f'layer{stage + 1}_{index}')(x)
+        in_channels = planes * 4
+      features[f'layer{stage + 1}'] = x
+    pooled = jnp.mean(x, axis=(1, 2))
+    features['logits'] = nn.Dense(self.num_classes, dtype=self.dtype,
+                                  name='fc')(pooled)
+    return features
+
+
+def _conv_kernel(weight: np.ndarray) -> np.ndarray:
+  """PyTorch OIHW (grouped: O, I/groups, H, W) -> Flax HWIO."""
+  return np.transpose(weight, (2, 3, 1, 0))
+
+
+def _torch_key(flax_path: Tuple[str, ...]) -> Tuple[str, str]:
+  """Maps a flax module path to its timm module prefix."""
+  parts = []
+  for name in flax_path:
+    if name.startswith('layer') and '_' in name:
+      stage, index = name.split('_')
+      parts += [stage, index]
+    elif name.startswith('se_'):
+      parts += ['se', name[3:]]
+    elif name == 'downsample_conv':
+      parts += ['downsample', '0']
+    elif name == 'downsample_bn':
+      parts += ['downsample', '1']
+    else:
+      parts.append(name)
+  return '.'.join(parts)
+
+
+def convert_torch_state_dict(state_dict: Mapping[str, Any],
+                             reference_variables) -> Dict[str, Any]:
+  """timm state dict -> {'params', 'batch_stats'} shaped like the reference.
+
+  Every parameter of the Flax model must be found (and vice versa, apart
+  from BN's num_batches_tracked), with matching shapes, else ValueError.
+  """
+  tensors = {k: np.asarray(getattr(v, 'numpy', lambda: v)())
+             for k, v in state_dict.items()
+             if not k.endswith('num_batches_tracked')}
+  used = set()
+
+  def convert(collection, tree, path=()):
+    out = {}
+    for name, value in tree.items():
+      if isinstance(value, Mapping):
+        out[name] = convert(collection, value, path + (name,))
+        continue
+      prefix = _torch_key(path)
+      torch_name = {
+          ('params', 'kernel'): 'weight', ('params', 'bias'): 'bias',
+          ('params', 'scale'): 'weight', ('batch_stats', 'mean'):
+              'running_mean', ('batch_stats', 'var'): 'running_var'}[
+                  (collection, name)]
+      key = f'{prefix}.{torch_name}'
+      if key not in tensors:
+        raise ValueError(f'{key} (for {collection}/{"/".join(path)}/{name}) '
+                         'is not in the state dict')
+      tensor = tensors[key]
+      used.add(key)
+      if name == 'kernel':
+        tensor = tensor.T if tensor.ndim == 2 else _conv_kernel(tensor)
+      if tensor.shape != tuple(value.shape):
+        raise ValueError(f'{key}: shape {tensor.shape} != {value.shape}')
+      out[name] = jnp.asarray(tensor, dtype=value.dtype)
+    return out
+
+  variables = {c: convert(c, reference_variables[c])
+               for c in ('params', 'batch_stats')}
+  unused = sorted(set(tensors) - used)
+  if unused:
+    raise ValueError(f'state dict entries not used: {unused[:8]}'
+                     f'{"..." if len(unused) > 8 else ""}')
+  return variables
+
+
+def load_torch_state_dict(path: str) -> Dict[str, np.ndarray]:
+  """Reads a timm checkpoint (.pth/.bin via torch, or .npz) from disk."""
+  if path.endswith('.npz'):
+    with np.load(path) as data:
+      return dict(data)
+  try:
+    import torch  # pylint: disable=g-import-not-at-top
+  except ImportError as e:
+    raise ImportError(f'{path}: reading a PyTorch checkpoint needs torch; '
+                      'or convert it once to .npz with numpy arrays') from e
+  state = torch.load(path, map_location='cpu', weights_only=True)
+  state = state.get('state_dict', state)
+  return {k: v.numpy() for k, v in state.items()}
