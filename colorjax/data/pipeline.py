@@ -96,8 +96,10 @@ def create_loader(spec: LoaderSpec, source=None,
   """
   source = source if source is not None else data_source(
       spec.dataset, spec.split, spec.data_dir)
+  # Shards are always equal (drop < process_count records), so every
+  # process runs the same number of steps and collectives never deadlock.
   shard_options = shard_options or grain.sharding.ShardByJaxProcess(
-      drop_remainder=spec.drop_remainder)
+      drop_remainder=True)
   sampler = grain.samplers.IndexSampler(
       num_records=len(source),
       shard_options=shard_options,
@@ -132,4 +134,5 @@ def global_batches(batches: Iterator[Dict[str, np.ndarray]],
 def data_mesh(devices=None) -> jax.sharding.Mesh:
   """1-D mesh over all devices of all processes, axis 'data'."""
   devices = devices if devices is not None else jax.devices()
-  return jax.make_mesh((len(devices),), (DATA_AXIS,), devices=devices)
+  return jax.make_mesh((len(devices),), (DATA_AXIS,), devices=devices,
+                       axis_types=(jax.sharding.AxisType.Auto,))

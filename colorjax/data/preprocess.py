@@ -148,12 +148,17 @@ class RandomBrightnessContrast(grain.transforms.RandomMap):
 @register('to_lab')
 @dataclasses.dataclass
 class ToLab(grain.transforms.Map):
-  """Adds float32 `gray` [H, W, 1] (L in [0, 100]) and `ab` [H, W, 2]."""
+  """Adds float32 `gray`, `l` [H, W, 1] (L in [0, 100]) and `ab` [H, W, 2].
+
+  `gray` is the network input (later ops may equalise or normalise it);
+  `l` keeps the true lightness for losses, metrics and recombination.
+  """
 
   def map(self, example):
     lab = lab_lib.rgb_to_lab_numpy(example['image'].astype(np.float32) / 255.0)
     out = dict(example)
     out['gray'] = lab[..., :1].astype(np.float32)
+    out['l'] = out['gray'].copy()
     out['ab'] = lab[..., 1:].astype(np.float32)
     return out
 

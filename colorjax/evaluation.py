@@ -1,0 +1,144 @@
+"""Periodic and stand-alone evaluation on a validation split.
+
+Every image is scored once: the last, partial batch is padded and masked,
+so results do not depend on the batch size or the number of devices.
+Metrics (paper 000 section V): PSNR and SSIM on RGB recombined from the true
+L and the predicted ab, image entropy of the colorization, the same PSNR for
+the gray (ab = 0) baseline, and mean IoU of the segmentation head.
+"""
+
+import os
+from typing import Any, Dict, Optional
+
+import jax
+from jax.sharding import NamedSharding
+from jax.sharding import PartitionSpec as P
+import jax.numpy as jnp
+import numpy as np
+from PIL import Image
+
+from colorjax import color
+from colorjax import metrics as metrics_lib
+from colorjax.data import pipeline
+
+PALETTE = np.random.default_rng(7).integers(40, 256, (256, 3)).astype(np.uint8)
+
+
+def _pad(batch: Dict[str, np.ndarray], size: int) -> Dict[str, np.ndarray]:
+  count = len(next(iter(batch.values())))
+  out = {k: np.concatenate([v, np.zeros((size - count,) + v.shape[1:],
+                                        v.dtype)]) if count < size else v
+         for k, v in batch.items()}
+  mask = np.zeros(size, np.float32)
+  mask[:count] = 1.0
+  out['mask'] = mask
+  return out
+
+
+def to_rgb(lightness, ab, ab_scale: float):
+  """True L [0, 100] + normalised ab -> sRGB [0, 1]."""
+  lab = jnp.concatenate([lightness.astype(jnp.float32),
+                         ab.astype(jnp.float32) * ab_scale], -1)
+  return color.lab_to_rgb(lab)
+
+
+class Evaluator:
+  """Runs `method.predict` over a split and reduces the metrics."""
+
+  def __init__(self, method, config, mesh, split: Optional[str] = None,
+               max_batches: Optional[int] = None):
+    self.method = method
+    self.config = config
+    self.mesh = mesh
+    data = config.data
+    self.spec = pipeline.LoaderSpec.from_config(
+        data, split or data.eval_split, train=False,
+        global_batch_size=data.eval_batch_size,
+        worker_count=min(data.get('worker_count', 0), 2))
+    limit = data.get('eval_max_batches', -1) if max_batches is None else \
+        max_batches
+    self.max_batches = None if limit is None or limit < 0 else limit
+    self.local_batch = pipeline.process_batch_size(data.eval_batch_size)
+    self.ab_scale = data.ab_scale
+    self.num_classes = data.num_classes
+    self.ignore_label = data.get('ignore_label')
+    replicated = NamedSharding(mesh, P())
+    self._sums = jax.jit(self._batch_sums, out_shardings=replicated)
+    self._predict = jax.jit(method.predict, out_shardings=replicated)
+
+  def _batch_sums(self, state, batch):
+    outputs = self.method.predict(state, batch)
+    mask = batch['mask']
+    rgb_true = to_rgb(batch['l'], batch['ab'], self.ab_scale)
+    rgb_pred = to_rgb(batch['l'], outputs['ab'], self.ab_scale)
+    rgb_gray = to_rgb(batch['l'], jnp.zeros_like(batch['ab']), self.ab_scale)
+    per_image = {
+        'psnr': metrics_lib.psnr(rgb_pred, rgb_true),
+        'ssim': metrics_lib.ssim(rgb_pred, rgb_true),
+        'entropy': metrics_lib.image_entropy(rgb_pred),
+        'psnr_gray_baseline': metrics_lib.psnr(rgb_gray, rgb_true),
+        'ab_l1': jnp.mean(jnp.abs(outputs['ab'] - batch['ab']),
+                          axis=(1, 2, 3)) * self.ab_scale,
+    }
+    sums = {k: jnp.sum(v * mask) for k, v in per_image.items()}
+    sums['count'] = jnp.sum(mask)
+    if 'segmentation' in outputs and 'segmentation' in batch:
+      sums['confusion'] = metrics_lib.confusion_matrix(
+          batch['segmentation'][..., 0],
+          jnp.argmax(outputs['segmentation'], -1), self.num_classes,
+          self.ignore_label, weights=mask[:, None, None])
+    return sums
+
+  def evaluate(self, state, writer=None, step: Optional[int] = None,
+               samples_dir: Optional[str] = None) -> Dict[str, Any]:
+    totals = None
+    first_batch = None
+    loader = pipeline.create_loader(self.spec)
+    for index, local in enumerate(loader):
+      if self.max_batches is not None and index >= self.max_batches:
+        break
+      local = _pad(local, self.local_batch)
+      batch = {k: pipeline.make_global_array(self.mesh, v)
+               for k, v in local.items()}
+      sums = jax.device_get(self._sums(state, batch))
+      totals = sums if totals is None else {
+          k: totals[k] + sums[k] for k in totals}
+      if first_batch is None:
+        first_batch = batch
+    if totals is None:
+      raise ValueError(f'evaluation split {self.spec.split!r} is empty')
+    count = float(totals.pop('count'))
+    results = {k: float(v) / count for k, v in totals.items()
+               if k != 'confusion'}
+    if 'confusion' in totals:
+      results['miou'] = metrics_lib.mean_iou(totals['confusion'])
+    results['num_images'] = int(count)
+    if writer is not None and step is not None:
+      writer.write_scalars(step, {f'eval/{k}': v for k, v in results.items()})
+      grid = self.summary_grid(state, first_batch)
+      writer.write_images(step, {'eval/gray_pred_true_seg': grid[None]})
+      if jax.process_index() == 0 and samples_dir:
+        os.makedirs(samples_dir, exist_ok=True)
+        Image.fromarray(grid).save(
+            os.path.join(samples_dir, f'step_{step:08d}.png'))
+    return results
+
+  def summary_grid(self, state, batch) -> np.ndarray:
+    """Rows of: gray input | prediction | ground truth | predicted labels."""
+    outputs = self._predict(state, batch)
+    count = min(self.config.get('num_summary_images', 4),
+                int(np.sum(jax.device_get(batch['mask']))))
+    lightness = np.asarray(jax.device_get(batch['l']))[:count]
+    ab_true = np.asarray(jax.device_get(batch['ab']))[:count]
+    ab_pred = np.asarray(outputs['ab'])[:count]
+    columns = [
+        np.asarray(to_rgb(lightness, np.zeros_like(ab_true), self.ab_scale)),
+        np.asarray(to_rgb(lightness, ab_pred, self.ab_scale)),
+        np.asarray(to_rgb(lightness, ab_true, self.ab_scale)),
+    ]
+    columns = [np.rint(c * 255).astype(np.uint8) for c in columns]
+    if 'segmentation' in outputs:
+      labels = np.argmax(np.asarray(outputs['segmentation'])[:count], -1)
+      columns.append(PALETTE[labels])
+    return np.concatenate([np.concatenate(list(row), axis=1)
+                           for row in zip(*columns)], axis=0)

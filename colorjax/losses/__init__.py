@@ -1,0 +1,1 @@
+"""Losses shared by the methods (float32 throughout)."""
