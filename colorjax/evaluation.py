@@ -64,7 +64,11 @@ class Evaluator:
     self.ignore_label = data.get('ignore_label')
     replicated = NamedSharding(mesh, P())
     self._sums = jax.jit(self._batch_sums, out_shardings=replicated)
-    self._predict = jax.jit(method.predict, out_shardings=replicated)
+    # Summaries need the batch on every host: gather it in the same program.
+    self._predict = jax.jit(
+        lambda state, batch: (method.predict(state, batch),
+                              {k: batch[k] for k in ('l', 'ab', 'mask')}),
+        out_shardings=replicated)
 
   def _batch_sums(self, state, batch):
     outputs = self.method.predict(state, batch)
@@ -125,11 +129,11 @@ class Evaluator:
 
   def summary_grid(self, state, batch) -> np.ndarray:
     """Rows of: gray input | prediction | ground truth | predicted labels."""
-    outputs = self._predict(state, batch)
+    outputs, inputs = jax.device_get(self._predict(state, batch))
     count = min(self.config.get('num_summary_images', 4),
-                int(np.sum(jax.device_get(batch['mask']))))
-    lightness = np.asarray(jax.device_get(batch['l']))[:count]
-    ab_true = np.asarray(jax.device_get(batch['ab']))[:count]
+                int(np.sum(inputs['mask'])))
+    lightness = inputs['l'][:count]
+    ab_true = inputs['ab'][:count]
     ab_pred = np.asarray(outputs['ab'])[:count]
     columns = [
         np.asarray(to_rgb(lightness, np.zeros_like(ab_true), self.ab_scale)),

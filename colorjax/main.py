@@ -32,8 +32,9 @@ flags.mark_flags_as_required(['config', 'workdir'])
 def initialize_distributed():
   """Starts jax.distributed when several processes take part."""
   if FLAGS.coordinator_address:
-    if jax.default_backend() == 'cpu' or not jax.devices():
-      jax.config.update('jax_cpu_collectives_implementation', 'gloo')
+    # Cross-process collectives between CPU devices (tests, laptops); the
+    # setting does not affect GPU/TPU backends. Must precede backend start.
+    jax.config.update('jax_cpu_collectives_implementation', 'gloo')
     jax.distributed.initialize(FLAGS.coordinator_address,
                                FLAGS.num_processes, FLAGS.process_id)
   elif FLAGS.multihost:

@@ -14,6 +14,7 @@ init_state / train_step / predict, and the trainer
     can reach a checkpoint.
 """
 
+import itertools
 import json
 import os
 import time
@@ -71,18 +72,21 @@ def batch_sharding(mesh, batch) -> Dict[str, NamedSharding]:
           for k, v in batch.items()}
 
 
-def abstract_batch(config, mesh) -> Dict[str, jax.ShapeDtypeStruct]:
-  """Shapes of one global training batch, from one preprocessed example."""
-  spec = pipeline.LoaderSpec.from_config(
-      config.data, config.data.train_split, train=True, worker_count=0,
-      global_batch_size=jax.process_count())
-  example = next(iter(pipeline.create_loader(spec)))
-  batch = config.data.batch_size
-  return {k: jax.ShapeDtypeStruct((batch,) + v.shape[1:], v.dtype,
-                                  sharding=NamedSharding(
-                                      mesh, P(pipeline.DATA_AXIS,
-                                              *([None] * (v.ndim - 1)))))
-          for k, v in example.items()}
+def abstract_batch(method, config, mesh, batch_size=None):
+  """Shapes of one global batch, sharded over the data axis."""
+  sharding = NamedSharding(mesh, P(pipeline.DATA_AXIS))
+  return method.example_batch(batch_size or config.data.batch_size,
+                              config.data.image_size, sharding)
+
+
+def check_batch(batch, expected):
+  """The pipeline must produce exactly what the method was built for."""
+  got = {k: (tuple(v.shape), np.dtype(v.dtype)) for k, v in batch.items()}
+  want = {k: (tuple(v.shape), np.dtype(v.dtype)) for k, v in expected.items()}
+  if got != want:
+    raise ValueError(f'the input pipeline produces {got} but the method '
+                     f'expects {want}: check data.preprocess_train and '
+                     'data.image_size')
 
 
 def create_state(method, config, mesh, batch_shapes):
@@ -92,6 +96,27 @@ def create_state(method, config, mesh, batch_shapes):
   shardings = jax.tree.map(lambda _: replicated(mesh), abstract)
   init = jax.jit(method.init_state, out_shardings=shardings)
   return init(rng, batch_shapes), shardings
+
+
+def restore_for_inference(workdir: str, config=None, step=None):
+  """(method, state) from a workdir's latest (or given) checkpoint."""
+  config = config or load_config(workdir)
+  mesh = pipeline.data_mesh()
+  method = methods.get_method(config)
+  batch = abstract_batch(method, config, mesh,
+                         batch_size=len(mesh.devices.flat))
+  abstract = jax.eval_shape(method.init_state, jax.random.PRNGKey(0), batch)
+  abstract = jax.tree.map(
+      lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype,
+                                     sharding=replicated(mesh)), abstract)
+  manager = checkpoint_manager(workdir, config)
+  if manager.latest_step() is None:
+    raise FileNotFoundError(f'no checkpoint in {workdir}/checkpoints')
+  step = manager.latest_step() if step is None else step
+  restored = manager.restore(step, args=ocp.args.Composite(
+      state=ocp.args.StandardRestore(abstract)))
+  manager.close()
+  return method, restored['state']
 
 
 # ---------------------------------------------------------------- datasets
@@ -203,20 +228,19 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
   """
   workdir = os.path.abspath(workdir)
   mesh = pipeline.data_mesh()
+  for name in ('batch_size', 'eval_batch_size'):
+    if config.data[name] % jax.device_count():
+      raise ValueError(f'config.data.{name}={config.data[name]} must be a '
+                       f'multiple of the {jax.device_count()} devices')
   method = methods.get_method(config)
   save_config(config, workdir)
   ensure_dataset(config)
 
-  batch_shapes = abstract_batch(config, mesh)
-  missing = set(method.batch_keys) - set(batch_shapes)
-  if missing:
-    raise ValueError(f'{config.method} needs batch keys {sorted(missing)} '
-                     'that data.preprocess_train does not produce')
-  state, state_shardings = create_state(method, config, mesh, batch_shapes)
-
   train_spec = pipeline.LoaderSpec.from_config(
       config.data, config.data.train_split, train=True)
-  train_iter = iter(pipeline.create_loader(train_spec))
+  train_iter = iter(pipeline.create_loader(train_spec))   # fails fast
+  batch_shapes = abstract_batch(method, config, mesh)
+  state, state_shardings = create_state(method, config, mesh, batch_shapes)
   manager = checkpoint_manager(workdir, config)
   if manager.latest_step() is not None:
     logging.info('resuming from step %d', manager.latest_step())
@@ -241,6 +265,9 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
       every_steps=config.log_every_steps)
   base_rng = jax.random.PRNGKey(config.seed + 1)
   batches = pipeline.global_batches(train_iter, mesh)
+  first = next(batches)
+  check_batch(first, batch_shapes)
+  batches = itertools.chain([first], batches)
 
   try:
     last_train, last_eval = _loop(

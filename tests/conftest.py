@@ -23,3 +23,18 @@ def shapes_data_dir(tmp_path_factory):
       data_dir=data_dir, file_format='array_record', config=config)
   builder.download_and_prepare()
   return data_dir
+
+
+@pytest.fixture(scope='session', autouse=True)
+def compilation_cache(tmp_path_factory):
+  """Runs of the same tiny config share compiled programs (also across the
+  subprocesses tests start, through the environment)."""
+  import jax  # pylint: disable=g-import-not-at-top
+  cache = str(tmp_path_factory.mktemp('jax_cache'))
+  jax.config.update('jax_compilation_cache_dir', cache)
+  jax.config.update('jax_persistent_cache_min_compile_time_secs', 0.0)
+  jax.config.update('jax_persistent_cache_min_entry_size_bytes', 0)
+  os.environ['JAX_COMPILATION_CACHE_DIR'] = cache
+  os.environ['JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS'] = '0'
+  os.environ['JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES'] = '0'
+  yield cache

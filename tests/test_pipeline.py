@@ -281,3 +281,21 @@ def test_process_sharding_splits_records_disjointly(shapes_data_dir):
     seen.append({i for batch in loader for i in batch['id']})
   assert len(seen[0]) == len(seen[1]) == 12
   assert not seen[0] & seen[1]
+
+
+def test_global_batches_do_not_depend_on_the_process_count():
+  """Global batch k holds the same records (and rngs) for 1 or 2 processes."""
+  def sampler(local_batch, process, count):
+    return data.pipeline.GlobalBatchSampler(
+        grain.samplers.IndexSampler(num_records=10, shuffle=True,
+                                    num_epochs=None, seed=5),
+        local_batch, process, count)
+
+  single = sampler(4, 0, 1)
+  halves = [sampler(2, p, 2) for p in range(2)]
+  for batch in range(7):     # crosses epoch boundaries (10 records)
+    expected = [single[batch * 4 + j] for j in range(4)]
+    got = [halves[p][batch * 2 + j] for p in range(2) for j in range(2)]
+    assert [m.record_key for m in got] == [m.record_key for m in expected]
+    assert all(a.rng.integers(1 << 30) == b.rng.integers(1 << 30)
+               for a, b in zip(got, expected))

@@ -88,27 +88,68 @@ def process_batch_size(global_batch_size: int) -> int:
   return global_batch_size // count
 
 
+class GlobalBatchSampler:
+  """This process's slice of every global batch of one global record order.
+
+  All processes draw the same shuffled sequence of (record, rng) and
+  process p reads positions [p*b, (p+1)*b) of each global batch of B = P*b.
+  Which examples form global batch k, and their augmentations, therefore
+  do not depend on the number of processes: a run on 1 host and on 8 hosts
+  sees the same data, and only this process's records are ever read.
+  """
+
+  def __init__(self, global_sampler, local_batch: int, process_index: int,
+               process_count: int):
+    self._global = global_sampler
+    self._local_batch = local_batch
+    self._process_index = process_index
+    self._global_batch = local_batch * process_count
+    # grain reads the sharding of the loader from here: no further striding.
+    self._shard_options = grain.sharding.NoSharding()
+
+  def __getitem__(self, index: int):
+    batch, offset = divmod(index, self._local_batch)
+    global_index = (batch * self._global_batch
+                    + self._process_index * self._local_batch + offset)
+    inner = self._global[global_index]
+    return grain.RecordMetadata(index=index, record_key=inner.record_key,
+                                rng=inner.rng)
+
+  def __repr__(self):   # part of the checkpointed iterator state
+    return (f'GlobalBatchSampler({self._global!r}, local_batch='
+            f'{self._local_batch}, process={self._process_index}/'
+            f'{self._global_batch // self._local_batch})')
+
+
 def create_loader(spec: LoaderSpec, source=None,
                   shard_options=None) -> grain.DataLoader:
   """A grain DataLoader yielding this process's numpy batches.
 
-  `shard_options` defaults to this JAX process's shard of the records.
+  Training loaders (infinite, shuffled, drop_remainder) read this process's
+  slice of each global batch (`GlobalBatchSampler`). Finite evaluation
+  loaders split the records into equal contiguous shards
+  (`shard_options`, default this JAX process's), dropping fewer than
+  process_count records so every process runs the same number of batches.
   """
   source = source if source is not None else data_source(
       spec.dataset, spec.split, spec.data_dir)
-  # Shards are always equal (drop < process_count records), so every
-  # process runs the same number of steps and collectives never deadlock.
-  shard_options = shard_options or grain.sharding.ShardByJaxProcess(
-      drop_remainder=True)
-  sampler = grain.samplers.IndexSampler(
-      num_records=len(source),
-      shard_options=shard_options,
-      shuffle=spec.shuffle,
-      num_epochs=spec.num_epochs,
-      seed=spec.seed)
+  local_batch = process_batch_size(spec.global_batch_size)
+  if spec.num_epochs is None and spec.drop_remainder and shard_options is None:
+    sampler = GlobalBatchSampler(
+        grain.samplers.IndexSampler(
+            num_records=len(source), shuffle=spec.shuffle, num_epochs=None,
+            seed=spec.seed),
+        local_batch, jax.process_index(), jax.process_count())
+  else:
+    sampler = grain.samplers.IndexSampler(
+        num_records=len(source),
+        shard_options=shard_options or grain.sharding.ShardByJaxProcess(
+            drop_remainder=True),
+        shuffle=spec.shuffle,
+        num_epochs=spec.num_epochs,
+        seed=spec.seed)
   operations = preprocess.parse(spec.preprocess) + [
-      grain.transforms.Batch(process_batch_size(spec.global_batch_size),
-                             drop_remainder=spec.drop_remainder)]
+      grain.transforms.Batch(local_batch, drop_remainder=spec.drop_remainder)]
   return grain.DataLoader(
       data_source=source,
       sampler=sampler,

@@ -59,6 +59,18 @@ class Method(abc.ABC):
   def predict(self, state: TrainState, batch: Batch) -> Dict[str, jax.Array]:
     ...
 
+  # Channels and dtype of each batch key, for shapes without reading data.
+  key_specs = {'gray': (1, jnp.float32), 'l': (1, jnp.float32),
+               'ab': (2, jnp.float32), 'segmentation': (1, jnp.uint8)}
+
+  def example_batch(self, batch_size: int, image_size: int,
+                    sharding=None) -> Dict[str, jax.ShapeDtypeStruct]:
+    """Abstract batch of `batch_keys` (what init and restore need)."""
+    return {k: jax.ShapeDtypeStruct(
+        (batch_size, image_size, image_size, self.key_specs[k][0]),
+        self.key_specs[k][1], sharding=sharding)
+            for k in self.batch_keys}
+
   def describe(self, batch: Batch) -> Dict[str, Any]:
     """Parameter counts of each network (from shapes only, no compute)."""
     state = jax.eval_shape(self.init_state, jax.random.PRNGKey(0), batch)

@@ -1,0 +1,185 @@
+"""The shared trainer on ChromaCMC's tiny config: end to end, resume,
+device/process invariance, NaN guard, mixed precision."""
+
+import json
+import os
+import socket
+import subprocess
+import sys
+
+import jax
+import numpy as np
+import pytest
+
+from colorjax import train
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.join(REPO, 'configs'))
+import chromacmc as chromacmc_config  # pylint: disable=g-import-not-at-top,wrong-import-position
+
+
+def tiny_config(data_dir, **overrides):
+  config = chromacmc_config.get_config('tiny')
+  config.data.dataset = 'semantic_shapes/test'
+  config.data.data_dir = data_dir
+  for key, value in overrides.items():
+    target = config
+    *parents, leaf = key.split('.')
+    for parent in parents:
+      target = target[parent]
+    target[leaf] = value
+  return config
+
+
+def read_log(workdir):
+  with open(os.path.join(workdir, 'metrics.jsonl')) as f:
+    records = [json.loads(line) for line in f]
+  return {r['step']: r for r in records if 'train/loss' in r}
+
+
+def final_params(workdir):
+  config = train.load_config(workdir)
+  _, state = train.restore_for_inference(workdir, config)
+  return jax.device_get(state.params)
+
+
+def _assert_trees_equal(a, b):
+  for x, y in zip(jax.tree.leaves(a), jax.tree.leaves(b)):
+    np.testing.assert_array_equal(np.asarray(x), np.asarray(y))
+
+
+def _cli(args, env=None, timeout=600):
+  return subprocess.Popen(
+      [sys.executable, '-m', 'colorjax.main'] + args, cwd=REPO,
+      stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+      env={**os.environ, **(env or {})})
+
+
+def _overrides(data_dir):
+  return ['--config=configs/chromacmc.py:tiny',
+          '--config.data.dataset=semantic_shapes/test',
+          f'--config.data.data_dir={data_dir}']
+
+
+@pytest.fixture(scope='module')
+def uninterrupted(shapes_data_dir, tmp_path_factory):
+  workdir = str(tmp_path_factory.mktemp('uninterrupted'))
+  result = train.train_and_evaluate(tiny_config(shapes_data_dir), workdir)
+  return workdir, result
+
+
+def test_tiny_run_writes_everything(uninterrupted):
+  workdir, result = uninterrupted
+  log = read_log(workdir)
+  assert sorted(log) == [2, 4, 6]
+  for record in log.values():
+    assert np.isfinite(record['train/loss'])
+    assert 'train/steps_per_sec' in record and 'train/eta_hours' in record
+  assert any(name.startswith('events.out.tfevents')
+             for name in os.listdir(workdir))
+  assert os.path.exists(os.path.join(workdir, 'samples', 'step_00000006.png'))
+  assert sorted(os.listdir(os.path.join(workdir, 'checkpoints'))) == [
+      '2', '4', '6']
+  evaluation = result['eval']
+  assert evaluation['num_images'] == 8
+  for key in ('psnr', 'ssim', 'entropy', 'miou', 'psnr_gray_baseline'):
+    assert np.isfinite(evaluation[key])
+  config = train.load_config(workdir)
+  assert config.method == 'chromacmc' and config.data.image_size == 32
+
+
+def test_killed_and_resumed_run_ends_with_identical_params(
+    uninterrupted, shapes_data_dir, tmp_path):
+  workdir = str(tmp_path / 'resumed')
+  config = tiny_config(shapes_data_dir)
+  # "Killed" after step 3: the step-2 checkpoint exists, step 3 is lost.
+  train.train_and_evaluate(config, workdir, stop_after_step=3)
+  assert sorted(os.listdir(os.path.join(workdir, 'checkpoints'))) == ['2']
+  train.train_and_evaluate(config, workdir)
+  _assert_trees_equal(final_params(uninterrupted[0]), final_params(workdir))
+  # The resumed run logged the same losses as the uninterrupted one.
+  expected, got = read_log(uninterrupted[0]), read_log(workdir)
+  for step in (4, 6):
+    assert got[step]['train/loss'] == pytest.approx(
+        expected[step]['train/loss'], rel=1e-6)
+
+
+def test_eight_devices_give_the_same_losses(uninterrupted, shapes_data_dir,
+                                            tmp_path):
+  workdir = str(tmp_path / 'eight')
+  process = _cli(_overrides(shapes_data_dir) + [
+      f'--workdir={workdir}', '--config.data.batch_size=8',
+      '--config.data.eval_batch_size=8', '--config.num_train_steps=4'],
+      env={'XLA_FLAGS': '--xla_force_host_platform_device_count=8'})
+  output, _ = process.communicate(timeout=600)
+  assert process.returncode == 0, output[-3000:]
+  reference = str(tmp_path / 'one')
+  train.train_and_evaluate(tiny_config(shapes_data_dir, **{
+      'data.batch_size': 8, 'data.eval_batch_size': 8,
+      'num_train_steps': 4}), reference)
+  expected, got = read_log(reference), read_log(workdir)
+  for step in (2, 4):
+    for key in ('train/loss', 'train/loss_cmc', 'train/loss_discriminator',
+                'train/loss_segmentation'):
+      assert got[step][key] == pytest.approx(expected[step][key], rel=1e-4)
+
+
+def _free_port():
+  with socket.socket() as s:
+    s.bind(('localhost', 0))
+    return s.getsockname()[1]
+
+
+def test_two_processes_give_the_same_losses(uninterrupted, shapes_data_dir,
+                                            tmp_path):
+  workdir = str(tmp_path / 'two')
+  port = _free_port()
+  processes = [
+      _cli(_overrides(shapes_data_dir) + [
+          f'--workdir={workdir}', f'--coordinator_address=localhost:{port}',
+          '--num_processes=2', f'--process_id={i}',
+          '--config.num_train_steps=4'])
+      for i in range(2)]
+  outputs = [p.communicate(timeout=600)[0] for p in processes]
+  for process, output in zip(processes, outputs):
+    assert process.returncode == 0, output[-3000:]
+  expected, got = read_log(uninterrupted[0]), read_log(workdir)
+  for step in (2, 4):
+    assert got[step]['train/loss'] == pytest.approx(
+        expected[step]['train/loss'], rel=1e-4)
+
+
+def test_nan_stops_with_clear_message_and_keeps_checkpoint(
+    shapes_data_dir, tmp_path):
+  workdir = str(tmp_path / 'nan')
+  config = tiny_config(shapes_data_dir, **{'num_train_steps': 4})
+  train.train_and_evaluate(config, workdir, stop_after_step=2)
+  config = tiny_config(shapes_data_dir, **{'num_train_steps': 4,
+                                           'optimizer.learning_rate': 1e30})
+  with pytest.raises(train.NonFiniteLossError, match='non-finite'):
+    train.train_and_evaluate(config, workdir)
+  assert sorted(os.listdir(os.path.join(workdir, 'checkpoints'))) == ['2']
+  _, state = train.restore_for_inference(workdir, config)
+  assert all(np.all(np.isfinite(np.asarray(x)))
+             for x in jax.tree.leaves(state.params))
+
+
+def test_bfloat16_compute_keeps_float32_params(shapes_data_dir, tmp_path):
+  workdir = str(tmp_path / 'bf16')
+  config = tiny_config(shapes_data_dir, **{'model.dtype': 'bfloat16',
+                                           'num_train_steps': 2})
+  result = train.train_and_evaluate(config, workdir)
+  assert np.isfinite(result['train']['loss'])
+  _, state = train.restore_for_inference(workdir, config)
+  dtypes = {x.dtype for x in jax.tree.leaves(state.params)}
+  assert dtypes == {np.dtype('float32')}
+
+
+def test_real_dataset_not_prepared_names_prepare_and_demo(tmp_path):
+  config = chromacmc_config.get_config()
+  config.data.data_dir = str(tmp_path / 'empty')
+  with pytest.raises(FileNotFoundError) as error:
+    train.train_and_evaluate(config, str(tmp_path / 'work'))
+  message = str(error.value)
+  assert 'colorjax.datasets.prepare --dataset=voc2012_aug' in message
+  assert 'configs/chromacmc.py:demo' in message or ':demo' in message
