@@ -24,7 +24,7 @@ from colorjax.data import pipeline
 PALETTE = np.random.default_rng(7).integers(40, 256, (256, 3)).astype(np.uint8)
 
 
-def _pad(batch: Dict[str, np.ndarray], size: int) -> Dict[str, np.ndarray]:
+def pad_batch(batch: Dict[str, np.ndarray], size: int) -> Dict[str, np.ndarray]:
   count = len(next(iter(batch.values())))
   out = {k: np.concatenate([v, np.zeros((size - count,) + v.shape[1:],
                                         v.dtype)]) if count < size else v
@@ -101,7 +101,7 @@ class Evaluator:
     for index, local in enumerate(loader):
       if self.max_batches is not None and index >= self.max_batches:
         break
-      local = _pad(local, self.local_batch)
+      local = pad_batch(local, self.local_batch)
       batch = {k: pipeline.make_global_array(self.mesh, v)
                for k, v in local.items()}
       sums = jax.device_get(self._sums(state, batch))

@@ -4,7 +4,24 @@ import sys
 import numpy as np
 import pytest
 
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.dirname(__file__))
+sys.path.insert(0, os.path.join(REPO, 'configs'))
+
+
+def tiny_config(data_dir, name='chromacmc', **overrides):
+  """A config's `tiny` twin on the session's small semantic_shapes build."""
+  import importlib  # pylint: disable=g-import-not-at-top
+  config = importlib.import_module(name).get_config('tiny')
+  config.data.dataset = 'semantic_shapes/test'
+  config.data.data_dir = data_dir
+  for key, value in overrides.items():
+    target = config
+    *parents, leaf = key.split('.')
+    for parent in parents:
+      target = target[parent]
+    target[leaf] = value
+  return config
 
 
 @pytest.fixture
@@ -38,3 +55,13 @@ def compilation_cache(tmp_path_factory):
   os.environ['JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS'] = '0'
   os.environ['JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES'] = '0'
   yield cache
+
+
+@pytest.fixture(scope='session')
+def tiny_run(shapes_data_dir, tmp_path_factory, compilation_cache):
+  """ChromaCMC's tiny twin trained end to end once: (workdir, results)."""
+  del compilation_cache
+  from colorjax import train  # pylint: disable=g-import-not-at-top
+  workdir = str(tmp_path_factory.mktemp('tiny_chromacmc'))
+  result = train.train_and_evaluate(tiny_config(shapes_data_dir), workdir)
+  return workdir, result

@@ -13,22 +13,9 @@ import pytest
 
 from colorjax import train
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, os.path.join(REPO, 'configs'))
-import chromacmc as chromacmc_config  # pylint: disable=g-import-not-at-top,wrong-import-position
-
-
-def tiny_config(data_dir, **overrides):
-  config = chromacmc_config.get_config('tiny')
-  config.data.dataset = 'semantic_shapes/test'
-  config.data.data_dir = data_dir
-  for key, value in overrides.items():
-    target = config
-    *parents, leaf = key.split('.')
-    for parent in parents:
-      target = target[parent]
-    target[leaf] = value
-  return config
+from conftest import REPO
+from conftest import tiny_config
+import chromacmc as chromacmc_config  # configs/, on sys.path via conftest
 
 
 def read_log(workdir):
@@ -61,11 +48,9 @@ def _overrides(data_dir):
           f'--config.data.data_dir={data_dir}']
 
 
-@pytest.fixture(scope='module')
-def uninterrupted(shapes_data_dir, tmp_path_factory):
-  workdir = str(tmp_path_factory.mktemp('uninterrupted'))
-  result = train.train_and_evaluate(tiny_config(shapes_data_dir), workdir)
-  return workdir, result
+@pytest.fixture
+def uninterrupted(tiny_run):
+  return tiny_run
 
 
 def test_tiny_run_writes_everything(uninterrupted):

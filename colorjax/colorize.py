@@ -1,0 +1,197 @@
+"""Colorizes photos with a trained workdir's latest checkpoint.
+
+  python -m colorjax.colorize --workdir=DIR --input=photo.jpg --input=folder/ \
+      --output=out/ [--batch_size=8] [--save_segmentation]
+
+Any size and mode (grey or colour, CMYK, RGBA, 16-bit) is accepted: the
+image is converted to L, resized to the model resolution with the same
+input transforms as evaluation, its ab predicted, upsampled bilinearly to
+the original size and recombined with the full-resolution L. Unreadable
+files are reported at the end (exit status 1) after the others are done.
+"""
+
+import dataclasses
+import os
+import sys
+from typing import Iterable, List, Sequence
+
+from absl import app
+from absl import flags
+import jax
+import numpy as np
+from PIL import Image
+import tqdm
+
+from colorjax.color import lab_to_rgb_numpy
+from colorjax.color import rgb_to_lab_numpy
+from colorjax.data import pipeline
+from colorjax.data import preprocess
+from colorjax.datasets import imaging
+from colorjax import evaluation
+from colorjax import train
+
+IMAGE_EXTENSIONS = ('.jpg', '.jpeg', '.png', '.bmp', '.tif', '.tiff', '.webp',
+                    '.gif')
+
+
+@dataclasses.dataclass
+class Photo:
+  path: str
+  rgb: np.ndarray           # uint8 [H, W, 3]
+  lightness: np.ndarray     # float32 [H, W, 1], L in [0, 100]
+
+
+def find_images(inputs: Sequence[str]) -> List[str]:
+  """Files given directly, plus image files found (recursively) in folders."""
+  paths = []
+  for entry in inputs:
+    if os.path.isdir(entry):
+      for root, _, names in sorted(os.walk(entry)):
+        paths += [os.path.join(root, n) for n in sorted(names)
+                  if n.lower().endswith(IMAGE_EXTENSIONS)]
+    else:
+      paths.append(entry)
+  return paths
+
+
+def inference_ops(config):
+  """Eval transforms without crop or labels: resize to the model size,
+  then exactly what evaluation does from `to_lab` on (equalise, normalise)."""
+  size = config.data.image_size
+  parts = [p.strip() for p in config.data.preprocess_eval.split('|')]
+  names = [p.split('(')[0] for p in parts]
+  if 'to_lab' not in names:
+    raise ValueError('data.preprocess_eval has no to_lab op')
+  label_ops = ('keep', 'remap_labels', 'multi_hot', 'soft_encode')
+  tail = [p for p, n in zip(parts[names.index('to_lab'):], names[
+      names.index('to_lab'):]) if n not in label_ops]
+  return preprocess.parse('|'.join([f'resize({size})'] + tail))
+
+
+def recombine(lightness: np.ndarray, ab_small: np.ndarray) -> np.ndarray:
+  """Full-resolution L + low-resolution ab (Lab units) -> uint8 RGB."""
+  height, width = lightness.shape[:2]
+  ab = np.stack([np.asarray(Image.fromarray(ab_small[..., c].astype(
+      np.float32), mode='F').resize((width, height), Image.BILINEAR))
+                 for c in range(2)], axis=-1)
+  rgb = lab_to_rgb_numpy(np.concatenate([lightness, ab], -1))
+  return np.rint(rgb * 255.0).astype(np.uint8)
+
+
+def _output_path(output_dir: str, path: str, suffix: str) -> str:
+  stem = os.path.splitext(os.path.basename(path))[0]
+  return os.path.join(output_dir, f'{stem}{suffix}.png')
+
+
+def _batches(items: Iterable, size: int):
+  batch = []
+  for item in items:
+    batch.append(item)
+    if len(batch) == size:
+      yield batch
+      batch = []
+  if batch:
+    yield batch
+
+
+class Colorizer:
+  """Holds the restored model and the jitted prediction."""
+
+  def __init__(self, workdir: str):
+    self.config = train.load_config(workdir)
+    self.method, self.state = train.restore_for_inference(workdir,
+                                                          self.config)
+    self.mesh = pipeline.data_mesh()
+    self.ops = inference_ops(self.config)
+    self.ab_scale = self.config.data.ab_scale
+    self._predict = jax.jit(self.method.predict)
+
+  def load(self, path: str) -> Photo:
+    rgb = imaging.decode_image(path).array
+    lightness = rgb_to_lab_numpy(rgb.astype(np.float32) / 255.0)[..., :1]
+    return Photo(path, rgb, lightness.astype(np.float32))
+
+  def predict(self, photos: List[Photo]):
+    """ab (Lab units) and label maps at model resolution for each photo."""
+    examples = [preprocess.apply(self.ops, {'image': p.rgb}) for p in photos]
+    devices = jax.device_count()
+    size = -(-len(examples) // devices) * devices
+    batch = {k: np.stack([e[k] for e in examples])
+             for k in self.method.batch_keys if k in examples[0]}
+    batch = {k: v for k, v in evaluation.pad_batch(batch, size).items()
+             if k != 'mask'}
+    for key, spec in self.method.example_batch(
+        size, self.config.data.image_size).items():
+      if key not in batch:     # e.g. ground-truth keys no photo has
+        batch[key] = np.zeros(spec.shape, spec.dtype)
+    batch = {k: pipeline.make_global_array(self.mesh, v)
+             for k, v in batch.items()}
+    outputs = jax.device_get(self._predict(self.state, batch))
+    ab = np.asarray(outputs['ab'])[:len(photos)] * self.ab_scale
+    labels = None
+    if 'segmentation' in outputs:
+      labels = np.argmax(np.asarray(outputs['segmentation']), -1)[
+          :len(photos)].astype(np.uint8)
+    return ab, labels
+
+
+def colorize(workdir: str, inputs: Sequence[str], output_dir: str,
+             batch_size: int = 8, save_segmentation: bool = False):
+  """Writes <stem>_color.png (and <stem>_segmentation.png) per input.
+
+  Returns (written paths, {path: error message} of unreadable files).
+  """
+  colorizer = Colorizer(workdir)
+  os.makedirs(output_dir, exist_ok=True)
+  paths = find_images(inputs)
+  failures, written = {}, []
+
+  def readable():
+    for path in paths:
+      try:
+        yield colorizer.load(path)
+      except (imaging.DecodeError, OSError) as e:
+        failures[path] = str(e)
+
+  with tqdm.tqdm(total=len(paths), unit='image', disable=None) as bar:
+    for photos in _batches(readable(), batch_size):
+      ab, labels = colorizer.predict(photos)
+      for i, photo in enumerate(photos):
+        out = _output_path(output_dir, photo.path, '_color')
+        Image.fromarray(recombine(photo.lightness, ab[i])).save(out)
+        written.append(out)
+        if save_segmentation and labels is not None:
+          height, width = photo.rgb.shape[:2]
+          seg = Image.fromarray(labels[i]).resize((width, height),
+                                                  Image.NEAREST)
+          seg = Image.fromarray(evaluation.PALETTE[np.asarray(seg)])
+          seg_path = _output_path(output_dir, photo.path, '_segmentation')
+          seg.save(seg_path)
+          written.append(seg_path)
+      bar.update(len(photos))
+    bar.update(len(paths) - bar.n)
+  return written, failures
+
+
+FLAGS = flags.FLAGS
+
+if __name__ == '__main__':
+  flags.DEFINE_string('workdir', None, 'a trained workdir')
+  flags.DEFINE_multi_string('input', None, 'image files or folders')
+  flags.DEFINE_string('output', None, 'output folder')
+  flags.DEFINE_integer('batch_size', 8, 'images per forward pass')
+  flags.DEFINE_bool('save_segmentation', False, 'also write label maps')
+  flags.mark_flags_as_required(['workdir', 'input', 'output'])
+
+  def main(argv):
+    del argv
+    written, failures = colorize(FLAGS.workdir, FLAGS.input, FLAGS.output,
+                                 FLAGS.batch_size, FLAGS.save_segmentation)
+    print(f'wrote {len(written)} files to {FLAGS.output}')
+    if failures:
+      print(f'{len(failures)} file(s) could not be read:', file=sys.stderr)
+      for path, error in failures.items():
+        print(f'  {path}: {error}', file=sys.stderr)
+      sys.exit(1)
+
+  app.run(main)

@@ -1,0 +1,113 @@
+"""Metrics against scikit-image; layers and losses against PyTorch."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from skimage import data as skdata
+from skimage import measure
+from skimage import metrics as skmetrics
+import torch
+
+from colorjax import metrics
+from colorjax.losses import segmentation
+from colorjax.models import layers
+
+
+def _photo_pair(rng):
+  image = skdata.astronaut()[::4, ::4] / 255.0
+  noisy = np.clip(image + rng.normal(0, 0.05, image.shape), 0, 1)
+  return image.astype(np.float32), noisy.astype(np.float32)
+
+
+def test_psnr_matches_skimage(rng):
+  image, noisy = _photo_pair(rng)
+  ours = float(metrics.psnr(noisy[None], image[None])[0])
+  assert ours == pytest.approx(
+      skmetrics.peak_signal_noise_ratio(image, noisy, data_range=1.0),
+      abs=1e-3)
+
+
+def test_ssim_matches_skimage(rng):
+  image, noisy = _photo_pair(rng)
+  ours = float(metrics.ssim(noisy[None], image[None])[0])
+  reference = skmetrics.structural_similarity(
+      image, noisy, data_range=1.0, channel_axis=-1, gaussian_weights=True,
+      sigma=1.5, use_sample_covariance=False)
+  assert ours == pytest.approx(reference, abs=1e-4)
+  assert float(metrics.ssim(image[None], image[None])[0]) == pytest.approx(
+      1.0, abs=1e-5)
+
+
+def test_image_entropy_matches_skimage(rng):
+  image, noisy = _photo_pair(rng)
+  ours = np.asarray(metrics.image_entropy(np.stack([image, noisy])))
+  for got, img in zip(ours, (image, noisy)):
+    levels = np.clip(np.round(img * 255), 0, 255).astype(np.uint8)
+    expected = np.mean([measure.shannon_entropy(levels[..., c])
+                        for c in range(3)])
+    assert got == pytest.approx(expected, abs=1e-4)
+
+
+def test_confusion_and_miou(rng):
+  labels = rng.integers(0, 4, (2, 16, 16))
+  labels[0, 0, :5] = 255
+  predictions = np.where(rng.random(labels.shape) < 0.7, labels,
+                         rng.integers(0, 4, labels.shape))
+  confusion = np.asarray(metrics.confusion_matrix(labels, predictions, 4,
+                                                  ignore_label=255))
+  valid = labels != 255
+  expected = np.zeros((4, 4), int)
+  np.add.at(expected, (labels[valid], predictions[valid]), 1)
+  np.testing.assert_array_equal(confusion, expected)
+  iou = [expected[c, c] / (expected[c].sum() + expected[:, c].sum()
+                           - expected[c, c]) for c in range(4)]
+  assert metrics.mean_iou(confusion) == pytest.approx(np.mean(iou))
+  masked = metrics.confusion_matrix(labels, predictions, 4, 255,
+                                    weights=np.array([1.0, 0.0])[:, None, None])
+  assert int(np.asarray(masked).sum()) == int(valid[0].sum())
+
+
+def test_cross_entropy_matches_torch_with_ignore(rng):
+  logits = rng.normal(size=(2, 5, 6, 7)).astype(np.float32)
+  labels = rng.integers(0, 7, (2, 5, 6))
+  labels[0, :2] = 255
+  ours = float(segmentation.cross_entropy(logits, labels[..., None], 255))
+  reference = torch.nn.functional.cross_entropy(
+      torch.from_numpy(logits).permute(0, 3, 1, 2),
+      torch.from_numpy(labels).long(), ignore_index=255)
+  assert ours == pytest.approx(float(reference), rel=1e-5)
+
+
+def test_upconv_equals_torch_conv_transpose_and_its_gradients(rng):
+  x = rng.normal(size=(2, 5, 7, 3)).astype(np.float32)
+  # Our kernel: HWIO of the strided conv = [kh, kw, C_out, C_in];
+  # torch ConvTranspose2d weight: [C_in, C_out, kh, kw].
+  kernel = rng.normal(size=(4, 4, 6, 3)).astype(np.float32)
+  cotangent = rng.normal(size=(2, 10, 14, 6)).astype(np.float32)
+
+  def ours(x, kernel):
+    return layers.conv_transpose(x, kernel, 2, 1)
+
+  y, vjp = jax.vjp(ours, jnp.asarray(x), jnp.asarray(kernel))
+  grad_x, grad_kernel = vjp(jnp.asarray(cotangent))
+
+  tx = torch.from_numpy(x.transpose(0, 3, 1, 2)).requires_grad_()
+  tw = torch.from_numpy(kernel.transpose(3, 2, 0, 1).copy()).requires_grad_()
+  ty = torch.nn.functional.conv_transpose2d(tx, tw, stride=2, padding=1)
+  ty.backward(torch.from_numpy(cotangent.transpose(0, 3, 1, 2)))
+  np.testing.assert_allclose(np.asarray(y),
+                             ty.detach().numpy().transpose(0, 2, 3, 1),
+                             rtol=1e-4, atol=1e-4)
+  np.testing.assert_allclose(np.asarray(grad_x),
+                             tx.grad.numpy().transpose(0, 2, 3, 1),
+                             rtol=1e-4, atol=1e-4)
+  np.testing.assert_allclose(np.asarray(grad_kernel),
+                             tw.grad.numpy().transpose(2, 3, 1, 0),
+                             rtol=1e-4, atol=1e-3)
+  # And it is the flax/XLA transposed convolution (gradients by autodiff).
+  reference = jax.lax.conv_transpose(
+      jnp.asarray(x), jnp.asarray(kernel)[::-1, ::-1], (2, 2),
+      [(2, 2), (2, 2)], dimension_numbers=('NHWC', 'HWOI', 'NHWC'))
+  np.testing.assert_allclose(np.asarray(y), np.asarray(reference),
+                             rtol=1e-4, atol=1e-4)
