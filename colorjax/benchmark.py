@@ -2,6 +2,9 @@
 
   python -m colorjax.benchmark pipeline [--dataset=semantic_shapes/256]
       [--batch_size=32] [--num_batches=30] [--workers=2]
+  python -m colorjax.benchmark train --config=configs/chromacmc.py[:demo]
+      [--batch_size=16] [--steps=5] [--torch_peer]
+  python -m colorjax.benchmark model --config=configs/chromacmc.py
 
 pipeline: images/s of the grain input pipeline (paper 000's training
 preprocessing at 256x256: resize, random crop, flip, Lab, equalised L,
@@ -10,6 +13,7 @@ same work on the same records.
 """
 
 import json
+import os
 import sys
 import time
 
@@ -25,9 +29,16 @@ flags.DEFINE_integer('batch_size', 32, 'images per batch')
 flags.DEFINE_integer('num_batches', 30, 'batches timed (after 2 warm-up)')
 flags.DEFINE_integer('workers', 2, 'grain worker processes')
 flags.DEFINE_integer('image_size', 256, 'crop size')
+flags.DEFINE_string('config', None, 'configs/<paper>.py[:arg] (train, model)')
+flags.DEFINE_integer('steps', 5, 'timed train steps (after 2 warm-up)')
+flags.DEFINE_bool('torch_peer', True, 'also time the PyTorch peer step')
+flags.DEFINE_string('dtype', None, 'override config.model.dtype')
 FLAGS = flags.FLAGS
 
 WARMUP_BATCHES = 2
+# Dense bf16 peak FLOP/s per device, for MFU (vendor datasheets).
+PEAK_BF16_FLOPS = {'H100': 989e12, 'H200': 989e12, 'A100': 312e12,
+                   'TPU v4': 275e12, 'TPU v5e': 197e12, 'TPU v5p': 459e12}
 
 
 def _pipeline_spec(size: int) -> str:
@@ -119,7 +130,142 @@ def benchmark_pipeline():
   return report
 
 
-BENCHMARKS = {'pipeline': benchmark_pipeline}
+def _load_config():
+  import importlib.util  # pylint: disable=g-import-not-at-top
+  path, _, arg = FLAGS.config.partition(':')
+  spec = importlib.util.spec_from_file_location('bench_config', path)
+  module = importlib.util.module_from_spec(spec)
+  spec.loader.exec_module(module)
+  config = module.get_config(arg or None)
+  if FLAGS.dtype:
+    config.model.dtype = FLAGS.dtype
+  return config
+
+
+def _random_batch(method, config, batch_size, mesh):
+  from colorjax.data import pipeline  # pylint: disable=g-import-not-at-top
+  rng = np.random.default_rng(0)
+  batch = {}
+  for key, spec in method.example_batch(batch_size,
+                                        config.data.image_size).items():
+    if spec.dtype == np.uint8:
+      value = rng.integers(0, config.data.num_classes, spec.shape)
+    else:
+      value = rng.uniform(-1, 1, spec.shape)
+    if key == 'l':
+      value = (value + 1) * 50
+    batch[key] = pipeline.make_global_array(mesh, value.astype(spec.dtype))
+  return batch
+
+
+def _peak_memory_mb():
+  import jax  # pylint: disable=g-import-not-at-top
+  stats = jax.devices()[0].memory_stats() or {}
+  if 'peak_bytes_in_use' in stats:
+    return stats['peak_bytes_in_use'] / 2 ** 20, 'device peak_bytes_in_use'
+  return peak_rss_mb(), 'process peak RSS (VmHWM)'
+
+
+def peak_rss_mb() -> float:
+  """This process's own peak RSS (VmHWM; unlike ru_maxrss it is not
+  inherited from a parent across fork/exec)."""
+  with open('/proc/self/status') as f:
+    for line in f:
+      if line.startswith('VmHWM:'):
+        return int(line.split()[1]) / 1024
+  raise OSError('VmHWM not in /proc/self/status')
+
+
+def benchmark_model():
+  """Parameter counts and forward GFLOPs per image (XLA cost analysis)."""
+  import jax  # pylint: disable=g-import-not-at-top
+  from colorjax import methods  # pylint: disable=g-import-not-at-top
+  from colorjax.data import pipeline  # pylint: disable=g-import-not-at-top
+  config = _load_config()
+  method = methods.get_method(config)
+  batch = method.example_batch(1, config.data.image_size)
+  params = method.describe(batch)
+  state = jax.eval_shape(method.init_state, jax.random.PRNGKey(0), batch)
+  cost = jax.jit(method.predict).lower(state, batch).compile().cost_analysis()
+  cost = cost[0] if isinstance(cost, (list, tuple)) else cost
+  report = {'benchmark': 'model', 'config': FLAGS.config,
+            'image_size': config.data.image_size,
+            'parameters': params,
+            'parameter_mb_float32': {k: round(v * 4 / 2 ** 20, 2)
+                                     for k, v in params.items()},
+            'predict_gflops_per_image': round(cost['flops'] / 1e9, 3)}
+  del pipeline
+  print(json.dumps(report, indent=1))
+  return report
+
+
+def benchmark_train():
+  """Train-step images/s and peak memory, JAX vs the PyTorch peer."""
+  import subprocess  # pylint: disable=g-import-not-at-top
+  import jax  # pylint: disable=g-import-not-at-top
+  from colorjax import methods  # pylint: disable=g-import-not-at-top
+  from colorjax import train  # pylint: disable=g-import-not-at-top
+  from colorjax.data import pipeline  # pylint: disable=g-import-not-at-top
+  config = _load_config()
+  batch_size = FLAGS['batch_size'].value if FLAGS['batch_size'].present \
+      else config.data.batch_size
+  mesh = pipeline.data_mesh()
+  method = methods.get_method(config)
+  batch = _random_batch(method, config, batch_size, mesh)
+  state, shardings = train.create_state(
+      method, config, mesh, train.abstract_batch(method, config, mesh,
+                                                 batch_size))
+  step = jax.jit(method.train_step, donate_argnums=(0,),
+                 out_shardings=(shardings, train.replicated(mesh)))
+  rng = jax.random.PRNGKey(0)
+  compiled = step.lower(state, batch, rng).compile()
+  cost = compiled.cost_analysis()
+  cost = cost[0] if isinstance(cost, (list, tuple)) else cost
+  for i in range(WARMUP_BATCHES):
+    state, metrics = step(state, batch, jax.random.fold_in(rng, i))
+  jax.block_until_ready(metrics)
+  start = time.perf_counter()
+  for i in range(FLAGS.steps):
+    state, metrics = step(state, batch, jax.random.fold_in(rng, i))
+  jax.block_until_ready(metrics)
+  elapsed = time.perf_counter() - start
+  memory, memory_kind = _peak_memory_mb()
+  jax_result = {'images_per_s': FLAGS.steps * batch_size / elapsed,
+                'step_s': elapsed / FLAGS.steps,
+                f'peak_memory_mb ({memory_kind})': round(memory, 1),
+                'loss': float(metrics['loss'])}
+  device = jax.devices()[0]
+  flops_per_step = cost.get('flops', 0.0)
+  peak = next((v for k, v in PEAK_BF16_FLOPS.items()
+               if k in device.device_kind), None)
+  if peak and device.platform != 'cpu':
+    jax_result['mfu'] = round(flops_per_step / jax_result['step_s'] /
+                              (peak * jax.device_count()), 4)
+  report = {'benchmark': 'train', 'config': FLAGS.config,
+            'device': f'{jax.device_count()} x {device.device_kind}',
+            'dtype': config.model.dtype, 'batch_size': batch_size,
+            'image_size': config.data.image_size,
+            'train_step_gflops': round(flops_per_step / 1e9, 2),
+            'jax': jax_result}
+  if FLAGS.torch_peer:
+    peer = os.path.join(os.path.dirname(os.path.dirname(
+        os.path.abspath(__file__))), 'benchmarks', 'torch_chromacmc.py')
+    result = subprocess.run(
+        [sys.executable, peer, '--config_json', config.to_json(),
+         f'--batch_size={batch_size}', f'--steps={FLAGS.steps}'],
+        capture_output=True, text=True, check=False)
+    if result.returncode == 0:
+      report['torch'] = json.loads(result.stdout.strip().splitlines()[-1])
+      report['ratio_jax_over_torch'] = round(
+          jax_result['images_per_s'] / report['torch']['images_per_s'], 2)
+    else:
+      report['torch'] = f'peer failed: {result.stderr.strip()[-300:]}'
+  print(json.dumps(report, indent=1))
+  return report
+
+
+BENCHMARKS = {'pipeline': benchmark_pipeline, 'train': benchmark_train,
+              'model': benchmark_model}
 
 
 def main(argv):

@@ -6,7 +6,8 @@ import pytest
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.dirname(__file__))
-sys.path.insert(0, os.path.join(REPO, 'configs'))
+sys.path.insert(0, os.path.join(REPO, "configs"))
+sys.path.insert(0, os.path.join(REPO, "benchmarks"))
 
 
 def tiny_config(data_dir, name='chromacmc', **overrides):

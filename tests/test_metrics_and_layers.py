@@ -111,3 +111,23 @@ def test_upconv_equals_torch_conv_transpose_and_its_gradients(rng):
       [(2, 2), (2, 2)], dimension_numbers=('NHWC', 'HWOI', 'NHWC'))
   np.testing.assert_allclose(np.asarray(y), np.asarray(reference),
                              rtol=1e-4, atol=1e-4)
+
+
+@pytest.mark.parametrize('stride', [1, 2])
+def test_grouped_conv_matmul_equals_xla_grouped_conv(rng, stride):
+  x = jnp.asarray(rng.normal(size=(2, 9, 10, 64)).astype(np.float32))
+  kernel = jnp.asarray(rng.normal(size=(3, 3, 2, 96)).astype(np.float32))
+  reference = lambda x, k: jax.lax.conv_general_dilated(
+      x, k, (stride, stride), [(1, 1), (1, 1)],
+      dimension_numbers=('NHWC', 'HWIO', 'NHWC'), feature_group_count=32)
+  ours = lambda x, k: layers.grouped_conv_matmul(x, k, stride, 1, 32)
+  np.testing.assert_allclose(np.asarray(ours(x, kernel)),
+                             np.asarray(reference(x, kernel)),
+                             rtol=1e-4, atol=1e-4)
+  cotangent = jnp.asarray(rng.normal(size=reference(x, kernel).shape)
+                          .astype(np.float32))
+  grads = jax.vjp(ours, x, kernel)[1](cotangent)
+  expected = jax.vjp(reference, x, kernel)[1](cotangent)
+  for got, want in zip(grads, expected):
+    np.testing.assert_allclose(np.asarray(got), np.asarray(want), rtol=1e-4,
+                               atol=1e-3)

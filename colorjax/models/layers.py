@@ -98,3 +98,61 @@ def batch_norm(train: bool, dtype=jnp.float32, name: Optional[str] = None,
 
 def pair(v) -> Tuple[int, int]:
   return (v, v) if isinstance(v, int) else tuple(v)
+
+
+def grouped_conv_matmul(x, kernel, stride: int, padding: int, groups: int):
+  """Grouped convolution as shifted slices + one batched matmul per group.
+
+  Same result as lax.conv_general_dilated(..., feature_group_count=groups)
+  with an HWIO kernel [kh, kw, C_in / groups, C_out]. XLA:CPU runs grouped
+  convolutions (and their gradients) about 100x slower than a dense
+  convolution with 32x the FLOPs; slices and a batched matmul are fast on
+  every backend and differentiate into the same cheap operations.
+  """
+  kh, kw, cin_group, cout = kernel.shape
+  n, h, w, _ = x.shape
+  out_h = (h + 2 * padding - kh) // stride + 1
+  out_w = (w + 2 * padding - kw) // stride + 1
+  padded = jnp.pad(x, [(0, 0), (padding, padding), (padding, padding),
+                       (0, 0)])
+  patches = jnp.stack([
+      jax.lax.slice(padded, (0, i, j, 0),
+                    (n, i + stride * (out_h - 1) + 1,
+                     j + stride * (out_w - 1) + 1, x.shape[-1]),
+                    (1, stride, stride, 1))
+      for i in range(kh) for j in range(kw)], axis=3)
+  patches = patches.reshape(n, out_h, out_w, kh * kw, groups, cin_group)
+  weights = kernel.reshape(kh * kw, cin_group, groups, cout // groups)
+  out = jnp.einsum('nhwkgc,kcgo->nhwgo', patches, weights)
+  return out.reshape(n, out_h, out_w, cout)
+
+
+class GroupedConv(nn.Module):
+  """A bias-free grouped convolution with nn.Conv's parameter layout.
+
+  implementation: 'xla' (feature_group_count; best with cuDNN / TPU),
+  'matmul' (`grouped_conv_matmul`), or 'auto' = matmul on CPU, xla elsewhere.
+  """
+  features: int
+  kernel_size: int = 3
+  stride: int = 1
+  groups: int = 32
+  implementation: str = 'auto'
+  dtype: Any = jnp.float32
+  param_dtype: Any = jnp.float32
+
+  @nn.compact
+  def __call__(self, x):
+    k = self.kernel_size
+    kernel = self.param('kernel', nn.initializers.lecun_normal(),
+                        (k, k, x.shape[-1] // self.groups, self.features),
+                        self.param_dtype)
+    x, kernel = x.astype(self.dtype), kernel.astype(self.dtype)
+    implementation = self.implementation
+    if implementation == 'auto':
+      implementation = 'matmul' if jax.default_backend() == 'cpu' else 'xla'
+    if implementation == 'matmul':
+      return grouped_conv_matmul(x, kernel, self.stride, k // 2, self.groups)
+    return jax.lax.conv_general_dilated(
+        x, kernel, (self.stride, self.stride), [(k // 2, k // 2)] * 2,
+        dimension_numbers=_DIMENSIONS, feature_group_count=self.groups)

@@ -34,19 +34,21 @@ class Bottleneck(nn.Module):
   train: bool = False
   cardinality: int = 32
   base_width: int = 4
+  grouped_conv: str = 'auto'
   dtype: Any = jnp.float32
 
   @nn.compact
   def __call__(self, x):
     width = self.planes * self.base_width // 64 * self.cardinality
     out_channels = self.planes * 4
-    conv = lambda f, k, s, name, groups=1: nn.Conv(
+    conv = lambda f, k, s, name: nn.Conv(
         f, (k, k), (s, s), padding=[(k // 2, k // 2)] * 2, use_bias=False,
-        feature_group_count=groups, dtype=self.dtype, name=name)
+        dtype=self.dtype, name=name)
     bn = lambda name: layers.batch_norm(self.train, self.dtype, name)
     y = nn.relu(bn('bn1')(conv(width, 1, 1, 'conv1')(x)))
-    y = nn.relu(bn('bn2')(conv(width, 3, self.stride, 'conv2',
-                               self.cardinality)(y)))
+    y = nn.relu(bn('bn2')(layers.GroupedConv(
+        width, 3, self.stride, self.cardinality,
+        self.grouped_conv, self.dtype, name='conv2')(y)))
     y = bn('bn3')(conv(out_channels, 1, 1, 'conv3')(y))
     # Squeeze-and-excitation.
     squeeze = jnp.mean(y, axis=(1, 2), keepdims=True)
@@ -69,6 +71,7 @@ class SEResNeXt50(nn.Module):
   dtype: Any = jnp.float32
   blocks: Sequence[int] = STAGE_BLOCKS
   width: int = 64       # stem width; stage planes scale with it
+  grouped_conv: str = 'auto'   # see layers.GroupedConv
 
   @nn.compact
   def __call__(self, x) -> Dict[str, jnp.ndarray]:
@@ -86,8 +89,8 @@ class SEResNeXt50(nn.Module):
         x = Bottleneck(planes, stride,
                        downsample=index == 0 and (stride != 1 or
                                                   in_channels != planes * 4),
-                       train=self.train, dtype=self.dtype,
-                       name=f'layer{stage + 1}_{index}')(x)
+                       train=self.train, grouped_conv=self.grouped_conv,
+                       dtype=self.dtype, name=f'layer{stage + 1}_{index}')(x)
         in_channels = planes * 4
       features[f'layer{stage + 1}'] = x
     pooled = jnp.mean(x, axis=(1, 2))

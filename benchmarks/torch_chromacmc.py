@@ -1,0 +1,211 @@
+"""PyTorch peer of the ChromaCMC train step, for `colorjax.benchmark train`.
+
+Benchmark-only (torch and timm are optional dependencies): the same
+generator (pix2pix U-Net trunk + timm SE-ResNeXt50 branch + 1x1 FRBs +
+bottleneck fusion + two heads), the same PatchGAN, the same step (D update,
+then G update against the updated D with (1-l)*GAN + l*CMC(2:1) + CE) and
+Adam. Prints one JSON line: {"images_per_s": ..., "peak_rss_mb": ...}.
+
+  python benchmarks/torch_chromacmc.py --config_json='{...}' --batch_size=16
+"""
+
+import argparse
+import json
+import math
+import os
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import torchvision_stub  # pylint: disable=unused-import,wrong-import-position
+import timm  # pylint: disable=wrong-import-position
+import torch  # pylint: disable=wrong-import-position
+from torch import nn  # pylint: disable=wrong-import-position
+import torch.nn.functional as F  # pylint: disable=wrong-import-position
+
+
+def se_resnext(width, blocks):
+  """timm's SE-ResNeXt (32x4d); width 64 and (3, 4, 6, 3) = seresnext50."""
+  from timm.models.resnet import Bottleneck, ResNet  # pylint: disable=g-import-not-at-top
+  return ResNet(Bottleneck, list(blocks), stem_width=width, cardinality=32,
+                base_width=4,
+                channels=tuple(c * width // 64 for c in (64, 128, 256, 512)),
+                block_args=dict(attn_layer='se'))
+
+
+class Generator(nn.Module):
+  """Mirrors colorjax.models.chromacmc.Generator."""
+
+  def __init__(self, model, num_classes, image_size):
+    super().__init__()
+    channels = list(model['trunk_channels'])
+    self.depth = depth = len(channels)
+    self.downs, self.down_norms = nn.ModuleList(), nn.ModuleList()
+    in_ch = 1
+    for i, ch in enumerate(channels):
+      self.downs.append(nn.Conv2d(in_ch, ch, 4, 2, 1,
+                                  bias=i in (0, depth - 1)))
+      self.down_norms.append(nn.BatchNorm2d(ch) if 0 < i < depth - 1
+                             else nn.Identity())
+      in_ch = ch
+    width = model['branch_width']
+    self.branch = se_resnext(width, model['branch_blocks'])
+    frb = model['frb_channels']
+    frb_block = lambda c: nn.Sequential(nn.Conv2d(c, frb, 1, bias=False),
+                                        nn.BatchNorm2d(frb), nn.ReLU())
+    self.frb_high, self.frb_low = frb_block(16 * width), frb_block(4 * width)
+    self.fusion = nn.Conv2d(channels[-1] + 1000, channels[-1], 1)
+    decoder = channels[:-1][::-1] + [channels[0]]
+    self.ups, self.up_norms = nn.ModuleList(), nn.ModuleList()
+    x_ch, size = channels[-1], image_size // 2 ** depth
+    for i, ch in enumerate(decoder):
+      in_ch = x_ch + (channels[depth - 1 - i] if i > 0 else 0)
+      if size in (image_size // 16, image_size // 4):   # FRB features join
+        in_ch += frb
+      self.ups.append(nn.ConvTranspose2d(in_ch, ch, 4, 2, 1, bias=False))
+      self.up_norms.append(nn.BatchNorm2d(ch))
+      x_ch, size = ch, size * 2
+    self.ab_head = nn.Conv2d(channels[0], 2, 3, padding=1)
+    self.seg_head = nn.Conv2d(channels[0], num_classes, 3, padding=1)
+
+  def forward(self, gray):
+    x = gray
+    skips = []
+    for i, (conv, norm) in enumerate(zip(self.downs, self.down_norms)):
+      if i > 0:
+        x = F.leaky_relu(x, 0.2)
+      x = norm(conv(x))
+      skips.append(x)
+    b = self.branch
+    rgb = ((gray + 1) / 2).repeat(1, 3, 1, 1)
+    mean = torch.tensor([0.485, 0.456, 0.406]).view(1, 3, 1, 1)
+    std = torch.tensor([0.229, 0.224, 0.225]).view(1, 3, 1, 1)
+    h = b.maxpool(b.act1(b.bn1(b.conv1((rgb - mean) / std))))
+    layer1 = b.layer1(h)
+    layer3 = b.layer3(b.layer2(layer1))
+    logits = b.fc(b.global_pool(b.layer4(layer3)))
+    fused = {layer3.shape[-1]: self.frb_high(layer3),
+             layer1.shape[-1]: self.frb_low(layer1)}
+    bottleneck = skips[-1]
+    g = logits[:, :, None, None].expand(-1, -1, *bottleneck.shape[-2:])
+    x = self.fusion(torch.cat([F.relu(bottleneck), g], 1))
+    for i, (up, norm) in enumerate(zip(self.ups, self.up_norms)):
+      if i > 0:
+        x = torch.cat([x, skips[self.depth - 1 - i]], 1)
+      if x.shape[-1] in fused:
+        x = torch.cat([x, fused[x.shape[-1]]], 1)
+      x = norm(up(F.relu(x)))
+    x = F.relu(x)
+    return torch.tanh(self.ab_head(x)), self.seg_head(x)
+
+
+class Discriminator(nn.Module):
+
+  def __init__(self, channels):
+    super().__init__()
+    layers, in_ch = [], 3
+    for i, ch in enumerate(channels):
+      layers.append(nn.Conv2d(in_ch, ch, 4, 2, 1, bias=i == 0))
+      if i > 0:
+        layers.append(nn.BatchNorm2d(ch))
+      layers.append(nn.LeakyReLU(0.2))
+      in_ch = ch
+    layers.append(nn.Conv2d(in_ch, 1, 3, padding=1))
+    self.net = nn.Sequential(*layers)
+
+  def forward(self, gray, ab):
+    return self.net(torch.cat([gray, ab], 1))
+
+
+def delta_e_cmc(lab1, lab2, l=2.0, c=1.0):
+  """CMC(l:c) with lab1 the reference, channels first [N, 3, H, W]."""
+  l1, a1, b1 = lab1.unbind(1)
+  l2, a2, b2 = lab2.unbind(1)
+  c1 = torch.sqrt(a1 ** 2 + b1 ** 2 + 1e-12)
+  c2 = torch.sqrt(a2 ** 2 + b2 ** 2 + 1e-12)
+  s_l = torch.where(l1 < 16, torch.full_like(l1, 0.511),
+                    0.040975 * l1 / (1 + 0.01765 * l1))
+  s_c = 0.0638 * c1 / (1 + 0.0131 * c1) + 0.638
+  h1 = torch.rad2deg(torch.atan2(b1, a1)) % 360
+  t = torch.where((h1 >= 164) & (h1 <= 345),
+                  0.56 + torch.abs(0.2 * torch.cos(torch.deg2rad(h1 + 168))),
+                  0.36 + torch.abs(0.4 * torch.cos(torch.deg2rad(h1 + 35))))
+  f = torch.sqrt(c1 ** 4 / (c1 ** 4 + 1900))
+  s_h = s_c * (f * t + 1 - f)
+  dh2 = torch.clamp((a1 - a2) ** 2 + (b1 - b2) ** 2 - (c1 - c2) ** 2, min=0)
+  return torch.sqrt(((l1 - l2) / (l * s_l)) ** 2 + ((c1 - c2) / (c * s_c)) ** 2
+                    + dh2 / s_h ** 2 + 1e-12)
+
+
+def peak_rss_mb():
+  """VmHWM: this process's own peak RSS (ru_maxrss is inherited on exec)."""
+  with open('/proc/self/status') as f:
+    for line in f:
+      if line.startswith('VmHWM:'):
+        return int(line.split()[1]) / 1024
+  return float('nan')
+
+
+def main():
+  parser = argparse.ArgumentParser()
+  parser.add_argument('--config_json', required=True)
+  parser.add_argument('--batch_size', type=int, required=True)
+  parser.add_argument('--steps', type=int, default=5)
+  parser.add_argument('--warmup', type=int, default=2)
+  parser.add_argument('--threads', type=int, default=0)
+  args = parser.parse_args()
+  if args.threads:
+    torch.set_num_threads(args.threads)
+  config = json.loads(args.config_json)
+  model, data = config['model'], config['data']
+  size, n = data['image_size'], args.batch_size
+  generator = Generator(model, data['num_classes'], size)
+  discriminator = Discriminator(model['discriminator_channels'])
+  opt = config['optimizer']
+  g_opt = torch.optim.Adam(generator.parameters(), opt['learning_rate'],
+                           betas=(opt['b1'], opt['b2']))
+  d_opt = torch.optim.Adam(discriminator.parameters(), opt['learning_rate'],
+                           betas=(opt['b1'], opt['b2']))
+  lam = config['loss']['lambda_cmc']
+  gray = torch.rand(n, 1, size, size) * 2 - 1
+  lightness = (gray + 1) * 50
+  ab = torch.rand(n, 2, size, size) * 1.2 - 0.6
+  labels = torch.randint(0, data['num_classes'], (n, size, size))
+  bce = nn.BCEWithLogitsLoss()
+
+  def step():
+    fake_ab, seg_logits = generator(gray)
+    real = discriminator(gray, ab)
+    fake = discriminator(gray, fake_ab.detach())
+    d_loss = 0.5 * (bce(real, torch.ones_like(real)) +
+                    bce(fake, torch.zeros_like(fake)))
+    d_opt.zero_grad()
+    d_loss.backward()
+    d_opt.step()
+    fooled = discriminator(gray, fake_ab)
+    cmc = delta_e_cmc(torch.cat([lightness, ab * 110], 1),
+                      torch.cat([lightness, fake_ab * 110], 1)).mean()
+    g_loss = ((1 - lam) * bce(fooled, torch.ones_like(fooled)) + lam * cmc
+              + F.cross_entropy(seg_logits, labels))
+    g_opt.zero_grad()
+    g_loss.backward()
+    g_opt.step()
+    return g_loss.item()
+
+  for _ in range(args.warmup):
+    step()
+  start = time.perf_counter()
+  for _ in range(args.steps):
+    loss = step()
+  elapsed = time.perf_counter() - start
+  assert math.isfinite(loss)
+  print(json.dumps({
+      'generator_params': sum(p.numel() for p in generator.parameters()),
+      'images_per_s': args.steps * n / elapsed,
+      'step_s': elapsed / args.steps,
+      'peak_rss_mb': peak_rss_mb(),
+      'torch': torch.__version__, 'threads': torch.get_num_threads()}))
+
+
+if __name__ == '__main__':
+  main()
