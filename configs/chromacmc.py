@@ -119,10 +119,10 @@ def get_config(arg: str = 'voc'):
     config.model.discriminator_channels = ((16, 32) if tiny else
                                            (32, 64, 128))
     config.optimizer.learning_rate = 1e-3 if not tiny else 2e-4
-    config.num_train_steps = 6 if tiny else 1500
+    config.num_train_steps = 6 if tiny else 600
     config.log_every_steps = 2 if tiny else 50
-    config.eval_every_steps = 6 if tiny else 500
-    config.checkpoint_every_steps = 2 if tiny else 500
+    config.eval_every_steps = 6 if tiny else 200
+    config.checkpoint_every_steps = 2 if tiny else 200
     config.num_summary_images = 4
 
   size = config.data.image_size
