@@ -202,7 +202,31 @@ class NormalizeLab(grain.transforms.Map):
     out = dict(example)
     out['gray'] = (example['gray'] / 100.0 * (self.l_high - self.l_low)
                    + self.l_low).astype(np.float32)
-    out['ab'] = (example['ab'] / self.ab_scale).astype(np.float32)
+    for key in ('ab', 'ab_small'):
+      if key in example:
+        out[key] = (example[key] / self.ab_scale).astype(np.float32)
+    return out
+
+
+@register('downsample_targets')
+@dataclasses.dataclass
+class DownsampleTargets(grain.transforms.Map):
+  """Adds `ab_small` (mean over factor x factor blocks, Lab units) and
+  `segmentation_small` (the label at each block's centre): the targets of
+  models that predict colour at a lower resolution (paper 004: 1/4)."""
+  factor: int = 4
+
+  def map(self, example):
+    f = self.factor
+    h, w = example['ab'].shape[:2]
+    if h % f or w % f:
+      raise ValueError(f'downsample_targets({f}) on a {h}x{w} image')
+    out = dict(example)
+    out['ab_small'] = example['ab'].reshape(h // f, f, w // f, f, 2).mean(
+        axis=(1, 3)).astype(np.float32)
+    if 'segmentation' in example:
+      out['segmentation_small'] = example['segmentation'][f // 2::f,
+                                                          f // 2::f]
     return out
 
 

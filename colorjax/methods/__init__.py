@@ -4,6 +4,7 @@ import importlib
 
 _METHODS = {
     'chromacmc': 'colorjax.methods.chromacmc:ChromaCMC',
+    'pixsem': 'colorjax.methods.pixsem:PixSemMethod',
 }
 
 

@@ -59,6 +59,10 @@ class Method(abc.ABC):
   def predict(self, state: TrainState, batch: Batch) -> Dict[str, jax.Array]:
     ...
 
+  def load_pretrained(self, state: TrainState) -> TrainState:
+    """Replaces initial parameters by pretrained ones (default: none)."""
+    return state
+
   # Channels and dtype of each batch key, for shapes without reading data.
   key_specs = {'gray': (1, jnp.float32), 'l': (1, jnp.float32),
                'ab': (2, jnp.float32), 'segmentation': (1, jnp.uint8)}

@@ -1,0 +1,130 @@
+"""PixSem (paper 004): eq. 6, L = l1 L_emb + l2 L_seg + l3 L_gen (1:100:1).
+
+L_emb and L_gen are DMoL negative log-likelihoods of the 1/4-resolution
+ab target (per pixel, reported as bits per dimension: 8 is the uniform
+baseline), L_seg the cross-entropy of the segmentation branch. Adam with
+b1 = 0.95, b2 = 0.9995, lr 1e-3; Polyak (EMA) averages of the parameters
+are kept in the state and used by `predict` and sampling.
+"""
+
+from typing import Dict
+
+import jax
+import jax.numpy as jnp
+import optax
+
+from colorjax.losses import dmol
+from colorjax.losses import segmentation as seg_losses
+from colorjax.methods import base
+from colorjax.models import pixsem as models
+
+
+class PixSemMethod(base.Method):
+  """Zhao et al., 'Pixelated Semantic Colorization', IJCV 2020."""
+
+  batch_keys = ('gray', 'l', 'ab', 'ab_small', 'segmentation',
+                'segmentation_small')
+
+  def __init__(self, config):
+    super().__init__(config)
+    model = config.model
+    self.factor = config.data.downsample
+    self.model = models.PixSem(
+        num_classes=config.data.num_classes, variant=model.variant,
+        widths=tuple(model.widths), blocks=tuple(model.blocks),
+        embedding_channels=model.embedding_channels,
+        generator_channels=model.generator_channels,
+        generator_blocks=model.generator_blocks,
+        num_mixtures=model.num_mixtures,
+        dtype=base.compute_dtype(model.dtype))
+    opt = config.optimizer
+    self.optimizer = optax.adam(opt.learning_rate, b1=opt.b1, b2=opt.b2)
+    self.ignore_label = config.data.get('ignore_label')
+
+  def example_batch(self, batch_size, image_size, sharding=None):
+    small = image_size // self.factor
+    shapes = {'gray': (image_size, 1, jnp.float32),
+              'l': (image_size, 1, jnp.float32),
+              'ab': (image_size, 2, jnp.float32),
+              'segmentation': (image_size, 1, jnp.uint8),
+              'ab_small': (small, 2, jnp.float32),
+              'segmentation_small': (small, 1, jnp.uint8)}
+    return {k: jax.ShapeDtypeStruct((batch_size, s, s, c), d,
+                                    sharding=sharding)
+            for k, (s, c, d) in shapes.items()}
+
+  def init_state(self, rng, batch):
+    variables = self.model.init(rng, batch['gray'], batch['ab_small'])
+    params = {'model': variables['params']}
+    return base.TrainState(
+        step=jnp.zeros((), jnp.int32), params=params,
+        opt_state={'model': self.optimizer.init(params['model'])},
+        model_state={'ema': params['model']})
+
+  def losses(self, outputs, batch) -> Dict[str, jax.Array]:
+    target = batch['ab_small']
+    terms = {
+        'nll_embedding': -jnp.mean(dmol.dmol_log_prob(
+            outputs['embedding_dmol'], target, self.model.num_mixtures)),
+        'nll_generator': -jnp.mean(dmol.dmol_log_prob(
+            outputs['generator_dmol'], target, self.model.num_mixtures)),
+    }
+    if 'segmentation' in outputs:
+      terms['segmentation'] = seg_losses.cross_entropy(
+          outputs['segmentation'], batch['segmentation_small'],
+          self.ignore_label)
+    return terms
+
+  def train_step(self, state, batch, rng):
+    del rng   # the model is deterministic in training (no dropout)
+    weights = self.config.loss
+
+    def loss_fn(params):
+      outputs = self.model.apply({'params': params}, batch['gray'],
+                                 batch['ab_small'])
+      terms = self.losses(outputs, batch)
+      total = (weights.embedding * terms['nll_embedding']
+               + weights.generator * terms['nll_generator']
+               + weights.segmentation * terms.get('segmentation', 0.0))
+      return total, terms
+
+    (loss, terms), grads = jax.value_and_grad(loss_fn, has_aux=True)(
+        state.params['model'])
+    updates, opt_state = self.optimizer.update(
+        grads, state.opt_state['model'], state.params['model'])
+    params = optax.apply_updates(state.params['model'], updates)
+    decay = self.config.optimizer.ema_decay
+    ema = jax.tree.map(lambda e, p: decay * e + (1.0 - decay) * p,
+                       state.model_state['ema'], params)
+    metrics = {'loss': loss,
+               'bits_per_dim_embedding': terms['nll_embedding'] / (
+                   2 * jnp.log(2.0)),
+               'bits_per_dim_generator': terms['nll_generator'] / (
+                   2 * jnp.log(2.0)),
+               'grad_norm': optax.global_norm(grads)}
+    if 'segmentation' in terms:
+      metrics['loss_segmentation'] = terms['segmentation']
+    return state.replace(step=state.step + 1, params={'model': params},
+                         opt_state={'model': opt_state},
+                         model_state={'ema': ema}), metrics
+
+  def sample(self, state, gray, rng, num_samples=1, temperature=None,
+             sampler='cached'):
+    """ab samples [N, S, h, w, 2] in [-1, 1] from the Polyak-averaged model."""
+    temperature = (self.config.sampling.temperature if temperature is None
+                   else temperature)
+    return self.model.apply({'params': state.model_state['ema']}, gray, rng,
+                            num_samples, temperature, sampler,
+                            method=models.PixSem.sample)
+
+  def predict(self, state, batch):
+    """One sample per image, upsampled to the input size (for evaluation)."""
+    rng = jax.random.PRNGKey(self.config.sampling.seed)
+    ab, conditioning = self.sample(state, batch['gray'], rng)
+    n, size = batch['gray'].shape[0], batch['gray'].shape[1]
+    out = {'ab': jax.image.resize(ab[:, 0], (n, size, size, 2), 'bilinear')}
+    if 'segmentation' in conditioning:
+      logits = conditioning['segmentation']
+      out['segmentation'] = jax.image.resize(
+          logits, (n, size, size, logits.shape[-1]), 'nearest')
+    return out
