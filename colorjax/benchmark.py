@@ -5,6 +5,8 @@
   python -m colorjax.benchmark train --config=configs/chromacmc.py[:demo]
       [--batch_size=16] [--steps=5] [--torch_peer]
   python -m colorjax.benchmark model --config=configs/chromacmc.py
+  python -m colorjax.benchmark sample --config=configs/pixsem.py
+      [--num_samples=8] [--steps=5]
 
 pipeline: images/s of the grain input pipeline (paper 000's training
 preprocessing at 256x256: resize, random crop, flip, Lab, equalised L,
@@ -33,6 +35,7 @@ flags.DEFINE_string('config', None, 'configs/<paper>.py[:arg] (train, model)')
 flags.DEFINE_integer('steps', 5, 'timed train steps (after 2 warm-up)')
 flags.DEFINE_bool('torch_peer', True, 'also time the PyTorch peer step')
 flags.DEFINE_string('dtype', None, 'override config.model.dtype')
+flags.DEFINE_integer('num_samples', 8, 'samples per image (sample)')
 FLAGS = flags.FLAGS
 
 WARMUP_BATCHES = 2
@@ -264,8 +267,48 @@ def benchmark_train():
   return report
 
 
+def benchmark_sample():
+  """PixSem: cached vs naive sampler, samples/s in the same run."""
+  import jax  # pylint: disable=g-import-not-at-top
+  import jax.numpy as jnp  # pylint: disable=g-import-not-at-top
+  from colorjax import methods  # pylint: disable=g-import-not-at-top
+  config = _load_config()
+  method = methods.get_method(config)
+  num_samples = FLAGS.num_samples
+  size = config.data.image_size
+  batch = method.example_batch(1, size)
+  state = jax.jit(method.init_state)(jax.random.PRNGKey(0), batch)
+  gray = jnp.asarray(np.random.default_rng(0).uniform(
+      -1, 1, (1, size, size, 1)), jnp.float32)
+  results = {}
+  for sampler in ('cached', 'naive'):
+    fn = jax.jit(lambda s, g, r, sampler=sampler: method.sample(
+        s, g, r, num_samples, sampler=sampler)[0])
+    samples = fn(state, gray, jax.random.PRNGKey(0))     # compile + warm up
+    jax.block_until_ready(samples)
+    repeats = FLAGS.steps if sampler == 'cached' else 1
+    start = time.perf_counter()
+    for i in range(repeats):
+      samples = fn(state, gray, jax.random.PRNGKey(i + 1))
+    jax.block_until_ready(samples)
+    seconds = (time.perf_counter() - start) / repeats
+    results[sampler] = {'seconds_per_image': round(seconds, 4),
+                        'samples_per_s': round(num_samples / seconds, 3)}
+  device = jax.devices()[0]
+  report = {'benchmark': 'sample', 'config': FLAGS.config,
+            'device': f'{jax.device_count()} x {device.device_kind}',
+            'image_size': size,
+            'chroma_size': size // config.data.downsample,
+            'num_samples_per_image': num_samples, **results,
+            'speedup_cached_over_naive': round(
+                results['cached']['samples_per_s'] /
+                results['naive']['samples_per_s'], 1)}
+  print(json.dumps(report, indent=1))
+  return report
+
+
 BENCHMARKS = {'pipeline': benchmark_pipeline, 'train': benchmark_train,
-              'model': benchmark_model}
+              'model': benchmark_model, 'sample': benchmark_sample}
 
 
 def main(argv):

@@ -2,6 +2,9 @@
 
   python -m colorjax.colorize --workdir=DIR --input=photo.jpg --input=folder/ \
       --output=out/ [--batch_size=8] [--save_segmentation]
+  # Diverse colorizations (sampling methods, e.g. PixSem):
+  python -m colorjax.colorize --workdir=DIR --input=photo.jpg --output=out/ \
+      --num_samples=8 --temperature=0.8 --seed=0 --sampler=cached
 
 Any size and mode (grey or colour, CMYK, RGBA, 16-bit) is accepted: the
 image is converted to L, resized to the model resolution with the same
@@ -97,22 +100,35 @@ def _batches(items: Iterable, size: int):
 class Colorizer:
   """Holds the restored model and the jitted prediction."""
 
-  def __init__(self, workdir: str):
+  def __init__(self, workdir: str, num_samples: int = 1,
+               temperature=None, seed: int = 0, sampler: str = 'cached'):
     self.config = train.load_config(workdir)
+    self.num_samples = num_samples
+    self.temperature = temperature
+    self.seed = seed
+    self.sampler = sampler
     self.method, self.state = train.restore_for_inference(workdir,
                                                           self.config)
     self.mesh = pipeline.data_mesh()
     self.ops = inference_ops(self.config)
     self.ab_scale = self.config.data.ab_scale
     self._predict = jax.jit(self.method.predict)
+    self.samples = hasattr(self.method, 'sample')
+    if num_samples > 1 and not self.samples:
+      raise ValueError(f'{self.config.method} is deterministic: '
+                       '--num_samples > 1 needs a sampling method (pixsem)')
+    if self.samples:
+      self._sample = jax.jit(
+          lambda state, gray, rng: self.method.sample(
+              state, gray, rng, num_samples, temperature, sampler))
 
   def load(self, path: str) -> Photo:
     rgb = imaging.decode_image(path).array
     lightness = rgb_to_lab_numpy(rgb.astype(np.float32) / 255.0)[..., :1]
     return Photo(path, rgb, lightness.astype(np.float32))
 
-  def predict(self, photos: List[Photo]):
-    """ab (Lab units) and label maps at model resolution for each photo."""
+  def predict(self, photos: List[Photo], batch_index: int = 0):
+    """ab [N, S, h, w, 2] (Lab units) and label maps for each photo."""
     examples = [preprocess.apply(self.ops, {'image': p.rgb}) for p in photos]
     devices = jax.device_count()
     size = -(-len(examples) // devices) * devices
@@ -126,8 +142,14 @@ class Colorizer:
         batch[key] = np.zeros(spec.shape, spec.dtype)
     batch = {k: pipeline.make_global_array(self.mesh, v)
              for k, v in batch.items()}
-    outputs = jax.device_get(self._predict(self.state, batch))
-    ab = np.asarray(outputs['ab'])[:len(photos)] * self.ab_scale
+    if self.samples:
+      rng = jax.random.fold_in(jax.random.PRNGKey(self.seed), batch_index)
+      ab, outputs = jax.device_get(self._sample(self.state, batch['gray'],
+                                                rng))
+      ab = np.asarray(ab)[:len(photos)] * self.ab_scale
+    else:
+      outputs = jax.device_get(self._predict(self.state, batch))
+      ab = np.asarray(outputs['ab'])[:len(photos), None] * self.ab_scale
     labels = None
     if 'segmentation' in outputs:
       labels = np.argmax(np.asarray(outputs['segmentation']), -1)[
@@ -136,12 +158,15 @@ class Colorizer:
 
 
 def colorize(workdir: str, inputs: Sequence[str], output_dir: str,
-             batch_size: int = 8, save_segmentation: bool = False):
-  """Writes <stem>_color.png (and <stem>_segmentation.png) per input.
+             batch_size: int = 8, save_segmentation: bool = False,
+             num_samples: int = 1, temperature=None, seed: int = 0,
+             sampler: str = 'cached'):
+  """Writes <stem>_color.png (and <stem>_segmentation.png) per input; with
+  num_samples > 1, <stem>_sample<k>.png and a <stem>_grid.png of them all.
 
   Returns (written paths, {path: error message} of unreadable files).
   """
-  colorizer = Colorizer(workdir)
+  colorizer = Colorizer(workdir, num_samples, temperature, seed, sampler)
   os.makedirs(output_dir, exist_ok=True)
   paths = find_images(inputs)
   failures, written = {}, []
@@ -154,12 +179,22 @@ def colorize(workdir: str, inputs: Sequence[str], output_dir: str,
         failures[path] = str(e)
 
   with tqdm.tqdm(total=len(paths), unit='image', disable=None) as bar:
-    for photos in _batches(readable(), batch_size):
-      ab, labels = colorizer.predict(photos)
+    for index, photos in enumerate(_batches(readable(), batch_size)):
+      ab, labels = colorizer.predict(photos, index)
       for i, photo in enumerate(photos):
-        out = _output_path(output_dir, photo.path, '_color')
-        Image.fromarray(recombine(photo.lightness, ab[i])).save(out)
-        written.append(out)
+        images = [recombine(photo.lightness, sample) for sample in ab[i]]
+        if len(images) == 1:
+          out = _output_path(output_dir, photo.path, '_color')
+          Image.fromarray(images[0]).save(out)
+          written.append(out)
+        else:
+          for k, image in enumerate(images):
+            out = _output_path(output_dir, photo.path, f'_sample{k}')
+            Image.fromarray(image).save(out)
+            written.append(out)
+          out = _output_path(output_dir, photo.path, '_grid')
+          Image.fromarray(np.concatenate(images, axis=1)).save(out)
+          written.append(out)
         if save_segmentation and labels is not None:
           height, width = photo.rgb.shape[:2]
           seg = Image.fromarray(labels[i]).resize((width, height),
@@ -181,12 +216,20 @@ if __name__ == '__main__':
   flags.DEFINE_string('output', None, 'output folder')
   flags.DEFINE_integer('batch_size', 8, 'images per forward pass')
   flags.DEFINE_bool('save_segmentation', False, 'also write label maps')
+  flags.DEFINE_integer('num_samples', 1, 'colorizations per image '
+                       '(sampling methods)')
+  flags.DEFINE_float('temperature', None, 'sampling temperature (default: '
+                     'the config\'s)')
+  flags.DEFINE_integer('seed', 0, 'sampling seed')
+  flags.DEFINE_enum('sampler', 'cached', ['cached', 'naive'], 'sampler')
   flags.mark_flags_as_required(['workdir', 'input', 'output'])
 
   def main(argv):
     del argv
-    written, failures = colorize(FLAGS.workdir, FLAGS.input, FLAGS.output,
-                                 FLAGS.batch_size, FLAGS.save_segmentation)
+    written, failures = colorize(
+        FLAGS.workdir, FLAGS.input, FLAGS.output, FLAGS.batch_size,
+        FLAGS.save_segmentation, FLAGS.num_samples, FLAGS.temperature,
+        FLAGS.seed, FLAGS.sampler)
     print(f'wrote {len(written)} files to {FLAGS.output}')
     if failures:
       print(f'{len(failures)} file(s) could not be read:', file=sys.stderr)
