@@ -127,6 +127,43 @@ class Evaluator:
             os.path.join(samples_dir, f'step_{step:08d}.png'))
     return results
 
+  def sample_diversity(self, state, num_samples: int = 2,
+                       seed: int = 0) -> Dict[str, float]:
+    """Paper 004 section 4.5: SSIM between samples of the same input.
+
+    For each image, `num_samples` colorizations are drawn and the SSIM of
+    every pair (RGB, full resolution) is averaged; lower = more diverse.
+    """
+    if not hasattr(self.method, 'sample'):
+      raise ValueError(f'{self.config.method} does not sample')
+    pairs = [(a, b) for a in range(num_samples)
+             for b in range(a + 1, num_samples)]
+
+    def batch_ssim(state, batch, rng):
+      ab, _ = self.method.sample(state, batch['gray'], rng, num_samples)
+      n, size = batch['gray'].shape[0], batch['gray'].shape[1]
+      rgb = [to_rgb(batch['l'], jax.image.resize(
+          ab[:, k], (n, size, size, 2), 'bilinear'), self.ab_scale)
+             for k in range(num_samples)]
+      values = jnp.mean(jnp.stack([metrics_lib.ssim(rgb[a], rgb[b])
+                                   for a, b in pairs]), axis=0)
+      return jnp.sum(values * batch['mask']), jnp.sum(batch['mask'])
+
+    fn = jax.jit(batch_ssim,
+                 out_shardings=NamedSharding(self.mesh, P()))
+    total, count = 0.0, 0.0
+    for index, local in enumerate(pipeline.create_loader(self.spec)):
+      if self.max_batches is not None and index >= self.max_batches:
+        break
+      local = pad_batch(local, self.local_batch)
+      batch = {k: pipeline.make_global_array(self.mesh, v)
+               for k, v in local.items()}
+      s, c = jax.device_get(fn(state, batch, jax.random.fold_in(
+          jax.random.PRNGKey(seed), index)))
+      total, count = total + float(s), count + float(c)
+    return {'diversity_ssim': total / max(count, 1.0),
+            'diversity_num_samples': num_samples}
+
   def summary_grid(self, state, batch) -> np.ndarray:
     """Rows of: gray input | prediction | ground truth | predicted labels."""
     outputs, inputs = jax.device_get(self._predict(state, batch))

@@ -91,6 +91,10 @@ def test_tiny_pixsem_trains_end_to_end(shapes_data_dir, tmp_path):
   ema = jax.tree.leaves(state.model_state['ema'])
   params = jax.tree.leaves(state.params['model'])
   assert any(not np.array_equal(e, p) for e, p in zip(ema, params))
+  from colorjax import evaluate  # pylint: disable=g-import-not-at-top
+  metrics = evaluate.evaluate_workdir(workdir, diversity_samples=3)
+  assert -1.0 <= metrics['diversity_ssim'] < 0.999   # samples differ
+  assert metrics['diversity_num_samples'] == 3
 
 
 def test_colorize_writes_diverse_samples_at_full_resolution(
