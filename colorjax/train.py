@@ -21,8 +21,6 @@ import time
 from typing import Any, Dict, Iterator, Optional
 
 from absl import logging
-from clu import metric_writers
-from clu import periodic_actions
 import grain
 import jax
 from jax.experimental import multihost_utils
@@ -160,52 +158,64 @@ def restore_state(manager, abstract_state, step: Optional[int] = None,
 
 
 # ---------------------------------------------------------------- writers
-class JsonLinesWriter(metric_writers.interface.MetricWriter):
+def _json_lines_writer(path: str):
   """Scalars as one JSON object per line: readable without TensorBoard."""
+  from clu import metric_writers  # pylint: disable=g-import-not-at-top
 
-  def __init__(self, path: str):
-    self._file = open(path, 'a')
+  class JsonLinesWriter(metric_writers.interface.MetricWriter):
+    """Writes scalars only; other summaries go to TensorBoard."""
 
-  def write_summaries(self, step, values, metadata=None):
-    pass
+    def __init__(self):
+      self._file = open(path, 'a')
 
-  def write_scalars(self, step, scalars):
-    record = {'step': int(step)}
-    record.update({k: float(v) for k, v in scalars.items()})
-    self._file.write(json.dumps(record) + '\n')
+    def write_summaries(self, step, values, metadata=None):
+      pass
 
-  def write_images(self, step, images):
-    pass
+    def write_scalars(self, step, scalars):
+      record = {'step': int(step)}
+      record.update({k: float(v) for k, v in scalars.items()})
+      self._file.write(json.dumps(record) + '\n')
 
-  def write_videos(self, step, videos):
-    pass
+    def write_images(self, step, images):
+      pass
 
-  def write_audios(self, step, audios, *, sample_rate):
-    pass
+    def write_videos(self, step, videos):
+      pass
 
-  def write_texts(self, step, texts):
-    pass
+    def write_audios(self, step, audios, *, sample_rate):
+      pass
 
-  def write_histograms(self, step, arrays, num_buckets=None):
-    pass
+    def write_texts(self, step, texts):
+      pass
 
-  def write_hparams(self, hparams):
-    pass
+    def write_histograms(self, step, arrays, num_buckets=None):
+      pass
 
-  def flush(self):
-    self._file.flush()
+    def write_hparams(self, hparams):
+      pass
 
-  def close(self):
-    self._file.close()
+    def flush(self):
+      self._file.flush()
+
+    def close(self):
+      self._file.close()
+
+  return JsonLinesWriter()
 
 
 def create_writer(workdir: str):
+  """clu writers (TensorBoard + log) and metrics.jsonl; process 0 only.
+
+  clu's writers import TensorFlow, so they are imported here, not at module
+  level: inference and benchmarks never load TensorFlow.
+  """
+  from clu import metric_writers  # pylint: disable=g-import-not-at-top
   if jax.process_index() != 0:
     return metric_writers.create_default_writer(workdir, just_logging=True)
   os.makedirs(workdir, exist_ok=True)
   return metric_writers.MultiWriter([
       metric_writers.create_default_writer(workdir, asynchronous=False),
-      JsonLinesWriter(os.path.join(workdir, 'metrics.jsonl'))])
+      _json_lines_writer(os.path.join(workdir, 'metrics.jsonl'))])
 
 
 def check_finite(step: int, scalars: Dict[str, float]):
@@ -257,6 +267,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
                        donate_argnums=(0,))
   evaluator = evaluation.Evaluator(method, config, mesh)
   writer = create_writer(workdir)
+  from clu import periodic_actions  # pylint: disable=g-import-not-at-top
   if start_step == 0:
     writer.write_hparams({k: v for k, v in config.items()
                           if isinstance(v, (int, float, str, bool))})

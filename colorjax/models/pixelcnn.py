@@ -99,6 +99,18 @@ def _conv(window, p):
                                       dimension_numbers=_DIMS) + p['b']
 
 
+def _conv_pixel(window, p):
+  """One output pixel from its [B, kh, kw, C] window: a single matmul.
+
+  Equal to `_conv` of the window, but one GEMM instead of a convolution
+  call per step: the per-pixel work of the cached sampler is tiny, so call
+  overhead, not arithmetic, decides its speed.
+  """
+  b = window.shape[0]
+  kernel = p['w'].reshape(-1, p['w'].shape[-1])
+  return (window.reshape(b, -1) @ kernel + p['b'])[:, None, None, :]
+
+
 def _pad(x, site: Site):
   return jnp.pad(x, [(0, 0), (site.pad_top, 0),
                      (site.pad_left, site.pad_right), (0, 0)])
@@ -240,9 +252,9 @@ def sample_cached(params, cond, rng, num_mixtures, temperature=1.0,
     def pixel_step(carry, j):
       caches, ab = carry
       # ul0 = down_shift(conv_1x3(x)) + right_shift(conv_2x1(x)).
-      left_prev = _conv(_pixel_window(caches['ul0_left'], sites['ul0_left'],
-                                      i, jnp.maximum(j - 1, 0)),
-                        params['ul0_left'])
+      left_prev = _conv_pixel(_pixel_window(
+          caches['ul0_left'], sites['ul0_left'], i, jnp.maximum(j - 1, 0)),
+                              params['ul0_left'])
       left = jnp.where(j > 0, left_prev, jnp.zeros_like(left_prev))
       ul = jax.lax.dynamic_slice_in_dim(above, j, 1, 2) + left
       cond_px = jax.lax.dynamic_slice_in_dim(cond_row, j, 1, 2)
@@ -250,13 +262,15 @@ def sample_cached(params, cond, rng, num_mixtures, temperature=1.0,
         caches[f'ul{k}_c1'] = _write(caches[f'ul{k}_c1'], jax.nn.elu(ul),
                                      sites[f'ul{k}_c1'], i, j)
         u_px = jax.lax.dynamic_slice_in_dim(u_rows[k], j, 1, 2)
-        c1 = (_conv(_pixel_window(caches[f'ul{k}_c1'], sites[f'ul{k}_c1'], i,
-                                  j), params[f'ul{k}_c1'])
+        c1 = (_conv_pixel(_pixel_window(caches[f'ul{k}_c1'],
+                                        sites[f'ul{k}_c1'], i, j),
+                          params[f'ul{k}_c1'])
               + _nin(jax.nn.elu(u_px), params[f'ul{k}_skip']))
         caches[f'ul{k}_c2'] = _write(caches[f'ul{k}_c2'], jax.nn.elu(c1),
                                      sites[f'ul{k}_c2'], i, j)
-        c2 = _conv(_pixel_window(caches[f'ul{k}_c2'], sites[f'ul{k}_c2'], i,
-                                 j), params[f'ul{k}_c2'])
+        c2 = _conv_pixel(_pixel_window(caches[f'ul{k}_c2'],
+                                       sites[f'ul{k}_c2'], i, j),
+                         params[f'ul{k}_c2'])
         ul = _gate(ul, c2 + _nin(cond_px, params[f'ul{k}_cond']))
       outputs = _nin(jax.nn.elu(ul), params['out'])[:, 0, 0]
       if teacher_ab is None:
