@@ -9,8 +9,6 @@ confusion matrix behind mean IoU. Each is checked against scikit-image.
 
 from typing import Optional
 
-from clu import metrics as clu_metrics
-import flax
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -103,27 +101,3 @@ def mean_iou(confusion) -> float:
   present = union > 0
   return float(np.mean(intersection[present] / union[present])) if \
       present.any() else float('nan')
-
-
-@flax.struct.dataclass
-class ConfusionMatrix(clu_metrics.Metric):
-  """clu metric summing confusion matrices; computes mean IoU."""
-  matrix: jnp.ndarray
-
-  @classmethod
-  def empty(cls):
-    return cls(matrix=jnp.zeros((0, 0), jnp.int32))
-
-  @classmethod
-  def from_model_output(cls, confusion, **_):
-    return cls(matrix=confusion)
-
-  def merge(self, other):
-    if self.matrix.size == 0:
-      return other
-    if other.matrix.size == 0:
-      return self
-    return type(self)(matrix=self.matrix + other.matrix)
-
-  def compute(self):
-    return mean_iou(self.matrix)

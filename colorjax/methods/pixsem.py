@@ -97,10 +97,10 @@ class PixSemMethod(base.Method):
     ema = jax.tree.map(lambda e, p: decay * e + (1.0 - decay) * p,
                        state.model_state['ema'], params)
     metrics = {'loss': loss,
-               'bits_per_dim_embedding': terms['nll_embedding'] / (
-                   2 * jnp.log(2.0)),
-               'bits_per_dim_generator': terms['nll_generator'] / (
-                   2 * jnp.log(2.0)),
+               'bits_per_dim_embedding': dmol.bits_per_dim(
+                   -terms['nll_embedding'], 2),
+               'bits_per_dim_generator': dmol.bits_per_dim(
+                   -terms['nll_generator'], 2),
                'grad_norm': optax.global_norm(grads)}
     if 'segmentation' in terms:
       metrics['loss_segmentation'] = terms['segmentation']

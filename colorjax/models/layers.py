@@ -9,7 +9,7 @@ definition PyTorch uses for ConvTranspose2d, so weights map one to one.
 """
 
 import functools
-from typing import Any, Optional, Tuple
+from typing import Any, Optional
 
 import flax.linen as nn
 import jax
@@ -95,9 +95,6 @@ def batch_norm(train: bool, dtype=jnp.float32, name: Optional[str] = None,
   return nn.BatchNorm(use_running_average=not train, momentum=momentum,
                       epsilon=epsilon, dtype=dtype, name=name)
 
-
-def pair(v) -> Tuple[int, int]:
-  return (v, v) if isinstance(v, int) else tuple(v)
 
 
 def grouped_conv_matmul(x, kernel, stride: int, padding: int, groups: int):
