@@ -63,14 +63,14 @@ class Evaluator:
     self.num_classes = data.num_classes
     self.ignore_label = data.get('ignore_label')
     replicated = NamedSharding(mesh, P())
-    self._sums = jax.jit(self._batch_sums, out_shardings=replicated)
+    self._metrics = jax.jit(self._batch_metrics, out_shardings=replicated)
     # Summaries need the batch on every host: gather it in the same program.
     self._predict = jax.jit(
         lambda state, batch: (method.predict(state, batch),
                               {k: batch[k] for k in ('l', 'ab', 'mask')}),
         out_shardings=replicated)
 
-  def _batch_sums(self, state, batch):
+  def _batch_metrics(self, state, batch):
     outputs = self.method.predict(state, batch)
     mask = batch['mask']
     rgb_true = to_rgb(batch['l'], batch['ab'], self.ab_scale)
@@ -84,14 +84,15 @@ class Evaluator:
         'ab_l1': jnp.mean(jnp.abs(outputs['ab'] - batch['ab']),
                           axis=(1, 2, 3)) * self.ab_scale,
     }
-    sums = {k: jnp.sum(v * mask) for k, v in per_image.items()}
-    sums['count'] = jnp.sum(mask)
-    if 'segmentation' in outputs and 'segmentation' in batch:
-      sums['confusion'] = metrics_lib.confusion_matrix(
+    outputs_for_metrics = dict(per_image, mask=mask > 0)
+    has_segmentation = 'segmentation' in outputs and 'segmentation' in batch
+    if has_segmentation:
+      outputs_for_metrics['confusion'] = metrics_lib.confusion_matrix(
           batch['segmentation'][..., 0],
           jnp.argmax(outputs['segmentation'], -1), self.num_classes,
           self.ignore_label, weights=mask[:, None, None])
-    return sums
+    collection = metrics_lib.averages(per_image, miou=has_segmentation)
+    return collection.single_from_model_output(**outputs_for_metrics)
 
   def evaluate(self, state, writer=None, step: Optional[int] = None,
                samples_dir: Optional[str] = None) -> Dict[str, Any]:
@@ -104,19 +105,14 @@ class Evaluator:
       local = pad_batch(local, self.local_batch)
       batch = {k: pipeline.make_global_array(self.mesh, v)
                for k, v in local.items()}
-      sums = jax.device_get(self._sums(state, batch))
-      totals = sums if totals is None else {
-          k: totals[k] + sums[k] for k in totals}
+      batch_metrics = jax.device_get(self._metrics(state, batch))
+      totals = batch_metrics if totals is None else totals.merge(batch_metrics)
       if first_batch is None:
         first_batch = batch
     if totals is None:
       raise ValueError(f'evaluation split {self.spec.split!r} is empty')
-    count = float(totals.pop('count'))
-    results = {k: float(v) / count for k, v in totals.items()
-               if k != 'confusion'}
-    if 'confusion' in totals:
-      results['miou'] = metrics_lib.mean_iou(totals['confusion'])
-    results['num_images'] = int(count)
+    results = {k: float(v) for k, v in totals.compute().items()}
+    results['num_images'] = int(totals.psnr.count)
     if writer is not None and step is not None:
       writer.write_scalars(step, {f'eval/{k}': v for k, v in results.items()})
       grid = self.summary_grid(state, first_batch)
@@ -147,21 +143,24 @@ class Evaluator:
              for k in range(num_samples)]
       values = jnp.mean(jnp.stack([metrics_lib.ssim(rgb[a], rgb[b])
                                    for a, b in pairs]), axis=0)
-      return jnp.sum(values * batch['mask']), jnp.sum(batch['mask'])
+      return metrics_lib.averages(['diversity_ssim']).single_from_model_output(
+          diversity_ssim=values, mask=batch['mask'] > 0)
 
     fn = jax.jit(batch_ssim,
                  out_shardings=NamedSharding(self.mesh, P()))
-    total, count = 0.0, 0.0
+    totals = None
     for index, local in enumerate(pipeline.create_loader(self.spec)):
       if self.max_batches is not None and index >= self.max_batches:
         break
       local = pad_batch(local, self.local_batch)
       batch = {k: pipeline.make_global_array(self.mesh, v)
                for k, v in local.items()}
-      s, c = jax.device_get(fn(state, batch, jax.random.fold_in(
+      batch_metrics = jax.device_get(fn(state, batch, jax.random.fold_in(
           jax.random.PRNGKey(seed), index)))
-      total, count = total + float(s), count + float(c)
-    return {'diversity_ssim': total / max(count, 1.0),
+      totals = batch_metrics if totals is None else totals.merge(batch_metrics)
+    if totals is None:
+      raise ValueError(f'evaluation split {self.spec.split!r} is empty')
+    return {'diversity_ssim': float(totals.compute()['diversity_ssim']),
             'diversity_num_samples': num_samples}
 
   def summary_grid(self, state, batch) -> np.ndarray:

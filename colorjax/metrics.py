@@ -5,10 +5,16 @@ Gaussian window, sigma 1.5, K1 = 0.01, K2 = 0.03, as Wang et al. and
 scikit-image's `gaussian_weights=True`), image entropy (Shannon entropy in
 bits of each 8-bit RGB channel's histogram, averaged over channels) and the
 confusion matrix behind mean IoU. Each is checked against scikit-image.
+
+The trainer and the evaluator reduce them with clu metrics (`averages`,
+`MeanIoU`): the per-batch reduction runs inside the jitted step and batches
+merge on the host, so a padded last batch counts only its real images.
 """
 
-from typing import Optional
+from typing import Iterable, Optional
 
+from clu import metrics as clu_metrics
+import flax
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -101,3 +107,37 @@ def mean_iou(confusion) -> float:
   present = union > 0
   return float(np.mean(intersection[present] / union[present])) if \
       present.any() else float('nan')
+
+
+@flax.struct.dataclass
+class MeanIoU(clu_metrics.Metric):
+  """clu metric summing confusion matrices; computes `mean_iou`.
+
+  Built from a batch's `confusion` output (see `confusion_matrix`), because
+  the class count and the ignore label belong to the dataset, not the metric.
+  """
+
+  confusion: jnp.ndarray
+
+  @classmethod
+  def from_model_output(cls, confusion, **_) -> 'MeanIoU':
+    return cls(confusion=jnp.asarray(confusion, jnp.int32))
+
+  def merge(self, other: 'MeanIoU') -> 'MeanIoU':
+    return type(self)(confusion=self.confusion + other.confusion)
+
+  def compute(self) -> float:
+    return mean_iou(self.confusion)
+
+
+def averages(names: Iterable[str], miou: bool = False):
+  """A clu `Collection` class averaging each named output.
+
+  Each output is a scalar or a per-example vector; a `mask` output (per
+  example) excludes padding. With `miou`, a `miou` entry reduces the
+  `confusion` output.
+  """
+  fields = {name: clu_metrics.Average.from_output(name) for name in names}
+  if miou:
+    fields['miou'] = MeanIoU
+  return clu_metrics.Collection.create(**fields)

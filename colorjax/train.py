@@ -9,6 +9,8 @@ init_state / train_step / predict, and the trainer
     replays exactly the randomness of an uninterrupted one;
   * checkpoints the state and the grain iterator with orbax (async), and
     resumes automatically from the workdir;
+  * averages the step's losses in clu metric collections (reduced in the
+    jitted step, merged on the host between log steps);
   * writes scalars and image grids through clu writers (TensorBoard) and a
     JSON-lines log, from process 0 only; stops on a NaN/Inf loss before it
     can reach a checkpoint.
@@ -31,6 +33,7 @@ import numpy as np
 import orbax.checkpoint as ocp
 
 from colorjax import evaluation
+from colorjax import metrics as metrics_lib
 from colorjax import methods
 from colorjax.data import pipeline
 
@@ -260,7 +263,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
   start_step = int(state.step)
 
   in_batch = batch_sharding(mesh, batch_shapes)
-  train_step = jax.jit(method.train_step,
+  train_step = jax.jit(_with_metric_collection(method.train_step),
                        in_shardings=(state_shardings, in_batch,
                                      replicated(mesh)),
                        out_shardings=(state_shardings, replicated(mesh)),
@@ -291,26 +294,39 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
   return {'train': last_train, 'eval': last_eval}
 
 
+def _with_metric_collection(method_train_step):
+  """Wraps a method's step so it returns a clu collection of its averages.
+
+  The reduction runs in the jitted step; the host merges collections between
+  log steps without fetching every step's values.
+  """
+  def train_step(state, batch, rng):
+    state, step_metrics = method_train_step(state, batch, rng)
+    collection = metrics_lib.averages(step_metrics)
+    return state, collection.single_from_model_output(**step_metrics)
+  return train_step
+
+
 def _loop(config, workdir, start_step, state, train_step, batches, train_iter,
           manager, evaluator, writer, progress, base_rng, stop_after_step):
   """The training loop proper; returns the last train and eval metrics."""
-  pending = []
+  pending = None
   last_train, last_eval = {}, {}
   last_log_time, last_log_step = time.time(), start_step
   for step in range(start_step, config.num_train_steps):
     with jax.profiler.StepTraceAnnotation('train', step_num=step):
       batch = next(batches)
-      state, metrics = train_step(state, batch,
-                                  jax.random.fold_in(base_rng, step))
-    pending.append(metrics)
+      state, step_metrics = train_step(state, batch,
+                                       jax.random.fold_in(base_rng, step))
+    pending = step_metrics if pending is None else pending.merge(step_metrics)
     done = step + 1
     progress(done)
     is_last = done == config.num_train_steps
     save_now = done % config.checkpoint_every_steps == 0 or is_last
     if done % config.log_every_steps == 0 or save_now:
-      scalars = {k: float(np.mean([jax.device_get(m[k]) for m in pending]))
-                 for k in pending[0]}
-      pending = []
+      scalars = {k: float(v) for k, v in
+                 jax.device_get(pending.compute()).items()}
+      pending = None
       check_finite(done, scalars)      # before any checkpoint of this state
       now = time.time()
       steps_per_sec = (done - last_log_step) / max(now - last_log_time, 1e-9)

@@ -168,3 +168,47 @@ def test_real_dataset_not_prepared_names_prepare_and_demo(tmp_path):
   message = str(error.value)
   assert 'colorjax.datasets.prepare --dataset=voc2012_aug' in message
   assert 'configs/chromacmc.py:demo' in message or ':demo' in message
+
+
+def test_evaluator_with_padded_batches_matches_per_image_reference(tiny_run):
+  """clu-reduced eval metrics over batches 3+3+2 (last one padded) equal a
+  per-image scikit-image/numpy computation over the 8 validation scenes."""
+  from skimage import metrics as skmetrics  # pylint: disable=g-import-not-at-top
+  from colorjax import evaluation  # pylint: disable=g-import-not-at-top
+  from colorjax.data import pipeline  # pylint: disable=g-import-not-at-top
+  workdir, _ = tiny_run
+  config = train.load_config(workdir)
+  method, state = train.restore_for_inference(workdir, config)
+  mesh = pipeline.data_mesh()
+  config.data.eval_batch_size = 3
+  config.data.eval_max_batches = -1     # the whole split: 3 + 3 + 2
+  results = evaluation.Evaluator(method, config, mesh).evaluate(state)
+
+  spec = pipeline.LoaderSpec.from_config(
+      config.data, config.data.eval_split, train=False, global_batch_size=8)
+  batch = evaluation.pad_batch(next(iter(pipeline.create_loader(spec))), 8)
+  outputs = jax.device_get(jax.jit(method.predict)(state, batch))
+  true = np.asarray(evaluation.to_rgb(batch['l'], batch['ab'],
+                                      config.data.ab_scale))
+  pred = np.asarray(evaluation.to_rgb(batch['l'], outputs['ab'],
+                                      config.data.ab_scale))
+  psnr = [skmetrics.peak_signal_noise_ratio(t, p, data_range=1.0)
+          for t, p in zip(true, pred)]
+  ssim = [skmetrics.structural_similarity(
+      t, p, data_range=1.0, channel_axis=-1, gaussian_weights=True,
+      sigma=1.5, use_sample_covariance=False) for t, p in zip(true, pred)]
+  labels = batch['segmentation'][..., 0].reshape(-1)
+  predicted = np.argmax(outputs['segmentation'], -1).reshape(-1)
+  num_classes = config.data.num_classes
+  keep = labels < num_classes
+  confusion = np.bincount(labels[keep].astype(np.int64) * num_classes +
+                          predicted[keep], minlength=num_classes ** 2)
+  confusion = confusion.reshape(num_classes, num_classes)
+  inter = np.diag(confusion)
+  union = confusion.sum(0) + confusion.sum(1) - inter
+  miou = np.mean(inter[union > 0] / union[union > 0])
+
+  assert results['num_images'] == 8
+  assert results['psnr'] == pytest.approx(np.mean(psnr), abs=1e-3)
+  assert results['ssim'] == pytest.approx(np.mean(ssim), abs=1e-3)
+  assert results['miou'] == pytest.approx(miou, abs=1e-6)
