@@ -21,6 +21,8 @@ PatchGAN discriminator 2,762,049 parameters, 16x16 patch map.
 
 import ml_collections
 
+from colorjax import config_lib
+
 AB_SCALE = 110.0
 
 
@@ -37,25 +39,11 @@ def get_config(arg: str = 'voc'):
   variant = arg or 'voc'
   if variant not in ('voc', 'ade20k', 'demo', 'tiny'):
     raise ValueError(f'unknown chromacmc variant {variant!r}')
-  config = ml_collections.ConfigDict()
-  config.method = 'chromacmc'
-  config.seed = 0
-
-  config.data = ml_collections.ConfigDict()
-  config.data.dataset = 'voc2012_aug'
-  config.data.data_dir = ml_collections.FieldReference(None, field_type=str)
-  config.data.train_split = 'train_aug'
-  config.data.eval_split = 'val'
-  config.data.image_size = 256
-  config.data.num_classes = 21
-  config.data.ignore_label = 255
-  config.data.ab_scale = AB_SCALE
-  config.data.batch_size = 16
-  config.data.eval_batch_size = 16
-  config.data.worker_count = 8
-  config.data.seed = 0
-  config.data.eval_max_batches = -1     # -1: the whole split
-  remap = ''
+  config = config_lib.base_config(
+      'chromacmc', 'ade20k' if variant == 'ade20k' else 'voc',
+      image_size=256, ab_scale=AB_SCALE)
+  # ADE20K's label 0 ('other') is ignored; 1..150 become classes 0..149.
+  remap = 'remap_labels({0: 255}, shift=-1)|' if variant == 'ade20k' else ''
 
   config.model = ml_collections.ConfigDict()
   config.model.dtype = 'float32'
@@ -81,35 +69,12 @@ def get_config(arg: str = 'voc'):
   config.optimizer.b1 = 0.5
   config.optimizer.b2 = 0.999
 
-  # 100 epochs of the 10,582 train_aug images at batch 16.
-  config.num_train_steps = 66_200
-  config.log_every_steps = 100
-  config.eval_every_steps = 5_000
-  config.checkpoint_every_steps = 5_000
-  config.max_checkpoints_to_keep = 3
-  config.num_summary_images = 8
+  config.num_train_steps = config_lib.steps_for_epochs(config, 100)
 
-  if variant == 'ade20k':
-    config.data.dataset = 'ade20k'
-    config.data.train_split = 'train'
-    config.data.eval_split = 'validation'
-    config.data.num_classes = 150
-    config.data.ignore_label = 255
-    remap = 'remap_labels({0: 255}, shift=-1)|'
-    config.num_train_steps = 126_400     # 100 epochs of 20,210 images
-  elif variant in ('demo', 'tiny'):
+  if variant in ('demo', 'tiny'):
     # Same architecture family, shrunk, on the embedded dataset.
     tiny = variant == 'tiny'
-    config.data.dataset = 'semantic_shapes/64'
-    config.data.train_split = 'train'
-    config.data.eval_split = 'validation'
-    config.data.image_size = 32 if tiny else 64
-    config.data.num_classes = 7
-    config.data.ignore_label = ml_collections.FieldReference(
-        None, field_type=int)
-    config.data.batch_size = 4 if tiny else 16
-    config.data.eval_batch_size = 4 if tiny else 32
-    config.data.worker_count = 0 if tiny else 1
+    config_lib.shrink_for_cpu(config, tiny)
     config.data.eval_max_batches = 2 if tiny else -1
     config.model.trunk_channels = ((16, 32, 32, 32, 32) if tiny else
                                    (32, 64, 128, 128, 128, 128))
@@ -120,10 +85,8 @@ def get_config(arg: str = 'voc'):
                                            (32, 64, 128))
     config.optimizer.learning_rate = 1e-3 if not tiny else 2e-4
     config.num_train_steps = 6 if tiny else 600
-    config.log_every_steps = 2 if tiny else 50
     config.eval_every_steps = 6 if tiny else 200
     config.checkpoint_every_steps = 2 if tiny else 200
-    config.num_summary_images = 4
 
   size = config.data.image_size
   config.data.preprocess_train = _preprocess(size, True, remap)

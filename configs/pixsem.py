@@ -17,6 +17,8 @@ the DMoL's [-1, 1] grid; COCO-Stuff's 'unlabeled' (255) ignored.
 
 import ml_collections
 
+from colorjax import config_lib
+
 AB_SCALE = 128.0
 FACTOR = 4
 
@@ -34,26 +36,10 @@ def get_config(arg: str = 'voc'):
   variant = arg or 'voc'
   if variant not in ('voc', 'coco_stuff', 'demo', 'tiny'):
     raise ValueError(f'unknown pixsem variant {variant!r}')
-  config = ml_collections.ConfigDict()
-  config.method = 'pixsem'
-  config.seed = 0
-
-  config.data = ml_collections.ConfigDict()
-  config.data.dataset = 'voc2012_aug'
-  config.data.data_dir = ml_collections.FieldReference(None, field_type=str)
-  config.data.train_split = 'train_aug'
-  config.data.eval_split = 'val'
-  config.data.image_size = 128
+  config = config_lib.base_config(
+      'pixsem', 'coco_stuff' if variant == 'coco_stuff' else 'voc',
+      image_size=128, ab_scale=AB_SCALE)
   config.data.downsample = FACTOR
-  config.data.num_classes = 21
-  config.data.ignore_label = ml_collections.FieldReference(255,
-                                                           field_type=int)
-  config.data.ab_scale = AB_SCALE
-  config.data.batch_size = 16
-  config.data.eval_batch_size = 16
-  config.data.worker_count = 8
-  config.data.seed = 0
-  config.data.eval_max_batches = -1
 
   config.model = ml_collections.ConfigDict()
   config.model.variant = 'semantic_generator'
@@ -80,30 +66,11 @@ def get_config(arg: str = 'voc'):
   config.sampling.temperature = 1.0
   config.sampling.seed = 0
 
-  config.num_train_steps = 66_200     # 100 epochs of train_aug at batch 16
-  config.log_every_steps = 100
-  config.eval_every_steps = 5_000
-  config.checkpoint_every_steps = 5_000
-  config.max_checkpoints_to_keep = 3
-  config.num_summary_images = 8
+  config.num_train_steps = config_lib.steps_for_epochs(config, 100)
 
-  if variant == 'coco_stuff':
-    config.data.dataset = 'coco_stuff/10k'
-    config.data.train_split = 'train'
-    config.data.eval_split = 'test'
-    config.data.num_classes = 182
-    config.num_train_steps = 56_250    # 100 epochs of 9,000 images
-  elif variant in ('demo', 'tiny'):
+  if variant in ('demo', 'tiny'):
     tiny = variant == 'tiny'
-    config.data.dataset = 'semantic_shapes/64'
-    config.data.train_split = 'train'
-    config.data.eval_split = 'validation'
-    config.data.image_size = 32 if tiny else 64
-    config.data.num_classes = 7
-    config.data.ignore_label = None
-    config.data.batch_size = 4 if tiny else 16
-    config.data.eval_batch_size = 4 if tiny else 32
-    config.data.worker_count = 0 if tiny else 1
+    config_lib.shrink_for_cpu(config, tiny)
     config.data.eval_max_batches = 1 if tiny else 2
     config.model.widths = (8, 8, 16, 16) if tiny else (16, 32, 48, 64)
     config.model.blocks = (1, 1, 1, 1, 1)
@@ -114,10 +81,8 @@ def get_config(arg: str = 'voc'):
     config.loss.segmentation = 1.0
     config.optimizer.ema_decay = 0.9 if tiny else 0.99
     config.num_train_steps = 6 if tiny else 800
-    config.log_every_steps = 2 if tiny else 50
     config.eval_every_steps = 6 if tiny else 400
     config.checkpoint_every_steps = 2 if tiny else 400
-    config.num_summary_images = 4
 
   size = config.data.image_size
   config.data.preprocess_train = _preprocess(size, True)
