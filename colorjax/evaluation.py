@@ -37,9 +37,7 @@ def pad_batch(batch: Dict[str, np.ndarray], size: int) -> Dict[str, np.ndarray]:
 
 def to_rgb(lightness, ab, ab_scale: float):
   """True L [0, 100] + normalised ab -> sRGB [0, 1]."""
-  lab = jnp.concatenate([lightness.astype(jnp.float32),
-                         ab.astype(jnp.float32) * ab_scale], -1)
-  return color.lab_to_rgb(lab)
+  return color.lab_to_rgb(color.join_lab(lightness, ab, ab_scale))
 
 
 class Evaluator:
@@ -94,23 +92,32 @@ class Evaluator:
     collection = metrics_lib.averages(per_image, miou=has_segmentation)
     return collection.single_from_model_output(**outputs_for_metrics)
 
-  def evaluate(self, state, writer=None, step: Optional[int] = None,
-               samples_dir: Optional[str] = None) -> Dict[str, Any]:
-    totals = None
-    first_batch = None
-    loader = pipeline.create_loader(self.spec)
-    for index, local in enumerate(loader):
+  def _batches(self):
+    """(index, global batch) over the split; the last one padded + masked."""
+    for index, local in enumerate(pipeline.create_loader(self.spec)):
       if self.max_batches is not None and index >= self.max_batches:
-        break
+        return
       local = pad_batch(local, self.local_batch)
-      batch = {k: pipeline.make_global_array(self.mesh, v)
-               for k, v in local.items()}
-      batch_metrics = jax.device_get(self._metrics(state, batch))
-      totals = batch_metrics if totals is None else totals.merge(batch_metrics)
+      yield index, {k: pipeline.make_global_array(self.mesh, v)
+                    for k, v in local.items()}
+
+  def _reduce(self, batch_metrics):
+    """Merges the clu collections `batch_metrics(index, batch)` over the
+    split; returns them and the first batch (for summaries)."""
+    totals, first_batch = None, None
+    for index, batch in self._batches():
+      metrics = jax.device_get(batch_metrics(index, batch))
+      totals = metrics if totals is None else totals.merge(metrics)
       if first_batch is None:
         first_batch = batch
     if totals is None:
       raise ValueError(f'evaluation split {self.spec.split!r} is empty')
+    return totals, first_batch
+
+  def evaluate(self, state, writer=None, step: Optional[int] = None,
+               samples_dir: Optional[str] = None) -> Dict[str, Any]:
+    totals, first_batch = self._reduce(
+        lambda index, batch: self._metrics(state, batch))
     results = {k: float(v) for k, v in totals.compute().items()}
     results['num_images'] = int(totals.psnr.count)
     if writer is not None and step is not None:
@@ -148,18 +155,8 @@ class Evaluator:
 
     fn = jax.jit(batch_ssim,
                  out_shardings=NamedSharding(self.mesh, P()))
-    totals = None
-    for index, local in enumerate(pipeline.create_loader(self.spec)):
-      if self.max_batches is not None and index >= self.max_batches:
-        break
-      local = pad_batch(local, self.local_batch)
-      batch = {k: pipeline.make_global_array(self.mesh, v)
-               for k, v in local.items()}
-      batch_metrics = jax.device_get(fn(state, batch, jax.random.fold_in(
-          jax.random.PRNGKey(seed), index)))
-      totals = batch_metrics if totals is None else totals.merge(batch_metrics)
-    if totals is None:
-      raise ValueError(f'evaluation split {self.spec.split!r} is empty')
+    totals, _ = self._reduce(lambda index, batch: fn(
+        state, batch, jax.random.fold_in(jax.random.PRNGKey(seed), index)))
     return {'diversity_ssim': float(totals.compute()['diversity_ssim']),
             'diversity_num_samples': num_samples}
 

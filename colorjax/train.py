@@ -113,11 +113,9 @@ def restore_for_inference(workdir: str, config=None, step=None):
   manager = checkpoint_manager(workdir, config)
   if manager.latest_step() is None:
     raise FileNotFoundError(f'no checkpoint in {workdir}/checkpoints')
-  step = manager.latest_step() if step is None else step
-  restored = manager.restore(step, args=ocp.args.Composite(
-      state=ocp.args.StandardRestore(abstract)))
+  state = restore_state(manager, abstract, step)
   manager.close()
-  return method, restored['state']
+  return method, state
 
 
 # ---------------------------------------------------------------- datasets

@@ -1,6 +1,7 @@
 """Colour science shared by every method: Lab, CMC(l:c), the 313 ab bins."""
 
 from colorjax.color.cmc import delta_e_cmc
+from colorjax.color.lab import join_lab
 from colorjax.color.lab import lab_to_rgb
 from colorjax.color.lab import lab_to_rgb_numpy
 from colorjax.color.lab import rgb_to_lab

@@ -90,3 +90,9 @@ def rgb_to_lab_numpy(rgb):
 def lab_to_rgb_numpy(lab):
   """numpy twin of `lab_to_rgb`."""
   return _lab_to_rgb(lab, np)
+
+
+def join_lab(lightness, ab, ab_scale: float):
+  """True L [0, 100] + ab normalised by `ab_scale` -> float32 Lab (jnp)."""
+  return jnp.concatenate([jnp.asarray(lightness, jnp.float32),
+                          jnp.asarray(ab, jnp.float32) * ab_scale], -1)

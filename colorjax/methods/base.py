@@ -63,17 +63,21 @@ class Method(abc.ABC):
     """Replaces initial parameters by pretrained ones (default: none)."""
     return state
 
-  # Channels and dtype of each batch key, for shapes without reading data.
-  key_specs = {'gray': (1, jnp.float32), 'l': (1, jnp.float32),
-               'ab': (2, jnp.float32), 'segmentation': (1, jnp.uint8)}
+  # Channels, dtype and resolution divisor of each batch key, for shapes
+  # without reading data (methods add keys such as downsampled targets).
+  key_specs = {'gray': (1, jnp.float32, 1), 'l': (1, jnp.float32, 1),
+               'ab': (2, jnp.float32, 1), 'segmentation': (1, jnp.uint8, 1)}
 
   def example_batch(self, batch_size: int, image_size: int,
                     sharding=None) -> Dict[str, jax.ShapeDtypeStruct]:
     """Abstract batch of `batch_keys` (what init and restore need)."""
-    return {k: jax.ShapeDtypeStruct(
-        (batch_size, image_size, image_size, self.key_specs[k][0]),
-        self.key_specs[k][1], sharding=sharding)
-            for k in self.batch_keys}
+    batch = {}
+    for key in self.batch_keys:
+      channels, dtype, divisor = self.key_specs[key]
+      size = image_size // divisor
+      batch[key] = jax.ShapeDtypeStruct((batch_size, size, size, channels),
+                                        dtype, sharding=sharding)
+    return batch
 
   def describe(self, batch: Batch) -> Dict[str, Any]:
     """Parameter counts of each network (from shapes only, no compute)."""

@@ -14,6 +14,7 @@ import jax.numpy as jnp
 import optax
 
 from colorjax.color import delta_e_cmc
+from colorjax.color import join_lab
 from colorjax.losses import adversarial
 from colorjax.losses import segmentation as seg_losses
 from colorjax.methods import base
@@ -83,14 +84,10 @@ class ChromaCMC(base.Method):
         params={**state.params, 'generator': g_params},
         model_state={**state.model_state, 'generator': g_stats})
 
-  def _lab(self, lightness, ab):
-    return jnp.concatenate([lightness.astype(jnp.float32),
-                            ab.astype(jnp.float32) * self.ab_scale], -1)
-
   def generator_losses(self, outputs, batch) -> Dict[str, jax.Array]:
     """The non-adversarial terms of eq. 9 (also used by evaluation)."""
-    lab_true = self._lab(batch['l'], batch['ab'])
-    lab_pred = self._lab(batch['l'], outputs['ab'])
+    lab_true = join_lab(batch['l'], batch['ab'], self.ab_scale)
+    lab_pred = join_lab(batch['l'], outputs['ab'], self.ab_scale)
     loss = self.config.loss
     return {
         'cmc': jnp.mean(delta_e_cmc(lab_true, lab_pred, l=loss.cmc_l,

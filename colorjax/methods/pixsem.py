@@ -28,7 +28,11 @@ class PixSemMethod(base.Method):
   def __init__(self, config):
     super().__init__(config)
     model = config.model
-    self.factor = config.data.downsample
+    factor = config.data.downsample
+    # The generator's targets at 1/factor of the input resolution.
+    self.key_specs = {**base.Method.key_specs,
+                      'ab_small': (2, jnp.float32, factor),
+                      'segmentation_small': (1, jnp.uint8, factor)}
     self.model = models.PixSem(
         num_classes=config.data.num_classes, variant=model.variant,
         widths=tuple(model.widths), blocks=tuple(model.blocks),
@@ -40,18 +44,6 @@ class PixSemMethod(base.Method):
     opt = config.optimizer
     self.optimizer = optax.adam(opt.learning_rate, b1=opt.b1, b2=opt.b2)
     self.ignore_label = config.data.get('ignore_label')
-
-  def example_batch(self, batch_size, image_size, sharding=None):
-    small = image_size // self.factor
-    shapes = {'gray': (image_size, 1, jnp.float32),
-              'l': (image_size, 1, jnp.float32),
-              'ab': (image_size, 2, jnp.float32),
-              'segmentation': (image_size, 1, jnp.uint8),
-              'ab_small': (small, 2, jnp.float32),
-              'segmentation_small': (small, 1, jnp.uint8)}
-    return {k: jax.ShapeDtypeStruct((batch_size, s, s, c), d,
-                                    sharding=sharding)
-            for k, (s, c, d) in shapes.items()}
 
   def init_state(self, rng, batch):
     variables = self.model.init(rng, batch['gray'], batch['ab_small'])
