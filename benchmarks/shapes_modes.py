@@ -19,7 +19,7 @@ from absl import flags
 import jax
 import numpy as np
 
-from colorjax import train
+from colorjax import workdir as workdir_lib
 from colorjax.data import pipeline
 from colorjax.datasets import semantic_shapes
 
@@ -32,11 +32,11 @@ FLAGS = flags.FLAGS
 
 def main(argv):
   del argv
-  config = train.load_config(FLAGS.workdir)
-  method, state = train.restore_for_inference(FLAGS.workdir, config)
+  config = workdir_lib.load_config(FLAGS.workdir)
+  method, state = workdir_lib.restore_for_inference(FLAGS.workdir, config)
   spec = pipeline.LoaderSpec.from_config(
       config.data, config.data.eval_split, train=False, global_batch_size=8,
-      worker_count=0)
+      worker_count=0, keys=('gray', 'segmentation_small'))
   sample = jax.jit(lambda s, g, r: method.sample(
       s, g, r, FLAGS.num_samples, FLAGS.temperature)[0])
   scale, factor = config.data.ab_scale, config.data.downsample

@@ -162,10 +162,11 @@ def main():
   generator = Generator(model, data['num_classes'], size)
   discriminator = Discriminator(model['discriminator_channels'])
   opt = config['optimizer']
+  betas = (opt['kwargs']['b1'], opt['kwargs']['b2'])
   g_opt = torch.optim.Adam(generator.parameters(), opt['learning_rate'],
-                           betas=(opt['b1'], opt['b2']))
+                           betas=betas)
   d_opt = torch.optim.Adam(discriminator.parameters(), opt['learning_rate'],
-                           betas=(opt['b1'], opt['b2']))
+                           betas=betas)
   lam = config['loss']['lambda_cmc']
   gray = torch.rand(n, 1, size, size) * 2 - 1
   lightness = (gray + 1) * 50

@@ -147,18 +147,17 @@ def _load_config():
 
 
 def _random_batch(method, config, batch_size, mesh):
-  from colorjax.data import pipeline  # pylint: disable=g-import-not-at-top
+  from colorjax import sharding  # pylint: disable=g-import-not-at-top
   rng = np.random.default_rng(0)
   batch = {}
-  for key, spec in method.example_batch(batch_size,
-                                        config.data.image_size).items():
+  for key, spec in method.batch_spec(batch_size).items():
     if spec.dtype == np.uint8:
       value = rng.integers(0, config.data.num_classes, spec.shape)
     else:
       value = rng.uniform(-1, 1, spec.shape)
     if key == 'l':
       value = (value + 1) * 50
-    batch[key] = pipeline.make_global_array(mesh, value.astype(spec.dtype))
+    batch[key] = sharding.global_array(mesh, value.astype(spec.dtype))
   return batch
 
 
@@ -184,10 +183,9 @@ def benchmark_model():
   """Parameter counts and forward GFLOPs per image (XLA cost analysis)."""
   import jax  # pylint: disable=g-import-not-at-top
   from colorjax import methods  # pylint: disable=g-import-not-at-top
-  from colorjax.data import pipeline  # pylint: disable=g-import-not-at-top
   config = _load_config()
   method = methods.get_method(config)
-  batch = method.example_batch(1, config.data.image_size)
+  batch = method.batch_spec(1)
   params = method.describe(batch)
   state = jax.eval_shape(method.init_state, jax.random.PRNGKey(0), batch)
   cost = jax.jit(method.predict).lower(state, batch).compile().cost_analysis()
@@ -198,9 +196,19 @@ def benchmark_model():
             'parameter_mb_float32': {k: round(v * 4 / 2 ** 20, 2)
                                      for k, v in params.items()},
             'predict_gflops_per_image': round(cost['flops'] / 1e9, 3)}
-  del pipeline
   print(json.dumps(report, indent=1))
   return report
+
+
+def _implementations(config):
+  """Which layer implementations 'auto' (or the config) picked here."""
+  from colorjax.models import layers  # pylint: disable=g-import-not-at-top
+  chosen = {}
+  for field, cpu in (('upconv', 'adjoint'), ('grouped_conv', 'matmul')):
+    if field in config.model:
+      chosen[field] = layers.resolve_implementation(config.model[field], cpu,
+                                                    'xla')
+  return chosen
 
 
 def benchmark_train():
@@ -208,19 +216,18 @@ def benchmark_train():
   import subprocess  # pylint: disable=g-import-not-at-top
   import jax  # pylint: disable=g-import-not-at-top
   from colorjax import methods  # pylint: disable=g-import-not-at-top
-  from colorjax import train  # pylint: disable=g-import-not-at-top
-  from colorjax.data import pipeline  # pylint: disable=g-import-not-at-top
+  from colorjax import sharding  # pylint: disable=g-import-not-at-top
   config = _load_config()
   batch_size = FLAGS['batch_size'].value if FLAGS['batch_size'].present \
       else config.data.batch_size
-  mesh = pipeline.data_mesh()
+  mesh = sharding.data_mesh()
   method = methods.get_method(config)
   batch = _random_batch(method, config, batch_size, mesh)
-  state, shardings = train.create_state(
-      method, config, mesh, train.abstract_batch(method, config, mesh,
-                                                 batch_size))
+  state, shardings = sharding.init_replicated(
+      method.init_state, mesh, jax.random.PRNGKey(config.seed),
+      sharding.shard_specs(method.batch_spec(batch_size), mesh))
   step = jax.jit(method.train_step, donate_argnums=(0,),
-                 out_shardings=(shardings, train.replicated(mesh)))
+                 out_shardings=(shardings, sharding.replicated(mesh)))
   rng = jax.random.PRNGKey(0)
   compiled = step.lower(state, batch, rng).compile()
   cost = compiled.cost_analysis()
@@ -248,6 +255,7 @@ def benchmark_train():
   report = {'benchmark': 'train', 'config': FLAGS.config,
             'device': f'{jax.device_count()} x {device.device_kind}',
             'dtype': config.model.dtype, 'batch_size': batch_size,
+            'implementations': _implementations(config),
             'image_size': config.data.image_size,
             'train_step_gflops': round(flops_per_step / 1e9, 2),
             'jax': jax_result}
@@ -277,7 +285,7 @@ def benchmark_sample():
   method = methods.get_method(config)
   num_samples = FLAGS.num_samples
   size = config.data.image_size
-  batch = method.example_batch(1, size)
+  batch = method.batch_spec(1)
   state = jax.jit(method.init_state)(jax.random.PRNGKey(0), batch)
   gray = jnp.asarray(np.random.default_rng(0).uniform(
       -1, 1, (1, size, size, 1)), jnp.float32)

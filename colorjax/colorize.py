@@ -25,16 +25,16 @@ import numpy as np
 from PIL import Image
 import tqdm
 
+from colorjax import console
+from colorjax import evaluation
+from colorjax import evaluators
+from colorjax import sharding
+from colorjax import workdir as workdir_lib
 from colorjax.color import lab_to_rgb_numpy
 from colorjax.color import rgb_to_lab_numpy
-from colorjax.data import pipeline
 from colorjax.data import preprocess
+from colorjax.data.image_folder import find_images
 from colorjax.datasets import imaging
-from colorjax import evaluation
-from colorjax import train
-
-IMAGE_EXTENSIONS = ('.jpg', '.jpeg', '.png', '.bmp', '.tif', '.tiff', '.webp',
-                    '.gif')
 
 
 @dataclasses.dataclass
@@ -42,19 +42,6 @@ class Photo:
   path: str
   rgb: np.ndarray           # uint8 [H, W, 3]
   lightness: np.ndarray     # float32 [H, W, 1], L in [0, 100]
-
-
-def find_images(inputs: Sequence[str]) -> List[str]:
-  """Files given directly, plus image files found (recursively) in folders."""
-  paths = []
-  for entry in inputs:
-    if os.path.isdir(entry):
-      for root, _, names in sorted(os.walk(entry)):
-        paths += [os.path.join(root, n) for n in sorted(names)
-                  if n.lower().endswith(IMAGE_EXTENSIONS)]
-    else:
-      paths.append(entry)
-  return paths
 
 
 def inference_ops(config):
@@ -102,18 +89,18 @@ class Colorizer:
 
   def __init__(self, workdir: str, num_samples: int = 1,
                temperature=None, seed: int = 0, sampler: str = 'cached'):
-    self.config = train.load_config(workdir)
+    self.config = workdir_lib.load_config(workdir)
     self.num_samples = num_samples
     self.temperature = temperature
     self.seed = seed
     self.sampler = sampler
-    self.method, self.state = train.restore_for_inference(workdir,
-                                                          self.config)
-    self.mesh = pipeline.data_mesh()
+    self.method, self.state = workdir_lib.restore_for_inference(
+        workdir, self.config)
+    self.mesh = sharding.data_mesh()
     self.ops = inference_ops(self.config)
     self.ab_scale = self.config.data.ab_scale
     self._predict = jax.jit(self.method.predict)
-    self.samples = hasattr(self.method, 'sample')
+    self.samples = self.method.samples
     if num_samples > 1 and not self.samples:
       raise ValueError(f'{self.config.method} is deterministic: '
                        '--num_samples > 1 needs a sampling method (pixsem)')
@@ -133,15 +120,10 @@ class Colorizer:
     devices = jax.device_count()
     size = -(-len(examples) // devices) * devices
     batch = {k: np.stack([e[k] for e in examples])
-             for k in self.method.batch_keys if k in examples[0]}
+             for k in self.method.predict_keys}
     batch = {k: v for k, v in evaluation.pad_batch(batch, size).items()
              if k != 'mask'}
-    for key, spec in self.method.example_batch(
-        size, self.config.data.image_size).items():
-      if key not in batch:     # e.g. ground-truth keys no photo has
-        batch[key] = np.zeros(spec.shape, spec.dtype)
-    batch = {k: pipeline.make_global_array(self.mesh, v)
-             for k, v in batch.items()}
+    batch = sharding.global_batch(self.mesh, batch)
     if self.samples:
       rng = jax.random.fold_in(jax.random.PRNGKey(self.seed), batch_index)
       ab, outputs = jax.device_get(self._sample(self.state, batch['gray'],
@@ -199,7 +181,7 @@ def colorize(workdir: str, inputs: Sequence[str], output_dir: str,
           height, width = photo.rgb.shape[:2]
           seg = Image.fromarray(labels[i]).resize((width, height),
                                                   Image.NEAREST)
-          seg = Image.fromarray(evaluation.PALETTE[np.asarray(seg)])
+          seg = Image.fromarray(evaluators.PALETTE[np.asarray(seg)])
           seg_path = _output_path(output_dir, photo.path, '_segmentation')
           seg.save(seg_path)
           written.append(seg_path)
@@ -226,6 +208,7 @@ if __name__ == '__main__':
 
   def main(argv):
     del argv
+    console.quiet_libraries(FLAGS.verbosity)
     written, failures = colorize(
         FLAGS.workdir, FLAGS.input, FLAGS.output, FLAGS.batch_size,
         FLAGS.save_segmentation, FLAGS.num_samples, FLAGS.temperature,

@@ -1,44 +1,52 @@
-"""What every paper's config shares: datasets, trainer schedule, CPU twins.
+"""What every paper's config shares: datasets, schedule, evaluators, twins.
 
-A paper's `configs/<paper>.py` starts from `base_config`, adds its model,
-loss and optimizer fields, and for its `:demo` / `:tiny` twins calls
-`shrink_for_cpu`, so the five papers read the same datasets the same way
-and differ only where the papers do.
+A paper's `configs/<paper>.py` parses its argument with `parse_arg`, starts
+from `base_config`, adds its model, loss and optimizer fields, and for its
+`:demo` / `:tiny` twins calls `shrink_for_cpu`; so the five papers read the
+same datasets the same way, train for "N epochs" the same way, and differ
+only where the papers do.
 """
+
+from typing import Optional, Sequence
 
 import ml_collections
 
-# Per dataset: tfds name, splits, classes and the label the losses ignore.
-# `train_images` sizes the schedules of the papers that count in epochs.
-DATASETS = {
-    'voc': dict(dataset='voc2012_aug', train_split='train_aug',
-                eval_split='val', num_classes=21, ignore_label=255,
-                train_images=10_582),
-    'coco_stuff': dict(dataset='coco_stuff/10k', train_split='train',
-                       eval_split='test', num_classes=182, ignore_label=255,
-                       train_images=9_000),
-    'ade20k': dict(dataset='ade20k', train_split='train',
-                   eval_split='validation', num_classes=150,
-                   ignore_label=255, train_images=20_210),
-    'semantic_shapes': dict(dataset='semantic_shapes/64', train_split='train',
-                            eval_split='validation', num_classes=7,
-                            ignore_label=None, train_images=4_096),
-}
+from colorjax.datasets.catalog import DATASETS
+from colorjax.datasets import catalog
+
+CPU_TWINS = ('demo', 'tiny')
+
+
+def parse_arg(arg: Optional[str], paper: str, variants: Sequence[str],
+              default: str) -> str:
+  """The config argument (`configs/<paper>.py:<arg>`), validated."""
+  variant = arg or default
+  known = tuple(variants) + CPU_TWINS
+  if variant not in known:
+    raise ValueError(f'unknown {paper} variant {variant!r}; known: '
+                     f'{", ".join(known)}')
+  return variant
 
 
 def set_dataset(config: ml_collections.ConfigDict, name: str) -> None:
-  """Points `config.data` at one of `DATASETS` (splits, classes, ignore)."""
-  if name not in DATASETS:
-    raise ValueError(f'unknown dataset {name!r}; known: {sorted(DATASETS)}')
-  entry = DATASETS[name]
-  for key in ('dataset', 'train_split', 'eval_split', 'num_classes'):
+  """Points `config.data` at a catalog entry (splits, classes, labels)."""
+  entry = catalog.lookup(name)
+  for key in ('dataset', 'train_split', 'eval_split', 'num_classes',
+              'label_ops', 'train_images'):
     config.data[key] = entry[key]
   config.data.ignore_label = entry['ignore_label']
 
 
 def base_config(method: str, dataset: str, image_size: int,
-                ab_scale: float) -> ml_collections.ConfigDict:
-  """Method name, data section and trainer schedule at paper scale."""
+                ab_scale: float, epochs: int = 100
+                ) -> ml_collections.ConfigDict:
+  """Method name, data section, schedule and evaluators at paper scale.
+
+  `num_train_steps` follows `num_epochs`, `data.batch_size` and the train
+  split's size lazily: `--config.data.batch_size=64` keeps 100 epochs true,
+  and the trainer replaces `data.train_images` by the prepared split's real
+  size. Setting `num_train_steps` directly overrides all that.
+  """
   config = ml_collections.ConfigDict()
   config.method = method
   config.seed = 0
@@ -57,21 +65,43 @@ def base_config(method: str, dataset: str, image_size: int,
   config.data.eval_max_batches = -1     # -1: the whole split
   set_dataset(config, dataset)
 
+  config.num_epochs = epochs
+  # ceil(epochs * images / batch), as a lazy reference (see the docstring).
+  config.num_train_steps = -((-config.get_ref('num_epochs') *
+                              config.data.get_ref('train_images')) //
+                             config.data.get_ref('batch_size'))
   config.log_every_steps = 100
   config.eval_every_steps = 5_000
   config.checkpoint_every_steps = 5_000
   config.max_checkpoints_to_keep = 3
   config.num_summary_images = 8
+  # Networks copied from another workdir or file before training starts:
+  # {network: dict(workdir=DIR | file=PATH, network=..., path=...)}.
+  config.init_from = ml_collections.ConfigDict()
+
+  # Evaluators (colorjax.evaluators), each on its own cadence; data fields
+  # left out default to config.data's eval split and preprocessing.
+  every = config.get_ref('eval_every_steps')
+  config.evals = ml_collections.ConfigDict({
+      'val': dict(type='colour', every_steps=every),
+      'val_segmentation': dict(type='segmentation', every_steps=every,
+                               skip_if_missing=True),
+      'samples': dict(type='summary', every_steps=every,
+                      num_images=config.get_ref('num_summary_images')),
+  })
   return config
 
 
-def shrink_for_cpu(config: ml_collections.ConfigDict, tiny: bool) -> None:
+def shrink_for_cpu(config: ml_collections.ConfigDict, tiny: bool, *,
+                   steps: Sequence[int], eval_every: Sequence[int],
+                   checkpoint_every: Sequence[int]) -> None:
   """The `:demo` (CPU minutes) or `:tiny` (tests, seconds) twin's data and
-  logging: the embedded `semantic_shapes`, small images and batches.
+  cadence: the embedded `semantic_shapes`, small images and batches.
 
-  The paper config shrinks its own model widths and sets its own
-  num_train_steps / eval / checkpoint cadence.
+  steps / eval_every / checkpoint_every: (tiny, demo) values. The paper
+  config shrinks its own model (the model's size presets).
   """
+  pick = lambda pair: pair[0] if tiny else pair[1]  # pylint: disable=unnecessary-lambda-assignment
   set_dataset(config, 'semantic_shapes')
   config.data.image_size = 32 if tiny else 64
   config.data.batch_size = 4 if tiny else 16
@@ -79,12 +109,12 @@ def shrink_for_cpu(config: ml_collections.ConfigDict, tiny: bool) -> None:
   config.data.worker_count = 0 if tiny else 1
   config.log_every_steps = 2 if tiny else 50
   config.num_summary_images = 4
+  config.num_train_steps = pick(steps)
+  config.eval_every_steps = pick(eval_every)
+  config.checkpoint_every_steps = pick(checkpoint_every)
 
 
 def steps_for_epochs(config: ml_collections.ConfigDict, epochs: int) -> int:
-  """Train steps for `epochs` passes over the configured dataset's train split."""
-  for entry in DATASETS.values():
-    if entry['dataset'] == config.data.dataset:
-      images = entry['train_images']
-      return -(-epochs * images // config.data.batch_size)
-  raise ValueError(f'no train split size known for {config.data.dataset!r}')
+  """Train steps for `epochs` passes over the configured train split."""
+  images = catalog.lookup(config.data.dataset)['train_images']
+  return -(-epochs * images // config.data.batch_size)

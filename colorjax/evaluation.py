@@ -1,181 +1,228 @@
-"""Periodic and stand-alone evaluation on a validation split.
+"""Runs a config's evaluators (`config.evals`) on a state.
 
-Every image is scored once: the last, partial batch is padded and masked,
-so results do not depend on the batch size or the number of devices.
-Metrics (paper 000 section V): PSNR and SSIM on RGB recombined from the true
-L and the predicted ab, image entropy of the colorization, the same PSNR for
-the gray (ab = 0) baseline, and mean IoU of the segmentation head.
+Evaluators sharing the same data (dataset or image folder, split,
+preprocessing, batch size, image count) are run together: the data is read
+once and `predict` runs once per batch for all of them. Every image is
+scored once: the last, partial batch is padded and masked, so results do
+not depend on the batch size or the number of devices.
 """
 
-import os
-from typing import Any, Dict, Optional
+import collections
+import dataclasses
+from typing import Any, Dict, Iterable, Optional
 
+from absl import logging
 import jax
-from jax.sharding import NamedSharding
-from jax.sharding import PartitionSpec as P
-import jax.numpy as jnp
+import ml_collections
 import numpy as np
-from PIL import Image
 
-from colorjax import color
-from colorjax import metrics as metrics_lib
+from colorjax import evaluators as evaluators_lib
+from colorjax import sharding
+from colorjax.data import image_folder
 from colorjax.data import pipeline
+from colorjax.data import preprocess
 
-PALETTE = np.random.default_rng(7).integers(40, 256, (256, 3)).astype(np.uint8)
+Results = Dict[str, Dict[str, Any]]
 
 
 def pad_batch(batch: Dict[str, np.ndarray], size: int) -> Dict[str, np.ndarray]:
+  """Pads to `size` examples; adds `mask` (1 = real, readable image)."""
   count = len(next(iter(batch.values())))
   out = {k: np.concatenate([v, np.zeros((size - count,) + v.shape[1:],
                                         v.dtype)]) if count < size else v
-         for k, v in batch.items()}
+         for k, v in batch.items() if k != 'valid'}
   mask = np.zeros(size, np.float32)
-  mask[:count] = 1.0
+  mask[:count] = batch['valid'] if 'valid' in batch else 1.0
   out['mask'] = mask
   return out
 
 
-def to_rgb(lightness, ab, ab_scale: float):
-  """True L [0, 100] + normalised ab -> sRGB [0, 1]."""
-  return color.lab_to_rgb(color.join_lab(lightness, ab, ab_scale))
+def default_evals(config) -> ml_collections.ConfigDict:
+  """The evaluators of configs written before `config.evals` existed."""
+  evals = {'val': dict(type='colour'),
+           'val_segmentation': dict(type='segmentation',
+                                    skip_if_missing=True),
+           'samples': dict(type='summary',
+                           num_images=config.get('num_summary_images', 4))}
+  if config.method == 'pixsem':
+    evals['diversity'] = dict(type='diversity', num_samples=2, every_steps=0)
+  return ml_collections.ConfigDict(evals)
 
 
-class Evaluator:
-  """Runs `method.predict` over a split and reduces the metrics."""
+class _Data:
+  """The data one group of evaluators reads."""
 
-  def __init__(self, method, config, mesh, split: Optional[str] = None,
-               max_batches: Optional[int] = None):
+  def __init__(self, cfg, config):
+    data = config.data
+    self.dataset = cfg.get('dataset') or data.dataset
+    self.path = cfg.get('path')
+    self.split = cfg.get('split') or data.eval_split
+    self.batch_size = cfg.get('batch_size') or data.eval_batch_size
+    preprocess_spec = cfg.get('preprocess') or data.preprocess_eval
+    label_ops = data.get('label_ops')
+    if self.dataset == 'image_folder':
+      if not self.path:
+        raise ValueError("an 'image_folder' evaluator needs path=FOLDER")
+      self.split = 'all'
+    elif label_ops and self.dataset == data.dataset and not cfg.get(
+        'preprocess'):
+      preprocess_spec = f'{label_ops}|{preprocess_spec}'
+    self.preprocess = preprocess_spec
+    max_images = cfg.get('max_images', -1)
+    if max_images is not None and max_images > 0:
+      self.max_batches = -(-max_images // self.batch_size)
+    else:
+      limit = data.get('eval_max_batches', -1)
+      self.max_batches = None if limit is None or limit < 0 else limit
+    self.data_dir = data.get('data_dir')
+    self.worker_count = min(data.get('worker_count', 0), 2)
+
+  def key(self):
+    return (self.dataset, self.path, self.split, self.preprocess,
+            self.batch_size, self.max_batches)
+
+  def describe(self) -> str:
+    return (f'{self.path} (image folder)' if self.dataset == 'image_folder'
+            else f'{self.dataset}:{self.split}')
+
+  def source(self):
+    if self.dataset == 'image_folder':
+      return image_folder.ImageFolderSource(self.path)
+    return pipeline.data_source(self.dataset, self.split, self.data_dir)
+
+  def source_keys(self):
+    """What the source's examples hold, when not everything (photos)."""
+    return (('image', 'valid', 'id') if self.dataset == 'image_folder'
+            else None)
+
+  def available_keys(self, source, spec):
+    """Keys an example has after preprocessing (one example, eagerly)."""
+    return set(preprocess.apply(pipeline.parse_ops(spec), source[0]))
+
+
+class Evaluation:
+  """The evaluators of `evals` (default `config.evals`) for one method."""
+
+  def __init__(self, method, config, mesh, evals=None,
+               names: Optional[Iterable[str]] = None):
     self.method = method
     self.config = config
     self.mesh = mesh
-    data = config.data
-    self.spec = pipeline.LoaderSpec.from_config(
-        data, split or data.eval_split, train=False,
-        global_batch_size=data.eval_batch_size,
-        worker_count=min(data.get('worker_count', 0), 2))
-    limit = data.get('eval_max_batches', -1) if max_batches is None else \
-        max_batches
-    self.max_batches = None if limit is None or limit < 0 else limit
-    self.local_batch = pipeline.process_batch_size(data.eval_batch_size)
-    self.ab_scale = data.ab_scale
-    self.num_classes = data.num_classes
-    self.ignore_label = data.get('ignore_label')
-    replicated = NamedSharding(mesh, P())
-    self._metrics = jax.jit(self._batch_metrics, out_shardings=replicated)
-    # Summaries need the batch on every host: gather it in the same program.
-    self._predict = jax.jit(
-        lambda state, batch: (method.predict(state, batch),
-                              {k: batch[k] for k in ('l', 'ab', 'mask')}),
-        out_shardings=replicated)
+    evals = evals if evals is not None else (config.get('evals') or
+                                             default_evals(config))
+    names = list(evals) if names is None else list(names)
+    unknown = [n for n in names if n not in evals]
+    if unknown:
+      raise ValueError(f'unknown evaluators {unknown}; this config has '
+                       f'{sorted(evals)}')
+    # An image-folder evaluator a config declares without a folder waits
+    # for `--config.evals.<name>.path=...`.
+    unset = [n for n in names if evals[n].get('dataset') == 'image_folder'
+             and not evals[n].get('path')]
+    for name in unset:
+      logging.info('evaluator %s not run: set evals.%s.path', name, name)
+    self.cfgs = {n: evals[n] for n in names if n not in unset}
+    self.evaluators = {n: evaluators_lib.create(n, c, method, config, mesh)
+                       for n, c in self.cfgs.items()}
+    self._data = {n: _Data(c, config) for n, c in self.cfgs.items()}
+    self._predict = jax.jit(method.predict)
+    sharding.check_divisible('eval batch_size', max(
+        [d.batch_size for d in self._data.values()] or [jax.device_count()]))
 
-  def _batch_metrics(self, state, batch):
-    outputs = self.method.predict(state, batch)
-    mask = batch['mask']
-    rgb_true = to_rgb(batch['l'], batch['ab'], self.ab_scale)
-    rgb_pred = to_rgb(batch['l'], outputs['ab'], self.ab_scale)
-    rgb_gray = to_rgb(batch['l'], jnp.zeros_like(batch['ab']), self.ab_scale)
-    per_image = {
-        'psnr': metrics_lib.psnr(rgb_pred, rgb_true),
-        'ssim': metrics_lib.ssim(rgb_pred, rgb_true),
-        'entropy': metrics_lib.image_entropy(rgb_pred),
-        'psnr_gray_baseline': metrics_lib.psnr(rgb_gray, rgb_true),
-        'ab_l1': jnp.mean(jnp.abs(outputs['ab'] - batch['ab']),
-                          axis=(1, 2, 3)) * self.ab_scale,
-    }
-    outputs_for_metrics = dict(per_image, mask=mask > 0)
-    has_segmentation = 'segmentation' in outputs and 'segmentation' in batch
-    if has_segmentation:
-      outputs_for_metrics['confusion'] = metrics_lib.confusion_matrix(
-          batch['segmentation'][..., 0],
-          jnp.argmax(outputs['segmentation'], -1), self.num_classes,
-          self.ignore_label, weights=mask[:, None, None])
-    collection = metrics_lib.averages(per_image, miou=has_segmentation)
-    return collection.single_from_model_output(**outputs_for_metrics)
+  def every_steps(self, name: str) -> int:
+    every = self.cfgs[name].get('every_steps')
+    return self.config.get('eval_every_steps', 0) if every is None else every
 
-  def _batches(self):
-    """(index, global batch) over the split; the last one padded + masked."""
-    for index, local in enumerate(pipeline.create_loader(self.spec)):
-      if self.max_batches is not None and index >= self.max_batches:
-        return
-      local = pad_batch(local, self.local_batch)
-      yield index, {k: pipeline.make_global_array(self.mesh, v)
-                    for k, v in local.items()}
+  def due(self, step: int, is_last: bool):
+    """Evaluators to run after `step` (every_steps <= 0: never in training;
+    each runs at the end of training unless it never runs)."""
+    return [n for n in self.evaluators if self.every_steps(n) > 0 and (
+        step % self.every_steps(n) == 0 or is_last)]
 
-  def _reduce(self, batch_metrics):
-    """Merges the clu collections `batch_metrics(index, batch)` over the
-    split; returns them and the first batch (for summaries)."""
-    totals, first_batch = None, None
-    for index, batch in self._batches():
-      metrics = jax.device_get(batch_metrics(index, batch))
-      totals = metrics if totals is None else totals.merge(metrics)
-      if first_batch is None:
-        first_batch = batch
-    if totals is None:
-      raise ValueError(f'evaluation split {self.spec.split!r} is empty')
-    return totals, first_batch
-
-  def evaluate(self, state, writer=None, step: Optional[int] = None,
-               samples_dir: Optional[str] = None) -> Dict[str, Any]:
-    totals, first_batch = self._reduce(
-        lambda index, batch: self._metrics(state, batch))
-    results = {k: float(v) for k, v in totals.compute().items()}
-    results['num_images'] = int(totals.psnr.count)
+  def run(self, state, names: Optional[Iterable[str]] = None,
+          writer=None, step: Optional[int] = None,
+          samples_dir: Optional[str] = None) -> Results:
+    """{evaluator name: {metric: value}}; writes scalars and images."""
+    names = list(self.evaluators) if names is None else list(names)
+    groups = collections.defaultdict(list)
+    for name in names:
+      groups[self._data[name].key()].append(name)
+    results = {}
+    for group in groups.values():
+      results.update(self._run_group(state, group, writer, step,
+                                     samples_dir))
     if writer is not None and step is not None:
-      writer.write_scalars(step, {f'eval/{k}': v for k, v in results.items()})
-      grid = self.summary_grid(state, first_batch)
-      writer.write_images(step, {'eval/gray_pred_true_seg': grid[None]})
-      if jax.process_index() == 0 and samples_dir:
-        os.makedirs(samples_dir, exist_ok=True)
-        Image.fromarray(grid).save(
-            os.path.join(samples_dir, f'step_{step:08d}.png'))
+      writer.write_scalars(step, {f'{name}/{k}': v
+                                  for name, values in results.items()
+                                  for k, v in values.items()})
     return results
 
-  def sample_diversity(self, state, num_samples: int = 2,
-                       seed: int = 0) -> Dict[str, float]:
-    """Paper 004 section 4.5: SSIM between samples of the same input.
+  def _skip_or_raise(self, name: str, reason: str):
+    if self.cfgs[name].get('skip_if_missing', False):
+      logging.info('evaluator %s skipped: %s', name, reason)
+      return
+    raise ValueError(f'evaluator {name!r} ({self.cfgs[name].type}) cannot '
+                     f'run: {reason}')
 
-    For each image, `num_samples` colorizations are drawn and the SSIM of
-    every pair (RGB, full resolution) is averaged; lower = more diverse.
-    """
-    if not hasattr(self.method, 'sample'):
-      raise ValueError(f'{self.config.method} does not sample')
-    pairs = [(a, b) for a in range(num_samples)
-             for b in range(a + 1, num_samples)]
+  def _run_group(self, state, names, writer, step, samples_dir) -> Results:
+    data = self._data[names[0]]
+    source = data.source()
+    spec = pipeline.LoaderSpec(
+        dataset=data.dataset, split=data.split,
+        global_batch_size=data.batch_size, preprocess=data.preprocess,
+        data_dir=data.data_dir, shuffle=False, num_epochs=1,
+        worker_count=data.worker_count, drop_remainder=False,
+        source_keys=data.source_keys())
+    available = data.available_keys(source, spec)
+    active = []
+    for name in names:
+      missing = [k for k in self.evaluators[name].needs_keys
+                 if k not in available]
+      if missing:
+        self._skip_or_raise(name, f'{data.describe()} has no {missing} after '
+                            'preprocessing')
+      else:
+        active.append(name)
+    missing = [k for k in self.method.predict_keys if k not in available]
+    if missing:
+      raise ValueError(f'{data.describe()} gives no {missing}, which '
+                       f'{self.config.method}.predict reads')
+    keys = set(self.method.predict_keys) | {'valid'} & available
+    for name in active:
+      keys |= set(self.evaluators[name].needs_keys)
+      self.evaluators[name].start()
+    spec = dataclasses.replace(spec, keys=tuple(sorted(keys)))
+    local_batch = sharding.process_batch_size(data.batch_size)
+    seed = jax.random.PRNGKey(self.config.get('seed', 0))
+    count = 0
+    for index, local in enumerate(pipeline.create_loader(spec, source)):
+      if data.max_batches is not None and index >= data.max_batches:
+        break
+      batch = sharding.global_batch(self.mesh, pad_batch(local, local_batch))
+      outputs = {}
+      if any(self.evaluators[n].needs_predict for n in active):
+        outputs = self._predict(state, batch)
+      if index == 0:
+        for name in list(active):
+          reason = self.evaluators[name].unavailable(outputs)
+          if reason:
+            self._skip_or_raise(name, reason)
+            active.remove(name)
+      rng = jax.random.fold_in(seed, index)
+      for name in active:
+        self.evaluators[name].update(state, batch, outputs, rng, index)
+      count += 1
+    if count == 0:
+      raise ValueError(f'evaluation data {data.describe()} is empty')
+    return {name: self.evaluators[name].finish(writer, step, samples_dir)
+            for name in active}
 
-    def batch_ssim(state, batch, rng):
-      ab, _ = self.method.sample(state, batch['gray'], rng, num_samples)
-      n, size = batch['gray'].shape[0], batch['gray'].shape[1]
-      rgb = [to_rgb(batch['l'], jax.image.resize(
-          ab[:, k], (n, size, size, 2), 'bilinear'), self.ab_scale)
-             for k in range(num_samples)]
-      values = jnp.mean(jnp.stack([metrics_lib.ssim(rgb[a], rgb[b])
-                                   for a, b in pairs]), axis=0)
-      return metrics_lib.averages(['diversity_ssim']).single_from_model_output(
-          diversity_ssim=values, mask=batch['mask'] > 0)
 
-    fn = jax.jit(batch_ssim,
-                 out_shardings=NamedSharding(self.mesh, P()))
-    totals, _ = self._reduce(lambda index, batch: fn(
-        state, batch, jax.random.fold_in(jax.random.PRNGKey(seed), index)))
-    return {'diversity_ssim': float(totals.compute()['diversity_ssim']),
-            'diversity_num_samples': num_samples}
-
-  def summary_grid(self, state, batch) -> np.ndarray:
-    """Rows of: gray input | prediction | ground truth | predicted labels."""
-    outputs, inputs = jax.device_get(self._predict(state, batch))
-    count = min(self.config.get('num_summary_images', 4),
-                int(np.sum(inputs['mask'])))
-    lightness = inputs['l'][:count]
-    ab_true = inputs['ab'][:count]
-    ab_pred = np.asarray(outputs['ab'])[:count]
-    columns = [
-        np.asarray(to_rgb(lightness, np.zeros_like(ab_true), self.ab_scale)),
-        np.asarray(to_rgb(lightness, ab_pred, self.ab_scale)),
-        np.asarray(to_rgb(lightness, ab_true, self.ab_scale)),
-    ]
-    columns = [np.rint(c * 255).astype(np.uint8) for c in columns]
-    if 'segmentation' in outputs:
-      labels = np.argmax(np.asarray(outputs['segmentation'])[:count], -1)
-      columns.append(PALETTE[labels])
-    return np.concatenate([np.concatenate(list(row), axis=1)
-                           for row in zip(*columns)], axis=0)
+def flatten(results: Results) -> Dict[str, Any]:
+  """One dict of every evaluator's metrics (a name seen twice gets the
+  evaluator's name as prefix)."""
+  flat = {}
+  for name, values in results.items():
+    for key, value in values.items():
+      flat[f'{name}/{key}' if key in flat else key] = value
+  return flat

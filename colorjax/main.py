@@ -4,6 +4,7 @@
   python -m colorjax.main --config=configs/chromacmc.py:demo --workdir=DIR \
       --config.num_train_steps=300
 
+Library logs (orbax, grain, tfds) are hidden; --verbosity=1 shows them.
 Multi-host: run the same command on every host. jax.distributed is
 initialised from the cluster environment (SLURM, TPU pods, ...) or from
 --coordinator_address/--num_processes/--process_id.
@@ -15,6 +16,7 @@ from absl import logging
 import jax
 from ml_collections import config_flags
 
+from colorjax import console
 from colorjax import train
 
 FLAGS = flags.FLAGS
@@ -44,6 +46,7 @@ def initialize_distributed():
 def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f'unexpected arguments: {argv[1:]}')
+  console.quiet_libraries(FLAGS.verbosity)
   initialize_distributed()
   logging.info('process %d/%d, %d devices (%d local)', jax.process_index(),
                jax.process_count(), jax.device_count(),

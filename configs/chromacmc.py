@@ -11,7 +11,8 @@ Choices the paper leaves open (documented in colorjax/models/chromacmc.py):
 learning rate 2e-4 and batch 16 (pix2pix defaults), 100 epochs of
 train_aug; images resized to short side 256 and cropped to 256 (random for
 training, centre for evaluation); FRB = 1x1 conv + BN + ReLU; ADE20K's
-label 0 ('other') is ignored and 1..150 become classes 0..149.
+label 0 ('other') is ignored and 1..150 become classes 0..149 (the dataset
+catalog's label_ops).
 
 Size, measured by `python -m colorjax.benchmark model --config=...`:
 generator 86,164,207 parameters = 328.7 MB in float32 (paper: 328.29 MB);
@@ -22,38 +23,33 @@ PatchGAN discriminator 2,762,049 parameters, 16x16 patch map.
 import ml_collections
 
 from colorjax import config_lib
+from colorjax.models import chromacmc as model_lib
 
 AB_SCALE = 110.0
 
 
-def _preprocess(size: int, train: bool, extra: str = '') -> str:
-  keys = '("gray", "l", "ab", "segmentation")'
+def _preprocess(size: int, train: bool) -> str:
   geometry = (f'resize_short({size})|random_crop({size})|flip' if train else
               f'resize_short({size})|center_crop({size})')
-  return (f'{geometry}|{extra}to_lab|equalize_l|'
-          f'normalize_lab(ab_scale={AB_SCALE})|keep({keys})')
+  return f'{geometry}|to_lab|equalize_l|normalize_lab(ab_scale={AB_SCALE})'
 
 
 def get_config(arg: str = 'voc'):
   """arg: 'voc' (default), 'ade20k', 'demo' (CPU minutes), 'tiny' (tests)."""
-  variant = arg or 'voc'
-  if variant not in ('voc', 'ade20k', 'demo', 'tiny'):
-    raise ValueError(f'unknown chromacmc variant {variant!r}')
+  variant = config_lib.parse_arg(arg, 'chromacmc', ('voc', 'ade20k'), 'voc')
   config = config_lib.base_config(
       'chromacmc', 'ade20k' if variant == 'ade20k' else 'voc',
       image_size=256, ab_scale=AB_SCALE)
-  # ADE20K's label 0 ('other') is ignored; 1..150 become classes 0..149.
-  remap = 'remap_labels({0: 255}, shift=-1)|' if variant == 'ade20k' else ''
 
-  config.model = ml_collections.ConfigDict()
+  config.model = ml_collections.ConfigDict(model_lib.SIZES['paper'])
   config.model.dtype = 'float32'
-  config.model.trunk_channels = (64, 128, 256, 512, 512, 512, 512, 512)
-  config.model.frb_channels = 512
-  config.model.branch_width = 64
-  config.model.branch_blocks = (3, 4, 6, 3)
   config.model.use_branch = True
   config.model.dropout = 0.0
-  config.model.discriminator_channels = (64, 128, 256, 512)
+  # 'auto': the CPU workarounds on CPU (transposed conv as an adjoint with a
+  # custom VJP; grouped conv as slices + batched matmul), XLA's ops on
+  # GPU/TPU; 'adjoint'|'xla' and 'matmul'|'xla' force one (benchmarks).
+  config.model.upconv = 'auto'
+  config.model.grouped_conv = 'auto'
   # Local path of timm's seresnext50_32x4d ImageNet weights (.pth/.npz).
   config.model.pretrained_branch = ml_collections.FieldReference(
       None, field_type=str)
@@ -64,31 +60,20 @@ def get_config(arg: str = 'voc'):
   config.loss.cmc_c = 1.0
   config.loss.seg_weight = 1.0
 
-  config.optimizer = ml_collections.ConfigDict()
-  config.optimizer.learning_rate = 2e-4
-  config.optimizer.b1 = 0.5
-  config.optimizer.b2 = 0.999
+  # One Adam per network (generator, discriminator); colorjax.optimizers.
+  config.optimizer = ml_collections.ConfigDict(dict(
+      name='adam', learning_rate=2e-4, kwargs=dict(b1=0.5, b2=0.999),
+      schedule=dict(type='constant')))
 
-  config.num_train_steps = config_lib.steps_for_epochs(config, 100)
-
-  if variant in ('demo', 'tiny'):
-    # Same architecture family, shrunk, on the embedded dataset.
+  if variant in config_lib.CPU_TWINS:
     tiny = variant == 'tiny'
-    config_lib.shrink_for_cpu(config, tiny)
+    config_lib.shrink_for_cpu(config, tiny, steps=(6, 600),
+                              eval_every=(6, 200), checkpoint_every=(2, 200))
     config.data.eval_max_batches = 2 if tiny else -1
-    config.model.trunk_channels = ((16, 32, 32, 32, 32) if tiny else
-                                   (32, 64, 128, 128, 128, 128))
-    config.model.frb_channels = 32 if tiny else 64
-    config.model.branch_width = 16
-    config.model.branch_blocks = (1, 1, 1, 1)
-    config.model.discriminator_channels = ((16, 32) if tiny else
-                                           (32, 64, 128))
-    config.optimizer.learning_rate = 1e-3 if not tiny else 2e-4
-    config.num_train_steps = 6 if tiny else 600
-    config.eval_every_steps = 6 if tiny else 200
-    config.checkpoint_every_steps = 2 if tiny else 200
+    config.model.update(model_lib.SIZES[variant])
+    config.optimizer.learning_rate = 2e-4 if tiny else 1e-3
 
   size = config.data.image_size
-  config.data.preprocess_train = _preprocess(size, True, remap)
-  config.data.preprocess_eval = _preprocess(size, False, remap)
+  config.data.preprocess_train = _preprocess(size, True)
+  config.data.preprocess_eval = _preprocess(size, False)
   return config

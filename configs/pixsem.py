@@ -18,71 +18,56 @@ the DMoL's [-1, 1] grid; COCO-Stuff's 'unlabeled' (255) ignored.
 import ml_collections
 
 from colorjax import config_lib
+from colorjax.models import pixsem as model_lib
 
 AB_SCALE = 128.0
 FACTOR = 4
 
 
 def _preprocess(size: int, train: bool) -> str:
-  keys = ('("gray", "l", "ab", "ab_small", "segmentation", '
-          '"segmentation_small")')
   flip = '|flip' if train else ''
   return (f'resize({size}){flip}|to_lab|downsample_targets({FACTOR})|'
-          f'normalize_lab(ab_scale={AB_SCALE})|keep({keys})')
+          f'normalize_lab(ab_scale={AB_SCALE})')
 
 
 def get_config(arg: str = 'voc'):
   """arg: 'voc' (default), 'coco_stuff', 'demo' (CPU minutes), 'tiny'."""
-  variant = arg or 'voc'
-  if variant not in ('voc', 'coco_stuff', 'demo', 'tiny'):
-    raise ValueError(f'unknown pixsem variant {variant!r}')
+  variant = config_lib.parse_arg(arg, 'pixsem', ('voc', 'coco_stuff'), 'voc')
   config = config_lib.base_config(
       'pixsem', 'coco_stuff' if variant == 'coco_stuff' else 'voc',
       image_size=128, ab_scale=AB_SCALE)
   config.data.downsample = FACTOR
 
-  config.model = ml_collections.ConfigDict()
+  config.model = ml_collections.ConfigDict(model_lib.SIZES['paper'])
   config.model.variant = 'semantic_generator'
   config.model.dtype = 'float32'
-  config.model.widths = (64, 128, 256, 512)
-  config.model.blocks = (2, 2, 2, 3, 3)
-  config.model.embedding_channels = 160
-  config.model.generator_channels = 160
-  config.model.generator_blocks = 5
-  config.model.num_mixtures = 10
+  config.model.ema_decay = 0.9995       # Polyak averaging
 
   config.loss = ml_collections.ConfigDict()
   config.loss.embedding = 1.0
   config.loss.segmentation = 100.0
   config.loss.generator = 1.0
 
-  config.optimizer = ml_collections.ConfigDict()
-  config.optimizer.learning_rate = 1e-3
-  config.optimizer.b1 = 0.95
-  config.optimizer.b2 = 0.9995
-  config.optimizer.ema_decay = 0.9995
+  config.optimizer = ml_collections.ConfigDict(dict(
+      name='adam', learning_rate=1e-3, kwargs=dict(b1=0.95, b2=0.9995),
+      schedule=dict(type='constant')))
 
   config.sampling = ml_collections.ConfigDict()
   config.sampling.temperature = 1.0
   config.sampling.seed = 0
+  # Paper 004 section 4.5: SSIM between samples of the same input; run by
+  # `colorjax.evaluate` (every_steps=0: not during training).
+  config.evals.diversity = dict(type='diversity', num_samples=2,
+                                every_steps=0)
 
-  config.num_train_steps = config_lib.steps_for_epochs(config, 100)
-
-  if variant in ('demo', 'tiny'):
+  if variant in config_lib.CPU_TWINS:
     tiny = variant == 'tiny'
-    config_lib.shrink_for_cpu(config, tiny)
+    config_lib.shrink_for_cpu(config, tiny, steps=(6, 800),
+                              eval_every=(6, 400), checkpoint_every=(2, 400))
     config.data.eval_max_batches = 1 if tiny else 2
-    config.model.widths = (8, 8, 16, 16) if tiny else (16, 32, 48, 64)
-    config.model.blocks = (1, 1, 1, 1, 1)
-    config.model.embedding_channels = 8 if tiny else 32
-    config.model.generator_channels = 8 if tiny else 32
-    config.model.generator_blocks = 1 if tiny else 3
-    config.model.num_mixtures = 2 if tiny else 5
+    config.model.update(model_lib.SIZES[variant])
+    config.model.ema_decay = 0.9 if tiny else 0.99
     config.loss.segmentation = 1.0
-    config.optimizer.ema_decay = 0.9 if tiny else 0.99
-    config.num_train_steps = 6 if tiny else 800
-    config.eval_every_steps = 6 if tiny else 400
-    config.checkpoint_every_steps = 2 if tiny else 400
 
   size = config.data.image_size
   config.data.preprocess_train = _preprocess(size, True)

@@ -131,3 +131,27 @@ def test_grouped_conv_matmul_equals_xla_grouped_conv(rng, stride):
   for got, want in zip(grads, expected):
     np.testing.assert_allclose(np.asarray(got), np.asarray(want), rtol=1e-4,
                                atol=1e-3)
+
+
+def test_upconv_implementations_agree_in_values_and_gradients():
+  """'adjoint' (CPU workaround, custom VJP) and 'xla' are one function."""
+  import flax.linen as nn  # pylint: disable=g-import-not-at-top,unused-import
+  from colorjax.models import layers  # pylint: disable=g-import-not-at-top
+  rng = np.random.default_rng(0)
+  x = jnp.asarray(rng.normal(size=(2, 5, 6, 3)), jnp.float32)
+  modules = {name: layers.UpConv(4, implementation=name)
+             for name in ('adjoint', 'xla')}
+  variables = modules['adjoint'].init(jax.random.PRNGKey(0), x)
+
+  def loss(params, x, name):
+    y = modules[name].apply({'params': params}, x)
+    return jnp.sum(jnp.sin(y) * jnp.arange(y.size).reshape(y.shape) / y.size)
+
+  outs = {n: modules[n].apply(variables, x) for n in modules}
+  grads = {n: jax.grad(loss, argnums=(0, 1))(variables['params'], x, n)
+           for n in modules}
+  assert outs['xla'].shape == (2, 10, 12, 4)
+  np.testing.assert_allclose(outs['adjoint'], outs['xla'], atol=1e-5)
+  for a, b in zip(jax.tree.leaves(grads['adjoint']),
+                  jax.tree.leaves(grads['xla'])):
+    np.testing.assert_allclose(a, b, atol=1e-5)

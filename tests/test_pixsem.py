@@ -8,6 +8,7 @@ import pytest
 from colorjax.models import pixelcnn
 from colorjax.models import pixsem
 from colorjax import train
+from colorjax import workdir as workdir_lib
 from conftest import tiny_config
 
 K = 3
@@ -87,7 +88,7 @@ def test_tiny_pixsem_trains_end_to_end(shapes_data_dir, tmp_path):
               'loss_segmentation'):
     assert np.isfinite(result['train'][key])
   assert np.isfinite(result['eval']['psnr'])
-  _, state = train.restore_for_inference(workdir)
+  _, state = workdir_lib.restore_for_inference(workdir)
   ema = jax.tree.leaves(state.model_state['ema'])
   params = jax.tree.leaves(state.params['model'])
   assert any(not np.array_equal(e, p) for e, p in zip(ema, params))

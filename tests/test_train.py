@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 
 from colorjax import train
+from colorjax import workdir as workdir_lib
 
 from conftest import REPO
 from conftest import tiny_config
@@ -25,8 +26,8 @@ def read_log(workdir):
 
 
 def final_params(workdir):
-  config = train.load_config(workdir)
-  _, state = train.restore_for_inference(workdir, config)
+  config = workdir_lib.load_config(workdir)
+  _, state = workdir_lib.restore_for_inference(workdir, config)
   return jax.device_get(state.params)
 
 
@@ -69,7 +70,7 @@ def test_tiny_run_writes_everything(uninterrupted):
   assert evaluation['num_images'] == 8
   for key in ('psnr', 'ssim', 'entropy', 'miou', 'psnr_gray_baseline'):
     assert np.isfinite(evaluation[key])
-  config = train.load_config(workdir)
+  config = workdir_lib.load_config(workdir)
   assert config.method == 'chromacmc' and config.data.image_size == 32
 
 
@@ -144,7 +145,7 @@ def test_nan_stops_with_clear_message_and_keeps_checkpoint(
   with pytest.raises(train.NonFiniteLossError, match='non-finite'):
     train.train_and_evaluate(config, workdir)
   assert sorted(os.listdir(os.path.join(workdir, 'checkpoints'))) == ['2']
-  _, state = train.restore_for_inference(workdir, config)
+  _, state = workdir_lib.restore_for_inference(workdir, config)
   assert all(np.all(np.isfinite(np.asarray(x)))
              for x in jax.tree.leaves(state.params))
 
@@ -155,7 +156,7 @@ def test_bfloat16_compute_keeps_float32_params(shapes_data_dir, tmp_path):
                                            'num_train_steps': 2})
   result = train.train_and_evaluate(config, workdir)
   assert np.isfinite(result['train']['loss'])
-  _, state = train.restore_for_inference(workdir, config)
+  _, state = workdir_lib.restore_for_inference(workdir, config)
   dtypes = {x.dtype for x in jax.tree.leaves(state.params)}
   assert dtypes == {np.dtype('float32')}
 
@@ -175,22 +176,26 @@ def test_evaluator_with_padded_batches_matches_per_image_reference(tiny_run):
   per-image scikit-image/numpy computation over the 8 validation scenes."""
   from skimage import metrics as skmetrics  # pylint: disable=g-import-not-at-top
   from colorjax import evaluation  # pylint: disable=g-import-not-at-top
+  from colorjax import evaluators  # pylint: disable=g-import-not-at-top
+  from colorjax import sharding  # pylint: disable=g-import-not-at-top
   from colorjax.data import pipeline  # pylint: disable=g-import-not-at-top
   workdir, _ = tiny_run
-  config = train.load_config(workdir)
-  method, state = train.restore_for_inference(workdir, config)
-  mesh = pipeline.data_mesh()
+  config = workdir_lib.load_config(workdir)
+  method, state = workdir_lib.restore_for_inference(workdir, config)
+  mesh = sharding.data_mesh()
   config.data.eval_batch_size = 3
   config.data.eval_max_batches = -1     # the whole split: 3 + 3 + 2
-  results = evaluation.Evaluator(method, config, mesh).evaluate(state)
+  results = evaluation.flatten(
+      evaluation.Evaluation(method, config, mesh).run(state))
 
   spec = pipeline.LoaderSpec.from_config(
-      config.data, config.data.eval_split, train=False, global_batch_size=8)
+      config.data, config.data.eval_split, train=False, global_batch_size=8,
+      keys=('gray', 'l', 'ab', 'segmentation'))
   batch = evaluation.pad_batch(next(iter(pipeline.create_loader(spec))), 8)
   outputs = jax.device_get(jax.jit(method.predict)(state, batch))
-  true = np.asarray(evaluation.to_rgb(batch['l'], batch['ab'],
+  true = np.asarray(evaluators.to_rgb(batch['l'], batch['ab'],
                                       config.data.ab_scale))
-  pred = np.asarray(evaluation.to_rgb(batch['l'], outputs['ab'],
+  pred = np.asarray(evaluators.to_rgb(batch['l'], outputs['ab'],
                                       config.data.ab_scale))
   psnr = [skmetrics.peak_signal_noise_ratio(t, p, data_range=1.0)
           for t, p in zip(true, pred)]

@@ -11,18 +11,15 @@ same examples in the same order.
 
 import dataclasses
 import os
-from typing import Dict, Iterator, Optional
+from typing import Optional, Tuple
 
 import grain
 import jax
-from jax.sharding import NamedSharding
-from jax.sharding import PartitionSpec as P
-import numpy as np
 import tensorflow_datasets as tfds
 
+from colorjax import sharding
 from colorjax.data import preprocess
-
-DATA_AXIS = 'data'
+from colorjax.sharding import DATA_AXIS  # pylint: disable=unused-import
 
 
 @dataclasses.dataclass(frozen=True)
@@ -39,15 +36,22 @@ class LoaderSpec:
   worker_count: int = 0
   worker_buffer_size: int = 2
   drop_remainder: bool = True
+  keys: Optional[Tuple[str, ...]] = None   # batch keys kept (None: all)
+  # The keys the source's examples hold, when not all the preprocessing
+  # can apply (an unlabeled photo folder): ops reading others are dropped.
+  source_keys: Optional[Tuple[str, ...]] = None
 
   @classmethod
   def from_config(cls, data_config, split: str, train: bool, **overrides):
+    """The dataset's label ops (catalog) then the config's preprocessing."""
+    preprocess = (data_config.preprocess_train if train
+                  else data_config.preprocess_eval)
+    label_ops = data_config.get('label_ops')
     fields = dict(
         dataset=data_config.dataset,
         split=split,
         global_batch_size=data_config.batch_size,
-        preprocess=(data_config.preprocess_train if train
-                    else data_config.preprocess_eval),
+        preprocess=f'{label_ops}|{preprocess}' if label_ops else preprocess,
         data_dir=data_config.get('data_dir'),
         shuffle=train,
         seed=data_config.get('seed', 0),
@@ -78,14 +82,6 @@ def data_source(dataset: str, split: str, data_dir: Optional[str] = None):
         f'{data_dir or "~/tensorflow_datasets"} ({type(e).__name__}: {e}).\n'
         f'Prepare it with:\n  {prepare}\n'
         'or train on the embedded dataset with a `:demo` config.') from e
-
-
-def process_batch_size(global_batch_size: int) -> int:
-  count = jax.process_count()
-  if global_batch_size % count:
-    raise ValueError(f'global batch {global_batch_size} is not divisible by '
-                     f'the {count} processes')
-  return global_batch_size // count
 
 
 class GlobalBatchSampler:
@@ -121,6 +117,14 @@ class GlobalBatchSampler:
             f'{self._global_batch // self._local_batch})')
 
 
+def parse_ops(spec: LoaderSpec):
+  """The spec's preprocessing ops (those its source can feed)."""
+  ops = preprocess.parse(spec.preprocess)
+  if spec.source_keys is not None:
+    ops, _ = preprocess.without_unavailable(ops, spec.source_keys)
+  return ops
+
+
 def create_loader(spec: LoaderSpec, source=None,
                   shard_options=None) -> grain.DataLoader:
   """A grain DataLoader yielding this process's numpy batches.
@@ -133,7 +137,7 @@ def create_loader(spec: LoaderSpec, source=None,
   """
   source = source if source is not None else data_source(
       spec.dataset, spec.split, spec.data_dir)
-  local_batch = process_batch_size(spec.global_batch_size)
+  local_batch = sharding.process_batch_size(spec.global_batch_size)
   if spec.num_epochs is None and spec.drop_remainder and shard_options is None:
     sampler = GlobalBatchSampler(
         grain.samplers.IndexSampler(
@@ -148,7 +152,10 @@ def create_loader(spec: LoaderSpec, source=None,
         shuffle=spec.shuffle,
         num_epochs=spec.num_epochs,
         seed=spec.seed)
-  operations = preprocess.parse(spec.preprocess) + [
+  operations = parse_ops(spec)
+  if spec.keys is not None:
+    operations.append(preprocess.Keep(tuple(spec.keys)))
+  operations += [
       grain.transforms.Batch(local_batch, drop_remainder=spec.drop_remainder)]
   return grain.DataLoader(
       data_source=source,
@@ -156,24 +163,3 @@ def create_loader(spec: LoaderSpec, source=None,
       operations=operations,
       worker_count=spec.worker_count,
       worker_buffer_size=spec.worker_buffer_size)
-
-
-def make_global_array(mesh: jax.sharding.Mesh, local: np.ndarray) -> jax.Array:
-  """Process-local [b, ...] -> global [b * processes, ...] on the data axis."""
-  spec = P(DATA_AXIS, *([None] * (local.ndim - 1)))
-  return jax.make_array_from_process_local_data(NamedSharding(mesh, spec),
-                                                local)
-
-
-def global_batches(batches: Iterator[Dict[str, np.ndarray]],
-                   mesh: jax.sharding.Mesh) -> Iterator[Dict[str, jax.Array]]:
-  """Turns each process-local numpy batch into sharded global jax.Arrays."""
-  for batch in batches:
-    yield {k: make_global_array(mesh, np.asarray(v)) for k, v in batch.items()}
-
-
-def data_mesh(devices=None) -> jax.sharding.Mesh:
-  """1-D mesh over all devices of all processes, axis 'data'."""
-  devices = devices if devices is not None else jax.devices()
-  return jax.make_mesh((len(devices),), (DATA_AXIS,), devices=devices,
-                       axis_types=(jax.sharding.AxisType.Auto,))

@@ -28,8 +28,15 @@ Example = Dict[str, np.ndarray]
 _OPS: Dict[str, Callable[..., grain.transforms.Transformation]] = {}
 
 
-def register(name: str):
+def register(name: str, reads: Sequence[str], writes: Sequence[str] = ()):
+  """Registers an op under `name`, with the keys it needs (`reads`) and
+  the keys it adds or changes (`writes`); geometry ops also move an
+  optional `segmentation`. Names must be unique."""
   def wrap(cls):
+    if name in _OPS:
+      raise ValueError(f'preprocessing op {name!r} is registered twice '
+                       f'({_OPS[name].__name__} and {cls.__name__})')
+    cls.op_name, cls.reads, cls.writes = name, tuple(reads), tuple(writes)
     _OPS[name] = cls
     return cls
   return wrap
@@ -52,7 +59,7 @@ def _apply_geometry(example: Example, fn) -> Example:
   return out
 
 
-@register('resize')
+@register('resize', reads=('image',), writes=('image',))
 @dataclasses.dataclass
 class Resize(grain.transforms.Map):
   """Resize to exactly (size, size) (or (height, width)); ignores aspect."""
@@ -64,7 +71,7 @@ class Resize(grain.transforms.Map):
     return _apply_geometry(example, lambda a, n: _resize(a, h, w, n))
 
 
-@register('resize_short')
+@register('resize_short', reads=('image',), writes=('image',))
 @dataclasses.dataclass
 class ResizeShortSide(grain.transforms.Map):
   """Aspect-preserving resize so that the shorter side equals `size`."""
@@ -82,7 +89,7 @@ def _crop(example: Example, top: int, left: int, size: int) -> Example:
       example, lambda a, n: a[top:top + size, left:left + size])
 
 
-@register('random_crop')
+@register('random_crop', reads=('image',), writes=('image',))
 @dataclasses.dataclass
 class RandomCrop(grain.transforms.RandomMap):
   """Square crop at a uniformly random position (pads nothing: resize first)."""
@@ -98,7 +105,7 @@ class RandomCrop(grain.transforms.RandomMap):
     return _crop(example, top, left, self.size)
 
 
-@register('center_crop')
+@register('center_crop', reads=('image',), writes=('image',))
 @dataclasses.dataclass
 class CenterCrop(grain.transforms.Map):
   size: int
@@ -111,7 +118,7 @@ class CenterCrop(grain.transforms.Map):
                  self.size)
 
 
-@register('flip')
+@register('flip', reads=('image',), writes=('image',))
 @dataclasses.dataclass
 class RandomFlip(grain.transforms.RandomMap):
   """Horizontal flip with probability `p` (image and labels together)."""
@@ -123,7 +130,7 @@ class RandomFlip(grain.transforms.RandomMap):
     return _apply_geometry(example, lambda a, n: a[:, ::-1])
 
 
-@register('brightness_contrast')
+@register('brightness_contrast', reads=('image',), writes=('image',))
 @dataclasses.dataclass
 class RandomBrightnessContrast(grain.transforms.RandomMap):
   """Paper 001's augmentation, on RGB so the target colours move with it.
@@ -145,7 +152,7 @@ class RandomBrightnessContrast(grain.transforms.RandomMap):
     return out
 
 
-@register('to_lab')
+@register('to_lab', reads=('image',), writes=('gray', 'l', 'ab'))
 @dataclasses.dataclass
 class ToLab(grain.transforms.Map):
   """Adds float32 `gray`, `l` [H, W, 1] (L in [0, 100]) and `ab` [H, W, 2].
@@ -175,7 +182,7 @@ def equalize_lightness(lightness: np.ndarray, bins: int = 256) -> np.ndarray:
   return lut[index].reshape(lightness.shape).astype(np.float32)
 
 
-@register('equalize_l')
+@register('equalize_l', reads=('gray',), writes=('gray',))
 @dataclasses.dataclass
 class EqualizeLightness(grain.transforms.Map):
   """Equalises the network input `gray` only; the target `ab` is untouched."""
@@ -187,7 +194,7 @@ class EqualizeLightness(grain.transforms.Map):
     return out
 
 
-@register('normalize_lab')
+@register('normalize_lab', reads=('gray',), writes=('gray', 'ab', 'ab_small'))
 @dataclasses.dataclass
 class NormalizeLab(grain.transforms.Map):
   """Maps L [0, 100] -> [l_low, l_high] and ab -> ab / ab_scale.
@@ -208,7 +215,8 @@ class NormalizeLab(grain.transforms.Map):
     return out
 
 
-@register('downsample_targets')
+@register('downsample_targets', reads=('ab',),
+          writes=('ab_small', 'segmentation_small'))
 @dataclasses.dataclass
 class DownsampleTargets(grain.transforms.Map):
   """Adds `ab_small` (mean over factor x factor blocks, Lab units) and
@@ -248,7 +256,7 @@ def soft_encode_numpy(ab: np.ndarray, k: int = 5, sigma: float = 5.0):
       np.float32).reshape(shape)
 
 
-@register('soft_encode')
+@register('soft_encode', reads=('ab',), writes=('ab_bins', 'ab_weights'))
 @dataclasses.dataclass
 class SoftEncode(grain.transforms.Map):
   """Adds sparse soft-encoded targets `ab_bins` / `ab_weights` [h, w, k].
@@ -269,7 +277,8 @@ class SoftEncode(grain.transforms.Map):
     return out
 
 
-@register('remap_labels')
+@register('remap_labels', reads=('segmentation',),
+          writes=('segmentation',))
 @dataclasses.dataclass
 class RemapLabels(grain.transforms.Map):
   """Applies a label lookup given as {old: new}; others map to `default`.
@@ -293,7 +302,7 @@ class RemapLabels(grain.transforms.Map):
     return out
 
 
-@register('keep')
+@register('keep', reads=())
 @dataclasses.dataclass
 class Keep(grain.transforms.Map):
   """Keeps only the named keys (batches must hold arrays, not strings)."""
@@ -307,7 +316,7 @@ class Keep(grain.transforms.Map):
     return {k: example[k] for k in self.keys}
 
 
-@register('multi_hot')
+@register('multi_hot', reads=('labels',), writes=('labels',))
 @dataclasses.dataclass
 class MultiHotLabels(grain.transforms.Map):
   """Image-level class list -> float32 multi-hot [num_classes]."""
@@ -360,6 +369,23 @@ def _split_top_level(spec: str) -> List[str]:
       current.append(char)
   parts.append(''.join(current))
   return [p for p in parts if p.strip()]
+
+
+def without_unavailable(ops: Sequence[grain.transforms.Transformation],
+                        keys: Sequence[str]):
+  """(ops that can run on examples holding `keys`, names of those dropped).
+
+  An unlabeled photo folder has only `image`: label ops (remap_labels,
+  multi_hot, ...) are dropped, colour ops kept, in order.
+  """
+  available, kept, dropped = set(keys), [], []
+  for op in ops:
+    if set(op.reads) <= available:
+      kept.append(op)
+      available |= set(op.writes)
+    else:
+      dropped.append(op.op_name)
+  return kept, dropped
 
 
 def apply(ops: Sequence[grain.transforms.Transformation], example: Example,

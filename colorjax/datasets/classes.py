@@ -60,6 +60,9 @@ person plate platform pottedplant road rock sheep shelves sidewalk sign sky
 snow sofa table track train tree truck tvmonitor wall water window wood
 """.split())
 
+# The generated dataset (colorjax.datasets.semantic_shapes.CLASSES order).
+SEMANTIC_SHAPES = ('sky', 'grass', 'ball', 'box', 'flower', 'bar', 'fish')
+
 assert len(VOC) == 21
 assert len(COCO_STUFF) == 182, len(COCO_STUFF)
 assert len(ADE20K) == 151, len(ADE20K)

@@ -21,6 +21,7 @@ import tensorflow_datasets as tfds
 
 from colorjax.color.lab import lab_to_rgb_numpy
 from colorjax.datasets import base
+from colorjax.datasets import classes
 from colorjax.datasets import imaging
 
 
@@ -44,6 +45,7 @@ CLASSES: List[ShapeClass] = [
     ShapeClass('fish', ((28.0, 42.0), (-30.0, 10.0)), (0.6, 0.4), 'dots'),
 ]
 CLASS_NAMES = tuple(c.name for c in CLASSES)
+assert CLASS_NAMES == classes.SEMANTIC_SHAPES
 OBJECT_CLASSES = tuple(range(2, len(CLASSES)))
 LIGHTNESS_RANGE = (40.0, 70.0)
 CHROMA_JITTER = 3.0       # per-instance std of (a, b) around the mode

@@ -1,6 +1,13 @@
-"""Registry of the methods, by the name configs use (`config.method`)."""
+"""Registry of the methods, by the name configs use (`config.method`).
+
+`config.method` is a registered name ('chromacmc') or the import path of
+any Method subclass ('my_package.my_module:MyMethod'), so a new method runs
+through the same trainer, evaluate and colorize without editing colorjax.
+"""
 
 import importlib
+
+from colorjax.methods import base
 
 _METHODS = {
     'chromacmc': 'colorjax.methods.chromacmc:ChromaCMC',
@@ -8,10 +15,14 @@ _METHODS = {
 }
 
 
-def get_method(config):
+def get_method(config) -> base.Method:
   """Instantiates the method named by `config.method`."""
-  if config.method not in _METHODS:
+  target = _METHODS.get(config.method, config.method)
+  if ':' not in target:
     raise ValueError(f'unknown method {config.method!r}; known: '
-                     f'{sorted(_METHODS)}')
-  module, name = _METHODS[config.method].split(':')
-  return getattr(importlib.import_module(module), name)(config)
+                     f'{sorted(_METHODS)}, or module.path:ClassName')
+  module, name = target.split(':')
+  cls = getattr(importlib.import_module(module), name)
+  if not (isinstance(cls, type) and issubclass(cls, base.Method)):
+    raise TypeError(f'{target} is not a colorjax.methods.base.Method')
+  return cls(config)

@@ -2,14 +2,17 @@
 
 A method turns a config into modules, losses and optimizers, and exposes
 pure functions the trainer jits and shards:
+  batch_spec(batch_size) -> {key: ShapeDtypeStruct}   the training batch
   init_state(rng, batch) -> TrainState
   train_step(state, batch, rng) -> (state, {metric: scalar})
-  predict(state, batch) -> {'ab': [N,H,W,2] normalised, 'segmentation': logits}
+  predict(state, batch) -> {'ab': [N,H,W,2] normalised, 'segmentation': logits,
+                            ... any other head}
+  sample(state, gray, rng, num_samples, ...)          sampling methods only
 The trainer knows nothing about generators, discriminators or heads.
 """
 
 import abc
-from typing import Any, Dict, Tuple
+from typing import Any, Dict, Optional, Tuple
 
 import flax
 import jax
@@ -17,6 +20,7 @@ import jax.numpy as jnp
 
 Batch = Dict[str, jax.Array]
 Metrics = Dict[str, jax.Array]
+BatchSpec = Dict[str, jax.ShapeDtypeStruct]
 
 
 @flax.struct.dataclass
@@ -37,14 +41,41 @@ def compute_dtype(name: str):
           'float16': jnp.float16}[name]
 
 
+def image_spec(batch_size: int, size: int, channels: int,
+               dtype=jnp.float32) -> jax.ShapeDtypeStruct:
+  """A square [N, size, size, channels] map."""
+  return jax.ShapeDtypeStruct((batch_size, size, size, channels), dtype)
+
+
+def steps_per_epoch(config) -> Optional[int]:
+  """Train steps per pass over the train split (None if its size is not
+  known), for schedules stated in epochs."""
+  images = config.data.get('train_images')
+  return max(1, images // config.data.batch_size) if images else None
+
+
 class Method(abc.ABC):
   """Base class of the five methods."""
 
-  # Batch keys the method reads; the trainer checks the pipeline provides them.
-  batch_keys: Tuple[str, ...] = ('gray', 'l', 'ab')
+  # What `predict` reads from a batch: evaluators and colorize provide
+  # exactly these (plus what each evaluator itself needs).
+  predict_keys: Tuple[str, ...] = ('gray',)
+  # Sampling methods (diverse colorization) override `sample` and set this.
+  samples: bool = False
 
   def __init__(self, config):
     self.config = config
+
+  def batch_spec(self, batch_size: int) -> BatchSpec:
+    """Every key of a training batch with its shape and dtype (any rank).
+
+    The one declaration of the batch: the pipeline keeps these keys, the
+    trainer checks the first batch against it, init and restore use it.
+    """
+    size = self.config.data.image_size
+    return {'gray': image_spec(batch_size, size, 1),
+            'l': image_spec(batch_size, size, 1),
+            'ab': image_spec(batch_size, size, 2)}
 
   @abc.abstractmethod
   def init_state(self, rng: jax.Array, batch: Batch) -> TrainState:
@@ -59,25 +90,25 @@ class Method(abc.ABC):
   def predict(self, state: TrainState, batch: Batch) -> Dict[str, jax.Array]:
     ...
 
+  def sample(self, state: TrainState, gray: jax.Array, rng: jax.Array,
+             num_samples: int = 1, temperature: Optional[float] = None,
+             sampler: str = 'cached'):
+    """(ab samples [N, S, h, w, 2] in [-1, 1], conditioning outputs)."""
+    raise NotImplementedError(
+        f'{self.config.method} is deterministic: it does not sample')
+
+  def make_optimizer(self, network: str):
+    """The optax optimizer of one network, from `config.optimizer`
+    (colorjax.optimizers: name, schedule, clipping, frozen subsets, and
+    per-network overrides under `config.optimizer.networks`)."""
+    from colorjax import optimizers  # pylint: disable=g-import-not-at-top
+    return optimizers.make(self.config.optimizer,
+                           self.config.num_train_steps,
+                           steps_per_epoch(self.config), network=network)
+
   def load_pretrained(self, state: TrainState) -> TrainState:
     """Replaces initial parameters by pretrained ones (default: none)."""
     return state
-
-  # Channels, dtype and resolution divisor of each batch key, for shapes
-  # without reading data (methods add keys such as downsampled targets).
-  key_specs = {'gray': (1, jnp.float32, 1), 'l': (1, jnp.float32, 1),
-               'ab': (2, jnp.float32, 1), 'segmentation': (1, jnp.uint8, 1)}
-
-  def example_batch(self, batch_size: int, image_size: int,
-                    sharding=None) -> Dict[str, jax.ShapeDtypeStruct]:
-    """Abstract batch of `batch_keys` (what init and restore need)."""
-    batch = {}
-    for key in self.batch_keys:
-      channels, dtype, divisor = self.key_specs[key]
-      size = image_size // divisor
-      batch[key] = jax.ShapeDtypeStruct((batch_size, size, size, channels),
-                                        dtype, sharding=sharding)
-    return batch
 
   def describe(self, batch: Batch) -> Dict[str, Any]:
     """Parameter counts of each network (from shapes only, no compute)."""

@@ -25,8 +25,6 @@ from colorjax.models import seresnext
 class ChromaCMC(base.Method):
   """Kong et al. 2021, 'Adversarial Edge-Aware Image Colorization...'."""
 
-  batch_keys = ('gray', 'l', 'ab', 'segmentation')
-
   def __init__(self, config):
     super().__init__(config)
     model = config.model
@@ -43,16 +41,21 @@ class ChromaCMC(base.Method):
           branch_width=model.branch_width,
           branch_blocks=tuple(model.branch_blocks),
           use_branch=model.use_branch, dropout=model.dropout,
+          upconv=model.get('upconv', 'auto'),
+          grouped_conv=model.get('grouped_conv', 'auto'),
           train=train, dtype=dtype)
 
     self.generator = generator
     self.discriminator = lambda train: models.PatchDiscriminator(
         channels=tuple(model.discriminator_channels), train=train,
         dtype=dtype)
-    opt = config.optimizer
-    self.optimizers = {
-        name: optax.adam(opt.learning_rate, b1=opt.b1, b2=opt.b2)
-        for name in ('generator', 'discriminator')}
+    self.optimizers = {name: self.make_optimizer(name)
+                       for name in ('generator', 'discriminator')}
+
+  def batch_spec(self, batch_size):
+    size = self.config.data.image_size
+    return {**super().batch_spec(batch_size),
+            'segmentation': base.image_spec(batch_size, size, 1, jnp.uint8)}
 
   def init_state(self, rng, batch) -> base.TrainState:
     g_rng, d_rng = jax.random.split(rng)

@@ -22,17 +22,11 @@ from colorjax.models import pixsem as models
 class PixSemMethod(base.Method):
   """Zhao et al., 'Pixelated Semantic Colorization', IJCV 2020."""
 
-  batch_keys = ('gray', 'l', 'ab', 'ab_small', 'segmentation',
-                'segmentation_small')
+  samples = True
 
   def __init__(self, config):
     super().__init__(config)
     model = config.model
-    factor = config.data.downsample
-    # The generator's targets at 1/factor of the input resolution.
-    self.key_specs = {**base.Method.key_specs,
-                      'ab_small': (2, jnp.float32, factor),
-                      'segmentation_small': (1, jnp.uint8, factor)}
     self.model = models.PixSem(
         num_classes=config.data.num_classes, variant=model.variant,
         widths=tuple(model.widths), blocks=tuple(model.blocks),
@@ -41,9 +35,18 @@ class PixSemMethod(base.Method):
         generator_blocks=model.generator_blocks,
         num_mixtures=model.num_mixtures,
         dtype=base.compute_dtype(model.dtype))
-    opt = config.optimizer
-    self.optimizer = optax.adam(opt.learning_rate, b1=opt.b1, b2=opt.b2)
+    self.optimizer = self.make_optimizer('model')
     self.ignore_label = config.data.get('ignore_label')
+
+  def batch_spec(self, batch_size):
+    """Adds the generator's targets at 1/downsample of the input size."""
+    small = self.config.data.image_size // self.config.data.downsample
+    return {**super().batch_spec(batch_size),
+            'segmentation': base.image_spec(
+                batch_size, self.config.data.image_size, 1, jnp.uint8),
+            'ab_small': base.image_spec(batch_size, small, 2),
+            'segmentation_small': base.image_spec(batch_size, small, 1,
+                                                  jnp.uint8)}
 
   def init_state(self, rng, batch):
     variables = self.model.init(rng, batch['gray'], batch['ab_small'])
@@ -85,7 +88,7 @@ class PixSemMethod(base.Method):
     updates, opt_state = self.optimizer.update(
         grads, state.opt_state['model'], state.params['model'])
     params = optax.apply_updates(state.params['model'], updates)
-    decay = self.config.optimizer.ema_decay
+    decay = self.config.model.ema_decay
     ema = jax.tree.map(lambda e, p: decay * e + (1.0 - decay) * p,
                        state.model_state['ema'], params)
     metrics = {'loss': loss,

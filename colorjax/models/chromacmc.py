@@ -34,6 +34,21 @@ import jax.numpy as jnp
 from colorjax.models import layers
 from colorjax.models import seresnext
 
+# Model sizes (config.model fields): the paper's, and the CPU twins'
+# (same architecture family, shrunk; see configs/chromacmc.py).
+SIZES = {
+    'paper': dict(trunk_channels=(64, 128, 256, 512, 512, 512, 512, 512),
+                  frb_channels=512, branch_width=64,
+                  branch_blocks=seresnext.STAGE_BLOCKS,
+                  discriminator_channels=(64, 128, 256, 512)),
+    'demo': dict(trunk_channels=(32, 64, 128, 128, 128, 128),
+                 frb_channels=64, branch_width=16, branch_blocks=(1, 1, 1, 1),
+                 discriminator_channels=(32, 64, 128)),
+    'tiny': dict(trunk_channels=(16, 32, 32, 32, 32), frb_channels=32,
+                 branch_width=16, branch_blocks=(1, 1, 1, 1),
+                 discriminator_channels=(16, 32)),
+}
+
 
 class FeatureRefiningBlock(nn.Module):
   features: int = 512
@@ -56,6 +71,9 @@ class Generator(nn.Module):
   branch_blocks: Sequence[int] = seresnext.STAGE_BLOCKS
   use_branch: bool = True
   dropout: float = 0.0
+  # CPU workarounds or XLA's ops (layers.UpConv / layers.GroupedConv).
+  upconv: str = 'auto'
+  grouped_conv: str = 'auto'
   train: bool = False
   dtype: Any = jnp.float32
 
@@ -85,7 +103,8 @@ class Generator(nn.Module):
                  seresnext.IMAGENET_STD)
       branch = seresnext.SEResNeXt50(
           train=self.train, dtype=self.dtype, width=self.branch_width,
-          blocks=self.branch_blocks, name='branch')(rgb.astype(self.dtype))
+          blocks=self.branch_blocks, grouped_conv=self.grouped_conv,
+          name='branch')(rgb.astype(self.dtype))
       for name, feature in (('frb_high', branch['layer3']),
                             ('frb_low', branch['layer1'])):
         fused[feature.shape[1]] = FeatureRefiningBlock(
@@ -112,7 +131,8 @@ class Generator(nn.Module):
       if x.shape[1] in fused:
         x = jnp.concatenate([x, fused[x.shape[1]].astype(x.dtype)], -1)
       x = nn.relu(x)
-      x = layers.UpConv(channels, use_bias=False, dtype=self.dtype,
+      x = layers.UpConv(channels, use_bias=False,
+                        implementation=self.upconv, dtype=self.dtype,
                         name=f'up{i + 1}')(x)
       x = bn(f'up{i + 1}_bn')(x)
       if self.dropout > 0 and i < 3:

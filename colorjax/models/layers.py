@@ -61,13 +61,35 @@ def _conv_transpose_bwd(stride, padding, residuals, g):
 conv_transpose.defvjp(_conv_transpose_fwd, _conv_transpose_bwd)
 
 
+def resolve_implementation(implementation: str, cpu: str, other: str) -> str:
+  """'auto' picks the CPU workaround on CPU and XLA's own op elsewhere."""
+  if implementation != 'auto':
+    return implementation
+  return cpu if jax.default_backend() == 'cpu' else other
+
+
+def conv_transpose_xla(u, kernel, stride: int, padding: int):
+  """The same transposed conv as `conv_transpose`, as XLA's lhs-dilated
+  convolution (`lax.conv_transpose`): cuDNN / TPU handle it natively."""
+  k = kernel.shape[0]
+  return jax.lax.conv_transpose(
+      u, kernel, (stride, stride), [(k - 1 - padding, k - 1 - padding)] * 2,
+      dimension_numbers=_DIMENSIONS, transpose_kernel=True)
+
+
 class UpConv(nn.Module):
-  """Upsampling transposed convolution (default: 4x4, stride 2, padding 1)."""
+  """Upsampling transposed convolution (default: 4x4, stride 2, padding 1).
+
+  implementation: 'adjoint' (`conv_transpose`, custom VJP: fast on CPU),
+  'xla' (`conv_transpose_xla`), or 'auto' = adjoint on CPU, xla elsewhere.
+  Both compute the same function with the same parameters.
+  """
   features: int
   kernel_size: int = 4
   stride: int = 2
   padding: int = 1
   use_bias: bool = True
+  implementation: str = 'auto'
   dtype: Any = jnp.float32
   param_dtype: Any = jnp.float32
 
@@ -76,8 +98,12 @@ class UpConv(nn.Module):
     k = self.kernel_size
     kernel = self.param('kernel', nn.initializers.lecun_normal(),
                         (k, k, self.features, x.shape[-1]), self.param_dtype)
-    y = conv_transpose(x.astype(self.dtype), kernel.astype(self.dtype),
-                       self.stride, self.padding)
+    implementation = resolve_implementation(self.implementation, 'adjoint',
+                                            'xla')
+    transpose = {'adjoint': conv_transpose,
+                 'xla': conv_transpose_xla}[implementation]
+    y = transpose(x.astype(self.dtype), kernel.astype(self.dtype),
+                  self.stride, self.padding)
     if self.use_bias:
       bias = self.param('bias', nn.initializers.zeros, (self.features,),
                         self.param_dtype)
@@ -145,9 +171,8 @@ class GroupedConv(nn.Module):
                         (k, k, x.shape[-1] // self.groups, self.features),
                         self.param_dtype)
     x, kernel = x.astype(self.dtype), kernel.astype(self.dtype)
-    implementation = self.implementation
-    if implementation == 'auto':
-      implementation = 'matmul' if jax.default_backend() == 'cpu' else 'xla'
+    implementation = resolve_implementation(self.implementation, 'matmul',
+                                            'xla')
     if implementation == 'matmul':
       return grouped_conv_matmul(x, kernel, self.stride, k // 2, self.groups)
     return jax.lax.conv_general_dilated(

@@ -25,6 +25,20 @@ import jax.numpy as jnp
 from colorjax.losses import dmol
 from colorjax.models import pixelcnn
 
+# Model sizes (config.model fields): Tables 1-2 of the paper, and the CPU
+# twins' (same architecture, shrunk; see configs/pixsem.py).
+SIZES = {
+    'paper': dict(widths=(64, 128, 256, 512), blocks=(2, 2, 2, 3, 3),
+                  embedding_channels=160, generator_channels=160,
+                  generator_blocks=5, num_mixtures=10),
+    'demo': dict(widths=(16, 32, 48, 64), blocks=(1, 1, 1, 1, 1),
+                 embedding_channels=32, generator_channels=32,
+                 generator_blocks=3, num_mixtures=5),
+    'tiny': dict(widths=(8, 8, 16, 16), blocks=(1, 1, 1, 1, 1),
+                 embedding_channels=8, generator_channels=8,
+                 generator_blocks=1, num_mixtures=2),
+}
+
 VARIANTS = ('embedding', 'semantic_embedding', 'semantic_generator',
             'feature_transform')
 

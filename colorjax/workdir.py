@@ -1,0 +1,201 @@
+"""A training run's directory: its config, checkpoints, and restoring them.
+
+A workdir holds `config.json` (so later commands need only --workdir),
+`checkpoints/` (orbax: train state + grain iterator), metrics and samples.
+`init_from` copies networks from another workdir or a weights file into a
+fresh state (two-stage methods, fine-tuning).
+"""
+
+import json
+import os
+from typing import Any, Dict, Mapping, Optional, Tuple
+
+import flax
+import grain
+import jax
+import ml_collections
+import numpy as np
+import orbax.checkpoint as ocp
+
+from colorjax import methods
+from colorjax import sharding
+
+CONFIG_FILE = 'config.json'
+
+
+def save_config(config: ml_collections.ConfigDict, workdir: str):
+  if jax.process_index() == 0:
+    os.makedirs(workdir, exist_ok=True)
+    with open(os.path.join(workdir, CONFIG_FILE), 'w') as f:
+      f.write(config.to_json_best_effort(indent=1, sort_keys=True))
+
+
+def load_config(workdir: str) -> ml_collections.ConfigDict:
+  """The config a workdir was trained with."""
+  path = os.path.join(workdir, CONFIG_FILE)
+  if not os.path.exists(path):
+    raise FileNotFoundError(f'{path} not found: is {workdir} a colorjax '
+                            'workdir (created by python -m colorjax.main)?')
+  with open(path) as f:
+    return ml_collections.ConfigDict(json.load(f))
+
+
+def checkpoint_manager(workdir: str, config) -> ocp.CheckpointManager:
+  options = ocp.CheckpointManagerOptions(
+      max_to_keep=config.get('max_checkpoints_to_keep', 3),
+      save_interval_steps=1,          # the loop decides when to save
+      enable_async_checkpointing=True)
+  return ocp.CheckpointManager(
+      os.path.join(os.path.abspath(workdir), 'checkpoints'),
+      options=options,
+      item_handlers={'state': ocp.StandardCheckpointHandler(),
+                     'data': grain.checkpoint.CheckpointHandler()})
+
+
+def save(manager, step: int, state, data_iterator):
+  manager.save(step, args=ocp.args.Composite(
+      state=ocp.args.StandardSave(state),
+      data=grain.checkpoint.CheckpointSave(data_iterator)))
+
+
+def restore_state(manager, abstract_state, step: Optional[int] = None,
+                  data_iterator=None):
+  step = manager.latest_step() if step is None else step
+  args = {'state': ocp.args.StandardRestore(abstract_state)}
+  if data_iterator is not None:
+    args['data'] = grain.checkpoint.CheckpointRestore(data_iterator)
+  restored = manager.restore(step, args=ocp.args.Composite(**args))
+  return restored['state']
+
+
+def abstract_state(method, mesh):
+  """Shapes of the method's state, replicated over the mesh."""
+  batch = method.batch_spec(len(mesh.devices.flat))
+  abstract = jax.eval_shape(method.init_state, jax.random.PRNGKey(0), batch)
+  return jax.tree.map(
+      lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype,
+                                     sharding=sharding.replicated(mesh)),
+      abstract)
+
+
+def restore_for_inference(workdir: str, config=None, step=None):
+  """(method, state) from a workdir's latest (or given) checkpoint."""
+  config = config or load_config(workdir)
+  mesh = sharding.data_mesh()
+  method = methods.get_method(config)
+  manager = checkpoint_manager(workdir, config)
+  if manager.latest_step() is None:
+    raise FileNotFoundError(f'no checkpoint in {workdir}/checkpoints: train '
+                            f'it first (python -m colorjax.main ...)')
+  state = restore_state(manager, abstract_state(method, mesh), step)
+  manager.close()
+  return method, state
+
+
+# ---------------------------------------------------------------- init_from
+def export_network(state, network: str, path: str):
+  """Writes one network's params + mutable state as a flax msgpack file
+  (what `init_from.<network>.file` reads)."""
+  tree = {'params': jax.device_get(state.params[network]),
+          'model_state': jax.device_get(state.model_state.get(network, {}))}
+  with open(path, 'wb') as f:
+    f.write(flax.serialization.msgpack_serialize(
+        flax.serialization.to_state_dict(tree)))
+
+
+def _source_network(source: Mapping[str, Any], workdir_cache) -> Dict:
+  """{'params', 'model_state'} of the network an init_from entry names."""
+  if source.get('workdir'):
+    path = os.path.abspath(os.path.expanduser(source['workdir']))
+    if path not in workdir_cache:
+      workdir_cache[path] = restore_for_inference(path, step=source.get(
+          'step'))[1]
+    state = workdir_cache[path]
+    name = source['network']
+    if name not in state.params:
+      raise KeyError(f'init_from: {path} has no network {name!r}; it has '
+                     f'{sorted(state.params)}')
+    return {'params': state.params[name],
+            'model_state': state.model_state.get(name, {})}
+  if source.get('file'):
+    with open(os.path.expanduser(source['file']), 'rb') as f:
+      return flax.serialization.msgpack_restore(f.read())
+  raise ValueError(f'init_from entry {dict(source)} names neither a workdir '
+                   'nor a file')
+
+
+def _subtree(tree, path: str):
+  for part in filter(None, path.split('/')):
+    tree = tree[part]
+  return tree
+
+
+def _replace_subtree(tree, path: str, value):
+  parts = [p for p in path.split('/') if p]
+  if not parts:
+    return value
+  out = dict(tree)
+  out[parts[0]] = _replace_subtree(tree[parts[0]], '/'.join(parts[1:]), value)
+  return out
+
+
+def _checked(target, source, what: str):
+  """`source` cast to `target`'s structure, shapes and dtypes."""
+  target_flat = flax.traverse_util.flatten_dict(
+      flax.serialization.to_state_dict(target), sep='/')
+  source_flat = flax.traverse_util.flatten_dict(
+      flax.serialization.to_state_dict(source), sep='/')
+  missing = sorted(set(target_flat) - set(source_flat))
+  extra = sorted(set(source_flat) - set(target_flat))
+  shapes = [f'{k}: {np.shape(source_flat[k])} vs {np.shape(v)}'
+            for k, v in target_flat.items()
+            if k in source_flat and np.shape(source_flat[k]) != np.shape(v)]
+  if missing or extra or shapes:
+    raise ValueError(f'init_from {what} does not fit: missing {missing[:5]}, '
+                     f'unexpected {extra[:5]}, shapes {shapes[:5]}')
+  return flax.serialization.from_state_dict(target, flax.traverse_util.
+                                            unflatten_dict({
+                                                k: np.asarray(
+                                                    source_flat[k],
+                                                    np.dtype(v.dtype))
+                                                for k, v in
+                                                target_flat.items()},
+                                                sep='/'))
+
+
+def apply_init_from(state, init_from: Mapping[str, Any]):
+  """Copies networks named by `config.init_from` into a fresh state.
+
+  init_from = {network: dict(workdir=DIR | file=PATH, network=<source
+  network, default the same name>, step=<default latest>, path=<subtree of
+  the target network, default all of it>, source_path=<subtree of the
+  source>)}. Params and the network's mutable state (batch statistics) are
+  copied; shapes must match exactly; optimizer state stays fresh.
+  """
+  if not init_from:
+    return state
+  params, model_state = dict(state.params), dict(state.model_state)
+  cache = {}
+  for network, source in dict(init_from).items():
+    source = dict(source)
+    if not source.get('workdir') and not source.get('file'):
+      continue              # declared by a config, not set for this run
+    source.setdefault('network', network)
+    if network not in params:
+      raise KeyError(f'init_from names network {network!r}; this method has '
+                     f'{sorted(params)}')
+    loaded = _source_network(source, cache)
+    path, source_path = source.get('path', ''), source.get('source_path', '')
+    what = f'{network}/{path} <- {source}'
+    params[network] = _replace_subtree(
+        params[network], path, _checked(
+            _subtree(params[network], path),
+            _subtree(loaded['params'], source_path), what))
+    own_state = model_state.get(network)
+    loaded_state = loaded.get('model_state') or {}
+    if own_state and loaded_state:
+      model_state[network] = _replace_subtree(
+          own_state, path, _checked(_subtree(own_state, path),
+                                    _subtree(loaded_state, source_path),
+                                    what + ' (model state)'))
+  return state.replace(params=params, model_state=model_state)
