@@ -67,7 +67,7 @@ def _ensure_prepared(dataset, data_dir):
 def _plain_loop(source, num_images, size, batch_size, seed=0):
   """The baseline: one process, PIL + numpy, same operations, same records."""
   from colorjax.color.lab import rgb_to_lab_numpy  # pylint: disable=g-import-not-at-top
-  from colorjax.data.preprocess import equalize_lightness  # pylint: disable=g-import-not-at-top
+  from colorjax.color import equalize_lightness  # pylint: disable=g-import-not-at-top
   rng = np.random.default_rng(seed)
   order = rng.permutation(len(source))
   short = int(size * 1.125)

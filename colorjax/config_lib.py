@@ -11,8 +11,9 @@ from typing import Optional, Sequence
 
 import ml_collections
 
-from colorjax.datasets.catalog import DATASETS
 from colorjax.datasets import catalog
+
+DATASETS = catalog.DATASETS     # the catalog's table, for configs and tests
 
 CPU_TWINS = ('demo', 'tiny')
 

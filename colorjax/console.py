@@ -13,24 +13,37 @@ import warnings
 from typing import Dict, Mapping
 
 from absl import logging
-import jax
 
 _LIBRARY_LOGGERS = ('absl', 'orbax', 'grain', 'tensorflow_datasets',
                     'jax._src', 'etils', 'tensorflow')
 
 
+QUIET_ENV = 'COLORJAX_QUIET'
+
+
 def quiet_libraries(verbosity: int) -> None:
-  """Below verbosity 1, only warnings and errors reach the terminal."""
+  """Below verbosity 1, library logs below ERROR stay off the terminal, in
+  this process and (through the environment) in grain's worker processes;
+  colorjax's own messages are printed by `say`."""
   if verbosity >= 1:
     return
-  logging.set_verbosity(logging.WARNING)
-  for name in _LIBRARY_LOGGERS:
-    std_logging.getLogger(name).setLevel(std_logging.WARNING)
+  os.environ[QUIET_ENV] = '1'
   os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
+  logging.set_verbosity(logging.ERROR)
+  apply_quiet_from_env()
+
+
+def apply_quiet_from_env() -> None:
+  """Called where worker processes import colorjax (the preprocessing)."""
+  if not os.environ.get(QUIET_ENV):
+    return
+  for name in _LIBRARY_LOGGERS:
+    std_logging.getLogger(name).setLevel(std_logging.ERROR)
   warnings.filterwarnings('ignore', category=DeprecationWarning)
 
 
 def say(message: str) -> None:
+  import jax  # pylint: disable=g-import-not-at-top  (workers never need it)
   if jax.process_index() == 0:
     print(message, file=sys.stdout, flush=True)
 
@@ -76,10 +89,18 @@ def _number(value: float) -> str:
   return f'{value:.4g}'
 
 
+def _short(key: str) -> str:
+  """'loss_cmc' -> 'cmc', 'learning_rate_generator' -> 'lr_generator'."""
+  if key.startswith('loss_'):
+    return key[len('loss_'):]
+  return key.replace('learning_rate', 'lr').replace('bits_per_dim', 'bpd')
+
+
 def progress_line(step: int, total: int, rate: float, eta: float,
                   scalars: Mapping[str, float]) -> None:
   width = len(str(total))
-  values = '  '.join(f'{k} {_number(v)}' for k, v in _main_values(scalars))
+  values = '  '.join(f'{_short(k)} {_number(v)}'
+                     for k, v in _main_values(scalars))
   say(f'step {step:>{width}}/{total}  {rate:6.2f} steps/s  '
       f'ETA {_duration(eta):>7}  {values}')
 

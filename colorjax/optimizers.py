@@ -54,6 +54,8 @@ class PlateauRule:
 
 
 class PlateauState(NamedTuple):
+  """State of `scale_by_plateau`: `report_metric` updates it, `update` only
+  reads `scale`."""
   scale: jax.Array           # float32, multiplies the rate.
   best: jax.Array            # float32, best metric so far.
   num_bad: jax.Array         # int32, reports since it last improved.

@@ -54,7 +54,7 @@ def ensure_dataset(config):
       console.say(f'generating {config.data.dataset} (embedded dataset, '
                   'once)...')
       prepare.prepare(config.data.dataset,
-                      data_dir=config.data.get('data_dir'))
+                      data_dir=config.data.get('data_dir'), quiet=True)
   from jax.experimental import multihost_utils  # pylint: disable=g-import-not-at-top
   multihost_utils.sync_global_devices('ensure_dataset')
 

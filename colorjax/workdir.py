@@ -8,7 +8,7 @@ fresh state (two-stage methods, fine-tuning).
 
 import json
 import os
-from typing import Any, Dict, Mapping, Optional, Tuple
+from typing import Any, Dict, Mapping, Optional
 
 import flax
 import grain

@@ -144,9 +144,8 @@ def test_soft_encode_is_a_distribution_over_the_k_nearest(rng):
 
 
 def test_pipeline_soft_encoding_equals_jax(rng):
-  from colorjax.data import preprocess  # pylint: disable=g-import-not-at-top
   ab = rng.uniform(-80, 80, (6, 5, 2)).astype(np.float32)
-  idx_np, w_np = preprocess.soft_encode_numpy(ab, k=5, sigma=5.0)
+  idx_np, w_np = color.soft_encode_numpy(ab, k=5, sigma=5.0)
   idx_jax, w_jax = color.soft_encode_sparse(ab, k=5, sigma=5.0)
   np.testing.assert_array_equal(idx_np, np.asarray(idx_jax))
   np.testing.assert_allclose(w_np, np.asarray(w_jax), atol=1e-6)

@@ -135,7 +135,6 @@ def test_grouped_conv_matmul_equals_xla_grouped_conv(rng, stride):
 
 def test_upconv_implementations_agree_in_values_and_gradients():
   """'adjoint' (CPU workaround, custom VJP) and 'xla' are one function."""
-  import flax.linen as nn  # pylint: disable=g-import-not-at-top,unused-import
   from colorjax.models import layers  # pylint: disable=g-import-not-at-top
   rng = np.random.default_rng(0)
   x = jnp.asarray(rng.normal(size=(2, 5, 6, 3)), jnp.float32)

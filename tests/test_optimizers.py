@@ -112,6 +112,8 @@ def test_plateau_reduces_after_patience_plus_one_bad_reports():
   scales = _plateau([1.0, 1.0, 2.0, 0.99995, 0.9, 0.9, 0.9, 0.9],
                     patience=2, factor=0.5, threshold=1e-4)
   assert scales == pytest.approx([1, 1, 1, 0.5, 0.5, 0.5, 0.5, 0.25])
+  # A cut restarts the count: two more bad reports for the next one.
+  assert _plateau([1] * 5, patience=1, factor=0.5) == [1, 1, 0.5, 0.5, 0.25]
 
 
 def test_plateau_cooldown_min_scale_and_max_mode():
@@ -129,6 +131,7 @@ def test_plateau_matches_pytorch():
   values[40:] += np.linspace(0, -3, 40)  # Improves again, then not.
   for mode, rule in (('min', dict(patience=3, cooldown=2, factor=0.5,
                                   min_scale=0.02)),
+                     ('min', dict(patience=2, factor=0.7)),
                      ('max', dict(patience=0, threshold=0.0123,
                                   min_scale=1e-3))):
     opt = torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=1.0)
@@ -150,6 +153,7 @@ def _params():
                               'bias': jnp.full((2,), 3.0)}}}
 
 
+@jax.jit(static_argnums=0)
 def _step(tx, params, state, grads):
   updates, state = tx.update(grads, state, params)
   return optax.apply_updates(params, updates), state, updates
@@ -165,12 +169,14 @@ def test_plateau_nested_in_networks_under_jit():
   params = _params()
   states = {k: tx.init(params) for k, tx in txs.items()}
   assert optimizers.plateau_metric(config(0.1)) == ('eval/psnr', 'max')
+  assert optimizers.plateau_metric(_config('cosine')) is None
   report = jax.jit(optimizers.report_metric)
   for value in (20.0, 19.0, 18.0):
     states = report(states, value)
   grads = jax.tree.map(jnp.ones_like, params)
   for name, base in (('generator', 0.1), ('discriminator', 0.2)):
-    rate = optimizers.learning_rate(config(base), states[name], 0, 100)
+    rate = jax.jit(lambda s, t, base=base: optimizers.learning_rate(
+        config(base), s, t, 100))(states[name], 0)
     np.testing.assert_allclose(rate, base * 0.01, rtol=1e-6)
     _, _, updates = _step(txs[name], params, states[name], grads)
     np.testing.assert_allclose(updates['trunk']['dense']['kernel'],
@@ -227,7 +233,8 @@ def test_weight_decay_is_decoupled_and_masked_to_kernels():
 def test_clip_grad_norm():
   tx = optimizers.make(_config(None, clip_grad_norm=1.0), 10)
   params = {'w': jnp.zeros(2)}
-  for grad, expected in (([3.0, 4.0], [-0.6, -0.8]), ([0.3, 0.4], [-0.3, -0.4])):
+  for grad, expected in (([3.0, 4.0], [-0.6, -0.8]),   # norm 5: clipped
+                         ([0.3, 0.4], [-0.3, -0.4])):  # norm 0.5: kept
     updates, _ = tx.update({'w': jnp.array(grad)}, tx.init(params), params)
     np.testing.assert_allclose(updates['w'], expected, rtol=1e-6)
 
@@ -279,6 +286,19 @@ def test_per_network_overrides():
   rate = optimizers.learning_rate(config, None, 1, 100, network='discriminator')
   np.testing.assert_allclose(updates['w'], -rate * 1.9, rtol=1e-6)
   optimizers.make(config, 100, network='other')  # sgd's momentum dropped.
+
+
+def test_field_references_are_resolved():
+  base = ml_collections.FieldReference(0.4)
+  plain = dict(name='sgd', learning_rate=base,
+               schedule=dict(type='step', boundaries_steps=[5],
+                             factor=base * 0.5),
+               networks=dict(critic=dict(learning_rate=base * 2)))
+  for config in (plain, ml_collections.ConfigDict(plain)):
+    lr = lambda step, network=None, config=config: float(
+        optimizers.learning_rate(config, None, step, 10, network=network))
+    assert (lr(0), lr(5), lr(5, 'critic')) == pytest.approx((0.4, 0.08, 0.16))
+    optimizers.make(config, 10, network='critic')
 
 
 @pytest.mark.parametrize('config, steps_per_epoch, message', [

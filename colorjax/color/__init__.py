@@ -1,6 +1,7 @@
 """Colour science shared by every method: Lab, CMC(l:c), the 313 ab bins."""
 
 from colorjax.color.cmc import delta_e_cmc
+from colorjax.color.lab import equalize_lightness
 from colorjax.color.lab import join_lab
 from colorjax.color.lab import lab_to_rgb
 from colorjax.color.lab import lab_to_rgb_numpy
@@ -17,4 +18,5 @@ from colorjax.color.quantize import NUM_AB_BINS
 from colorjax.color.quantize import rebalance_weights
 from colorjax.color.quantize import smooth_prior
 from colorjax.color.quantize import soft_encode
+from colorjax.color.quantize import soft_encode_numpy
 from colorjax.color.quantize import soft_encode_sparse

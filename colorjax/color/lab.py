@@ -96,3 +96,15 @@ def join_lab(lightness, ab, ab_scale: float):
   """True L [0, 100] + ab normalised by `ab_scale` -> float32 Lab (jnp)."""
   return jnp.concatenate([jnp.asarray(lightness, jnp.float32),
                           jnp.asarray(ab, jnp.float32) * ab_scale], -1)
+
+
+def equalize_lightness(lightness: np.ndarray, bins: int = 256) -> np.ndarray:
+  """Histogram equalisation of L in [0, 100] (paper 000's augmentation)."""
+  flat = lightness.reshape(-1)
+  hist, edges = np.histogram(flat, bins=bins, range=(0.0, 100.0))
+  cdf = np.cumsum(hist).astype(np.float64)
+  first = cdf[np.nonzero(hist)[0][0]] if hist.any() else 0.0
+  denom = max(cdf[-1] - first, 1.0)
+  lut = np.clip((cdf - first) / denom, 0.0, 1.0) * 100.0
+  index = np.clip(np.digitize(flat, edges[1:-1]), 0, bins - 1)
+  return lut[index].reshape(lightness.shape).astype(np.float32)

@@ -171,3 +171,21 @@ def empirical_ab_prior(ab_batches: Iterable, max_batches: Optional[int] = None,
     ab = batch[key] if isinstance(batch, dict) else batch
     accumulator.update(np.asarray(ab))
   return accumulator.prior()
+
+
+def soft_encode_numpy(ab: np.ndarray, k: int = 5, sigma: float = 5.0):
+  """numpy twin of `soft_encode_sparse` for the host pipeline."""
+  centres = ab_gamut_bins()
+  flat = ab.reshape(-1, 2).astype(np.float32)
+  d2 = np.sum((flat[:, None, :] - centres[None]) ** 2, axis=-1)
+  indices = np.argpartition(d2, k - 1, axis=-1)[:, :k]
+  nearest = np.take_along_axis(d2, indices, axis=-1)
+  order = np.argsort(nearest, axis=-1)      # nearest first, as top_k
+  indices = np.take_along_axis(indices, order, axis=-1)
+  nearest = np.take_along_axis(nearest, order, axis=-1)
+  logits = -(nearest - nearest[:, :1]) / (2.0 * sigma * sigma)
+  weights = np.exp(logits)
+  weights /= weights.sum(-1, keepdims=True)
+  shape = ab.shape[:-1] + (k,)
+  return indices.astype(np.int32).reshape(shape), weights.astype(
+      np.float32).reshape(shape)

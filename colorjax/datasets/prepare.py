@@ -5,6 +5,7 @@
   python -m colorjax.datasets.prepare --dataset=semantic_shapes/64
 """
 
+import contextlib
 import json
 import os
 from typing import Optional
@@ -22,12 +23,25 @@ def builder(name: str, data_dir: Optional[str] = None, **kwargs):
 
 
 def prepare(name: str, manual_dir: Optional[str] = None,
-            data_dir: Optional[str] = None, **kwargs):
-  """Builds `name` (reading `manual_dir` for real datasets); returns builder."""
+            data_dir: Optional[str] = None, quiet: bool = False, **kwargs):
+  """Builds `name` (reading `manual_dir` for real datasets); returns builder.
+
+  quiet: no tfds progress bars or "Downloading and preparing" lines (the
+  trainer generating the embedded dataset says so itself).
+  """
   dataset_builder = builder(name, data_dir=data_dir, **kwargs)
   download_config = tfds.download.DownloadConfig(
       manual_dir=os.path.expanduser(manual_dir) if manual_dir else None)
-  dataset_builder.download_and_prepare(download_config=download_config)
+  if not quiet:
+    dataset_builder.download_and_prepare(download_config=download_config)
+    return dataset_builder
+  tfds.disable_progress_bar()
+  try:
+    with open(os.devnull, 'w') as devnull, \
+        contextlib.redirect_stdout(devnull):
+      dataset_builder.download_and_prepare(download_config=download_config)
+  finally:
+    tfds.enable_progress_bar()
   return dataset_builder
 
 

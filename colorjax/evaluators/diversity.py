@@ -4,7 +4,6 @@ For each image, cfg.num_samples colorizations are drawn and the SSIM of
 every pair (RGB, full resolution) is averaged; lower = more diverse.
 """
 
-import jax
 import jax.numpy as jnp
 
 from colorjax import metrics as metrics_lib

@@ -1,0 +1,124 @@
+"""Geometry ops: image and segmentation move together (nearest neighbour
+for labels), so the two always stay aligned; plus photometric jitter."""
+
+import dataclasses
+from typing import Optional
+
+import grain
+import numpy as np
+from PIL import Image
+
+from colorjax.data.preprocess import Example
+from colorjax.data.preprocess import register
+
+
+def _resize(array: np.ndarray, height: int, width: int, nearest: bool):
+  squeeze = array.ndim == 3 and array.shape[-1] == 1
+  image = Image.fromarray(array[..., 0] if squeeze else array)
+  resample = Image.NEAREST if nearest else Image.BILINEAR
+  # PIL's BILINEAR antialiases when shrinking (it widens the filter).
+  out = np.asarray(image.resize((width, height), resample=resample))
+  return out[..., None] if squeeze else out
+
+
+def _apply_geometry(example: Example, fn) -> Example:
+  out = dict(example)
+  out['image'] = fn(example['image'], False)
+  if 'segmentation' in example:
+    out['segmentation'] = fn(example['segmentation'], True)
+  return out
+
+
+@register('resize', reads=('image',), writes=('image',))
+@dataclasses.dataclass
+class Resize(grain.transforms.Map):
+  """Resize to exactly (size, size) (or (height, width)); ignores aspect."""
+  size: int
+  width: Optional[int] = None
+
+  def map(self, example):
+    h, w = self.size, self.width or self.size
+    return _apply_geometry(example, lambda a, n: _resize(a, h, w, n))
+
+
+@register('resize_short', reads=('image',), writes=('image',))
+@dataclasses.dataclass
+class ResizeShortSide(grain.transforms.Map):
+  """Aspect-preserving resize so that the shorter side equals `size`."""
+  size: int
+
+  def map(self, example):
+    h, w = example['image'].shape[:2]
+    scale = self.size / min(h, w)
+    nh, nw = max(self.size, round(h * scale)), max(self.size, round(w * scale))
+    return _apply_geometry(example, lambda a, n: _resize(a, nh, nw, n))
+
+
+def _crop(example: Example, top: int, left: int, size: int) -> Example:
+  return _apply_geometry(
+      example, lambda a, n: a[top:top + size, left:left + size])
+
+
+@register('random_crop', reads=('image',), writes=('image',))
+@dataclasses.dataclass
+class RandomCrop(grain.transforms.RandomMap):
+  """Square crop at a uniformly random position (pads nothing: resize first)."""
+  size: int
+
+  def random_map(self, example, rng: np.random.Generator):
+    h, w = example['image'].shape[:2]
+    if h < self.size or w < self.size:
+      raise ValueError(f'random_crop({self.size}) on a {h}x{w} image: put '
+                       'resize_short before it')
+    top = int(rng.integers(0, h - self.size + 1))
+    left = int(rng.integers(0, w - self.size + 1))
+    return _crop(example, top, left, self.size)
+
+
+@register('center_crop', reads=('image',), writes=('image',))
+@dataclasses.dataclass
+class CenterCrop(grain.transforms.Map):
+  size: int
+
+  def map(self, example):
+    h, w = example['image'].shape[:2]
+    if h < self.size or w < self.size:
+      raise ValueError(f'center_crop({self.size}) on a {h}x{w} image')
+    return _crop(example, (h - self.size) // 2, (w - self.size) // 2,
+                 self.size)
+
+
+@register('flip', reads=('image',), writes=('image',))
+@dataclasses.dataclass
+class RandomFlip(grain.transforms.RandomMap):
+  """Horizontal flip with probability `p` (image and labels together)."""
+  p: float = 0.5
+
+  def random_map(self, example, rng):
+    if rng.random() >= self.p:
+      return example
+    return _apply_geometry(example, lambda a, n: a[:, ::-1])
+
+
+@register('brightness_contrast', reads=('image',), writes=('image',))
+@dataclasses.dataclass
+class RandomBrightnessContrast(grain.transforms.RandomMap):
+  """Paper 001's augmentation, on RGB so the target colours move with it.
+
+  brightness: additive delta ~ U(-b, b) in [0, 1] units; contrast: factor
+  ~ U(1-c, 1+c) around the image mean (as tf.image.adjust_contrast).
+  """
+  brightness: float = 0.1
+  contrast: float = 0.1
+
+  def random_map(self, example, rng):
+    image = example['image'].astype(np.float32) / 255.0
+    delta = rng.uniform(-self.brightness, self.brightness)
+    factor = rng.uniform(1.0 - self.contrast, 1.0 + self.contrast)
+    mean = image.mean(axis=(0, 1), keepdims=True)
+    image = np.clip((image - mean) * factor + mean + delta, 0.0, 1.0)
+    out = dict(example)
+    out['image'] = np.rint(image * 255.0).astype(np.uint8)
+    return out
+
+

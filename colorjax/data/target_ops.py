@@ -1,0 +1,98 @@
+"""Target ops: lower-resolution targets, soft-encoded ab bins, label
+remapping, image-level labels."""
+
+import dataclasses
+from typing import Dict
+
+import grain
+import numpy as np
+
+from colorjax.data.preprocess import register
+
+from colorjax.color import quantize
+
+
+@register('downsample_targets', reads=('ab',),
+          writes=('ab_small', 'segmentation_small'))
+@dataclasses.dataclass
+class DownsampleTargets(grain.transforms.Map):
+  """Adds `ab_small` (mean over factor x factor blocks, Lab units) and
+  `segmentation_small` (the label at each block's centre): the targets of
+  models that predict colour at a lower resolution (paper 004: 1/4)."""
+  factor: int = 4
+
+  def map(self, example):
+    f = self.factor
+    h, w = example['ab'].shape[:2]
+    if h % f or w % f:
+      raise ValueError(f'downsample_targets({f}) on a {h}x{w} image')
+    out = dict(example)
+    out['ab_small'] = example['ab'].reshape(h // f, f, w // f, f, 2).mean(
+        axis=(1, 3)).astype(np.float32)
+    if 'segmentation' in example:
+      out['segmentation_small'] = example['segmentation'][f // 2::f,
+                                                          f // 2::f]
+    return out
+
+
+@register('soft_encode', reads=('ab',), writes=('ab_bins', 'ab_weights'))
+@dataclasses.dataclass
+class SoftEncode(grain.transforms.Map):
+  """Adds sparse soft-encoded targets `ab_bins` / `ab_weights` [h, w, k].
+
+  Computed on un-normalised ab (put it before normalize_lab), at the
+  resolution `stride` times coarser than the image if the model predicts
+  the distribution at a lower resolution (Zhang et al. predict at 1/4).
+  """
+  k: int = 5
+  sigma: float = 5.0
+  stride: int = 1
+
+  def map(self, example):
+    ab = example['ab'][::self.stride, ::self.stride]
+    out = dict(example)
+    out['ab_bins'], out['ab_weights'] = quantize.soft_encode_numpy(ab, self.k,
+                                                          self.sigma)
+    return out
+
+
+@register('remap_labels', reads=('segmentation',),
+          writes=('segmentation',))
+@dataclasses.dataclass
+class RemapLabels(grain.transforms.Map):
+  """Applies a label lookup given as {old: new}; others map to `default`.
+
+  e.g. ADE20K 0 'other' -> 255 ignore with 1..150 -> 0..149:
+  remap_labels({0: 255}, shift=-1) ; COCO-Stuff unlabeled as class 182:
+  remap_labels({255: 182}).
+  """
+  mapping: Dict[int, int] = dataclasses.field(default_factory=dict)
+  shift: int = 0
+
+  def __post_init__(self):
+    lut = np.clip(np.arange(256) + self.shift, 0, 255)
+    for old, new in self.mapping.items():
+      lut[old] = new
+    self._lut = lut.astype(np.uint8)
+
+  def map(self, example):
+    out = dict(example)
+    out['segmentation'] = self._lut[example['segmentation']]
+    return out
+
+
+@register('multi_hot', reads=('labels',), writes=('labels',))
+@dataclasses.dataclass
+class MultiHotLabels(grain.transforms.Map):
+  """Image-level class list -> float32 multi-hot [num_classes]."""
+  num_classes: int
+
+  def map(self, example):
+    out = dict(example)
+    hot = np.zeros(self.num_classes, np.float32)
+    labels = np.asarray(example['labels'], np.int64)
+    hot[labels[(labels >= 0) & (labels < self.num_classes)]] = 1.0
+    out['labels'] = hot
+    return out
+
+
