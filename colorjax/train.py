@@ -195,7 +195,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
     manager.wait_until_finished()   # a pending save completes even on error
     manager.close()
     writer.flush()
-    del train_iter, train_loader    # grain workers exit, memory unlinked
+    del train_iter, train_loader
   return {'train': loop.last_train, 'eval': evaluation.flatten(
       loop.last_eval), 'evals': loop.last_eval}
 

@@ -163,3 +163,4 @@ def create_loader(spec: LoaderSpec, source=None,
       operations=operations,
       worker_count=spec.worker_count,
       worker_buffer_size=spec.worker_buffer_size)
+
