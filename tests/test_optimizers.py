@@ -77,7 +77,7 @@ def test_cyclic_peaks_and_valleys():
 
 
 def test_cyclic_matches_pytorch():
-  torch = pytest.importorskip('torch')
+  import torch  # pylint: disable=g-import-not-at-top
   for mode in ('triangular', 'triangular2'):
     opt = torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=0.1)
     sched = torch.optim.lr_scheduler.CyclicLR(
@@ -86,6 +86,7 @@ def test_cyclic_matches_pytorch():
     expected = []
     for _ in range(50):
       expected.append(opt.param_groups[0]['lr'])
+      opt.step()        # PyTorch's order: optimizer, then scheduler
       sched.step()
     config = _config(dict(type='cyclic', min_learning_rate=0.01,
                           step_size_steps=7, mode=mode), learning_rate=0.1)
@@ -126,7 +127,7 @@ def test_plateau_cooldown_min_scale_and_max_mode():
 
 
 def test_plateau_matches_pytorch():
-  torch = pytest.importorskip('torch')
+  import torch  # pylint: disable=g-import-not-at-top
   values = np.round(np.random.default_rng(0).uniform(size=80), 2)
   values[40:] += np.linspace(0, -3, 40)  # Improves again, then not.
   for mode, rule in (('min', dict(patience=3, cooldown=2, factor=0.5,
