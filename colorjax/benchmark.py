@@ -12,6 +12,13 @@ pipeline: images/s of the grain input pipeline (paper 000's training
 preprocessing at 256x256: resize, random crop, flip, Lab, equalised L,
 normalisation) against a plain single-process PIL + numpy loop doing the
 same work on the same records.
+
+train: images/s of one train step, JAX against the PyTorch peer
+(benchmarks/torch_chromacmc.py); `--profile=N` adds a per-op XLA profile.
+Every timed section reports `other_cpu`, the share of the machine's CPU time
+that other processes used while it ran: on a small machine a single busy
+neighbour moves the JAX/PyTorch ratio from 0.57 to 1.09 (measured on 2
+cores), so a ratio is comparable only when both were timed on a quiet machine.
 """
 
 import json
@@ -35,6 +42,10 @@ flags.DEFINE_string('config', None, 'configs/<paper>.py[:arg] (train, model)')
 flags.DEFINE_integer('steps', 5, 'timed train steps (after 2 warm-up)')
 flags.DEFINE_bool('torch_peer', True, 'also time the PyTorch peer step')
 flags.DEFINE_string('dtype', None, 'override config.model.dtype')
+flags.DEFINE_integer('profile', 0, 'train: also profile this many steps per '
+                     'XLA op (top ops and time per primitive)')
+flags.DEFINE_string('profile_dir', None, 'train: keep the profiler trace here '
+                    '(default: a temporary folder)')
 flags.DEFINE_integer('num_samples', 8, 'samples per image (sample)')
 flags.DEFINE_bool('naive', True, 'also time the naive sampler (sample)')
 FLAGS = flags.FLAGS
@@ -132,6 +143,45 @@ def benchmark_pipeline():
   }
   print(json.dumps(report, indent=1))
   return report
+
+
+class CpuShare:
+  """Share of the machine's CPU time used by *other* processes while the
+  block ran (/proc/stat minus this process and its waited-for children)."""
+
+  def __enter__(self):
+    self._start = (_machine_busy_s(), _own_cpu_s(), time.perf_counter())
+    return self
+
+  def __exit__(self, *unused):
+    busy, own, wall = (b - a for a, b in zip(
+        self._start, (_machine_busy_s(), _own_cpu_s(), time.perf_counter())))
+    capacity = wall * (os.cpu_count() or 1)
+    self.other = None if busy is None else round(
+        max(busy - own, 0.0) / capacity, 3)
+
+
+def _machine_busy_s():
+  try:
+    with open('/proc/stat') as f:
+      fields = [int(v) for v in f.readline().split()[1:]]
+  except (OSError, ValueError):
+    return float('nan')
+  idle = fields[3] + (fields[4] if len(fields) > 4 else 0)
+  return (sum(fields[:8]) - idle) / os.sysconf('SC_CLK_TCK')
+
+
+def _own_cpu_s():
+  times = os.times()
+  return times.user + times.system + times.children_user + \
+      times.children_system
+
+
+def _warn_if_busy(section, share):
+  if share is not None and share == share and share > 0.1:
+    print(f'warning: other processes used {share:.0%} of the CPU while '
+          f'{section} was timed; ratios taken on a busy machine are not '
+          'comparable', file=sys.stderr)
 
 
 def _load_config():
@@ -235,16 +285,31 @@ def benchmark_train():
   for i in range(WARMUP_BATCHES):
     state, metrics = step(state, batch, jax.random.fold_in(rng, i))
   jax.block_until_ready(metrics)
-  start = time.perf_counter()
-  for i in range(FLAGS.steps):
-    state, metrics = step(state, batch, jax.random.fold_in(rng, i))
-  jax.block_until_ready(metrics)
-  elapsed = time.perf_counter() - start
+  with CpuShare() as jax_load:
+    start = time.perf_counter()
+    for i in range(FLAGS.steps):
+      state, metrics = step(state, batch, jax.random.fold_in(rng, i))
+    jax.block_until_ready(metrics)
+    elapsed = time.perf_counter() - start
+  _warn_if_busy('the JAX step', jax_load.other)
   memory, memory_kind = _peak_memory_mb()
+  op_profile = None
+  if FLAGS.profile:
+    from colorjax import profiling  # pylint: disable=g-import-not-at-top
+
+    def run():
+      nonlocal state, metrics
+      for i in range(FLAGS.profile):
+        state, metrics = step(state, batch, jax.random.fold_in(rng, i))
+      jax.block_until_ready(metrics)
+
+    op_profile = profiling.profile(run, compiled, FLAGS.profile,
+                                   FLAGS.profile_dir)
   jax_result = {'images_per_s': FLAGS.steps * batch_size / elapsed,
                 'step_s': elapsed / FLAGS.steps,
                 f'peak_memory_mb ({memory_kind})': round(memory, 1),
-                'loss': float(metrics['loss'])}
+                'loss': float(metrics['loss']),
+                'other_cpu': jax_load.other}
   device = jax.devices()[0]
   flops_per_step = cost.get('flops', 0.0)
   peak = next((v for k, v in PEAK_BF16_FLOPS.items()
@@ -259,15 +324,21 @@ def benchmark_train():
             'image_size': config.data.image_size,
             'train_step_gflops': round(flops_per_step / 1e9, 2),
             'jax': jax_result}
+  if op_profile:
+    report['jax_profile'] = op_profile
   if FLAGS.torch_peer:
     peer = os.path.join(os.path.dirname(os.path.dirname(
         os.path.abspath(__file__))), 'benchmarks', 'torch_chromacmc.py')
-    result = subprocess.run(
-        [sys.executable, peer, '--config_json', config.to_json(),
-         f'--batch_size={batch_size}', f'--steps={FLAGS.steps}'],
-        capture_output=True, text=True, check=False)
+    with CpuShare() as torch_load:
+      result = subprocess.run(
+          [sys.executable, peer, '--config_json', config.to_json(),
+           f'--batch_size={batch_size}', f'--steps={FLAGS.steps}'],
+          capture_output=True, text=True, check=False)
     if result.returncode == 0:
       report['torch'] = json.loads(result.stdout.strip().splitlines()[-1])
+      # Over the whole peer run (import and warm-up included).
+      report['torch']['other_cpu'] = torch_load.other
+      _warn_if_busy('the PyTorch peer', torch_load.other)
       report['ratio_jax_over_torch'] = round(
           jax_result['images_per_s'] / report['torch']['images_per_s'], 2)
     else:

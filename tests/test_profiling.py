@@ -1,0 +1,84 @@
+"""Per-op profiles name the JAX op behind each XLA instruction."""
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from colorjax import profiling
+
+
+class _Net(nn.Module):
+
+  @nn.compact
+  def __call__(self, x):
+    x = nn.Conv(32, (3, 3), name='big_conv')(x)
+    return jnp.tanh(x).mean()
+
+
+def _compiled_grad():
+  net = _Net()
+  x = jnp.asarray(np.random.default_rng(0).normal(size=(2, 64, 64, 16)),
+                  jnp.float32)
+  params = net.init(jax.random.PRNGKey(0), x)
+  fn = jax.jit(jax.grad(lambda p, x: net.apply(p, x)))
+  return fn, fn.lower(params, x).compile(), params, x
+
+
+def test_short_op_name_strips_transforms_and_marks_backward():
+  assert profiling.short_op_name(
+      'jit(train_step)/jvp(Generator)/up2/transpose(jvp())/'
+      'conv_general_dilated') == 'Generator/up2/conv_general_dilated (backward)'
+  assert profiling.short_op_name(
+      'jit(f)/jvp(Net)/big_conv/conv_general_dilated') == \
+      'Net/big_conv/conv_general_dilated'
+  assert profiling.short_op_name('') == '(XLA: layout/copy)'
+
+
+def test_parse_hlo_maps_instructions_to_jax_ops():
+  _, compiled, _, _ = _compiled_grad()
+  instructions = profiling.parse_hlo(compiled.as_text())
+  convolutions = [i for i in instructions.values()
+                  if 'convolution' in i.opcode]
+  # The forward conv keeps its JAX name; the weight gradient, which XLA:CPU
+  # rewrites (and strips of metadata), is named after the backward op that
+  # feeds it, never after a parameter.
+  named = [i for i in convolutions if i.op_name and not i.inferred]
+  assert named and all('big_conv' in i.op_name for i in named)
+  made = [i for i in convolutions if i.inferred]
+  assert all('transpose(' in i.op_name for i in made)
+  assert all(i.op_name or i.name in _fused_bodies(compiled.as_text())
+             for i in convolutions)
+
+
+def _fused_bodies(text):
+  import re  # pylint: disable=g-import-not-at-top
+  names, inside = set(), False
+  for line in text.splitlines():
+    if line.startswith('%fused') or line.startswith('%wrapped'):
+      inside = True
+    elif line.startswith('ENTRY') or line.startswith('}'):
+      inside = line.startswith('}') and False
+    match = re.match(r'\s*(?:ROOT )?%([\w.\-]+) =', line)
+    if inside and match:
+      names.add(match.group(1))
+  return names
+
+
+def test_profile_attributes_time_to_the_convolution():
+  fn, compiled, params, x = _compiled_grad()
+  jax.block_until_ready(fn(params, x))
+
+  def run():
+    for _ in range(3):
+      out = fn(params, x)
+    jax.block_until_ready(out)
+
+  report = profiling.profile(run, compiled, steps=3, top=5)
+  assert report['op_ms_per_step'] > 0
+  shares = [row['share'] for row in report['top_ops']]
+  assert shares == sorted(shares, reverse=True) and sum(shares) <= 1.001
+  groups = {g['primitive'] for g in report['by_primitive']}
+  assert any(g.startswith('conv') for g in groups), groups
+  # The convolution is the heaviest work here (2x64x64x16 -> 32, 3x3).
+  assert 'conv' in report['top_ops'][0]['hlo'] + report['top_ops'][0]['source']
