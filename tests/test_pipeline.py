@@ -241,6 +241,7 @@ def test_global_batch_on_eight_devices(shapes_data_dir):
 def test_multiprocess_workers_match_in_process(shapes_data_dir, tmp_path):
   script = tmp_path / 'workers.py'
   script.write_text(textwrap.dedent(f"""
+      import jax
       import numpy as np
       from absl import app
       from colorjax import data
@@ -260,6 +261,12 @@ def test_multiprocess_workers_match_in_process(shapes_data_dir, tmp_path):
               out.append(b''.join(batch[k][i].tobytes() for k in sorted(batch)))
           return sorted(out)
         assert examples(serial) == examples(parallel)
+        # Batches own their memory: the last one, kept alive until exit and
+        # aliased by jax, must not leave worker shared memory behind.
+        global last
+        last = next(iter(parallel))
+        assert all(type(v) is np.ndarray for v in last.values())
+        last = jax.device_put(last)
         print('identical')
 
       if __name__ == '__main__':
@@ -269,6 +276,7 @@ def test_multiprocess_workers_match_in_process(shapes_data_dir, tmp_path):
                           text=True, timeout=300, check=False)
   assert result.returncode == 0, result.stderr[-3000:]
   assert 'identical' in result.stdout
+  assert 'leaked' not in result.stderr, result.stderr[-1000:]
 
 
 def test_process_sharding_splits_records_disjointly(shapes_data_dir):

@@ -15,6 +15,7 @@ from typing import Optional, Tuple
 
 import grain
 import jax
+import numpy as np
 import tensorflow_datasets as tfds
 
 from colorjax import sharding
@@ -125,9 +126,50 @@ def parse_ops(spec: LoaderSpec):
   return ops
 
 
-def create_loader(spec: LoaderSpec, source=None,
-                  shard_options=None) -> grain.DataLoader:
-  """A grain DataLoader yielding this process's numpy batches.
+class Loader:
+  """A grain DataLoader whose batches own their memory.
+
+  With worker processes grain hands batches over as views of shared-memory
+  segments, unlinked when the view is garbage-collected. A view still alive
+  when the interpreter exits (the last batch, or an array that
+  `jax.device_put` aliased without copying on CPU) is never collected, and
+  the resource tracker reports it as leaked shared memory. Copying each array
+  out (one memcpy per batch) releases every segment as soon as it arrives.
+  """
+
+  def __init__(self, data_loader: grain.DataLoader):
+    self.data_loader = data_loader
+
+  def __iter__(self) -> 'LoaderIterator':
+    return LoaderIterator(iter(self.data_loader))
+
+
+class LoaderIterator:
+  """Batches of plain numpy arrays; everything else (get_state, set_state,
+  start_prefetch: what grain's checkpoint handler calls) is the grain
+  iterator's."""
+
+  def __init__(self, iterator):
+    self._iterator = iterator
+
+  def __getattr__(self, name):
+    return getattr(self._iterator, name)
+
+  def __iter__(self):
+    return self
+
+  def __next__(self):
+    return jax.tree.map(_owned, next(self._iterator))
+
+
+def _owned(leaf):
+  if isinstance(leaf, np.ndarray) and type(leaf) is not np.ndarray:
+    return np.array(leaf, copy=True)   # a shared-memory view (ndarray subclass)
+  return leaf
+
+
+def create_loader(spec: LoaderSpec, source=None, shard_options=None) -> Loader:
+  """A loader yielding this process's numpy batches.
 
   Training loaders (infinite, shuffled, drop_remainder) read this process's
   slice of each global batch (`GlobalBatchSampler`). Finite evaluation
@@ -157,10 +199,10 @@ def create_loader(spec: LoaderSpec, source=None,
     operations.append(preprocess.Keep(tuple(spec.keys)))
   operations += [
       grain.transforms.Batch(local_batch, drop_remainder=spec.drop_remainder)]
-  return grain.DataLoader(
+  return Loader(grain.DataLoader(
       data_source=source,
       sampler=sampler,
       operations=operations,
       worker_count=spec.worker_count,
-      worker_buffer_size=spec.worker_buffer_size)
+      worker_buffer_size=spec.worker_buffer_size))
 
