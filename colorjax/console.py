@@ -79,8 +79,13 @@ class Progress:
 def _main_values(scalars: Mapping[str, float], limit: int = 6):
   keys = [k for k in scalars if k.startswith('loss')]
   keys += [k for k in scalars if k.startswith('bits_per_dim')]
-  keys += [k for k in scalars if k.startswith('learning_rate')][:1]
-  return [(k, scalars[k]) for k in keys[:limit]]
+  values = [(k, scalars[k]) for k in keys[:limit]]
+  rates = {k: v for k, v in scalars.items() if k.startswith('learning_rate')}
+  if len(set(rates.values())) == 1:     # one rate for every network: 'lr'
+    values.append(('learning_rate', next(iter(rates.values()))))
+  elif rates:
+    values += list(rates.items())[:2]
+  return values
 
 
 def _number(value: float) -> str:

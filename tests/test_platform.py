@@ -148,3 +148,17 @@ def test_segmentation_evaluator_on_a_method_without_the_head_fails_clearly(
                                  evals, ['val_segmentation'])
   with pytest.raises(ValueError, match="predicts .*not \\['segmentation'\\]"):
     runner.run(state)
+
+
+def test_progress_line_shows_losses_and_learning_rates(capsys):
+  from colorjax import console  # pylint: disable=g-import-not-at-top
+  console.progress_line(10, 20, 2.0, 5.0, {
+      'loss': 3.0, 'loss_cmc': 2.5, 'learning_rate_generator': 1e-3,
+      'learning_rate_discriminator': 1e-3, 'grad_norm': 7.0})
+  line = capsys.readouterr().out
+  assert 'loss 3  cmc 2.5  lr 0.001' in line and 'grad_norm' not in line
+  console.progress_line(10, 20, 2.0, 5.0, {
+      'loss': 3.0, 'learning_rate_generator': 1e-3,
+      'learning_rate_discriminator': 4e-3})
+  line = capsys.readouterr().out
+  assert 'lr_generator 0.001' in line and 'lr_discriminator 0.004' in line
