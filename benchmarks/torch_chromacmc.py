@@ -4,7 +4,10 @@ Benchmark-only (torch and timm are optional dependencies): the same
 generator (pix2pix U-Net trunk + timm SE-ResNeXt50 branch + 1x1 FRBs +
 bottleneck fusion + two heads), the same PatchGAN, the same step (D update,
 then G update against the updated D with (1-l)*GAN + l*CMC(2:1) + CE) and
-Adam. Prints one JSON line: {"images_per_s": ..., "peak_rss_mb": ...}.
+Adam. The same architecture as the JAX model at every scale (paper, demo,
+tiny): tests/test_torch_peer.py checks equal parameter counts and equal
+outputs with the JAX weights copied in. Prints one JSON line:
+{"images_per_s": ..., "peak_rss_mb": ...}.
 
   python benchmarks/torch_chromacmc.py --config_json='{...}' --batch_size=16
 """
@@ -25,12 +28,32 @@ import torch.nn.functional as F  # pylint: disable=wrong-import-position
 
 
 def se_resnext(width, blocks):
-  """timm's SE-ResNeXt (32x4d); width 64 and (3, 4, 6, 3) = seresnext50."""
-  from timm.models.resnet import Bottleneck, ResNet  # pylint: disable=g-import-not-at-top
-  return ResNet(Bottleneck, list(blocks), stem_width=width, cardinality=32,
-                base_width=4,
-                channels=tuple(c * width // 64 for c in (64, 128, 256, 512)),
-                block_args=dict(attn_layer='se'))
+  """timm's SE-ResNeXt (32x4d); width 64 and (3, 4, 6, 3) = seresnext50.
+
+  As colorjax.models.seresnext.SEResNeXt50 at every width: the 7x7 stem is
+  `width` channels wide and the stage planes scale with it. timm's plain
+  stem is always 64 channels (its `stem_width` only sizes deep stems), so
+  at width != 64 the stem and layer1 (whose first block's input width, and
+  so its downsample branch, follow the stem) are rebuilt with timm's own
+  builders (layer2..4 come out as before).
+  """
+  from timm.models.resnet import Bottleneck, ResNet, make_blocks  # pylint: disable=g-import-not-at-top
+  channels = tuple(c * width // 64 for c in (64, 128, 256, 512))
+  block_args = dict(cardinality=32, base_width=4, attn_layer='se')
+  net = ResNet(Bottleneck, list(blocks), channels=channels,
+               cardinality=block_args['cardinality'],
+               base_width=block_args['base_width'],
+               block_args=dict(attn_layer=block_args['attn_layer']))
+  if width != 64:
+    net.conv1 = nn.Conv2d(3, width, 7, 2, 3, bias=False)
+    net.bn1 = nn.BatchNorm2d(width)
+    stages, _ = make_blocks((Bottleneck,) * len(blocks), channels,
+                            tuple(blocks), inplanes=width, act_layer=nn.ReLU,
+                            norm_layer=nn.BatchNorm2d, **block_args)
+    for name, stage in stages:   # layer1..4; only layer1 changes
+      setattr(net, name, stage)
+    net.init_weights()
+  return net
 
 
 class Generator(nn.Module):
