@@ -45,6 +45,8 @@ flags.DEFINE_string('config', None, 'configs/<paper>.py[:arg] (train, model, '
 flags.DEFINE_integer('steps', 5, 'timed train steps (after 2 warm-up)')
 flags.DEFINE_bool('torch_peer', True, 'also time the PyTorch peer step')
 flags.DEFINE_string('dtype', None, 'override config.model.dtype')
+flags.DEFINE_string('output', None, 'also write the JSON report here, with '
+                    'the date and the command (benchmarks/results/)')
 flags.DEFINE_integer('profile', 0, 'train: also profile this many steps per '
                      'XLA op (top ops and time per primitive)')
 flags.DEFINE_string('profile_dir', None, 'train: keep the profiler trace here '
@@ -446,7 +448,19 @@ def main(argv):
   if len(argv) < 2 or argv[1] not in BENCHMARKS:
     sys.exit(f'usage: python -m colorjax.benchmark {{{",".join(BENCHMARKS)}}}'
              ' [--flags]')
-  BENCHMARKS[argv[1]]()
+  report = BENCHMARKS[argv[1]]()
+  if FLAGS.output and report:
+    import datetime  # pylint: disable=g-import-not-at-top
+    report = {'date': datetime.datetime.now(datetime.timezone.utc).isoformat(
+        timespec='seconds'),
+              'command': ' '.join(['python -m colorjax.benchmark'] + [
+                  a for a in sys.argv[1:] if not a.startswith('--output')]),
+              **report}
+    directory = os.path.dirname(FLAGS.output)
+    if directory:
+      os.makedirs(directory, exist_ok=True)
+    with open(FLAGS.output, 'w') as f:
+      json.dump(report, f, indent=1, default=str)
 
 
 if __name__ == '__main__':

@@ -191,6 +191,15 @@ def test_missing_dataset_error_says_how_to_prepare(tmp_path):
   assert ':demo' in str(error.value)
 
 
+def test_missing_embedded_dataset_is_not_built_as_tfrecord(tmp_path):
+  """tfds.data_source would build a missing dataset itself, as TFRecord it
+  cannot read randomly; the trainer's ensure_dataset must get the clean
+  'not prepared' error and build ArrayRecord instead."""
+  with pytest.raises(FileNotFoundError, match='--dataset=semantic_shapes/64'):
+    data.data_source('semantic_shapes/64', 'train', str(tmp_path))
+  assert not any(p.is_file() for p in tmp_path.rglob('*'))
+
+
 def test_split_prior_matches_bruteforce(shapes_data_dir):
   prior = prior_lib.compute_split_prior('semantic_shapes/test', 'validation',
                                         shapes_data_dir, size=32,

@@ -65,10 +65,16 @@ class LoaderSpec:
 
 def data_source(dataset: str, split: str, data_dir: Optional[str] = None):
   """tfds ArrayRecord source, with a helpful error when not prepared."""
-  import colorjax.datasets  # pylint: disable=g-import-not-at-top,unused-import
+  from colorjax.datasets import prepare as prepare_lib  # pylint: disable=g-import-not-at-top
   data_dir = os.path.expanduser(data_dir) if data_dir else None
   try:
-    return tfds.data_source(dataset, split=split, data_dir=data_dir)
+    # Checked here: tfds.data_source would build a missing dataset itself
+    # (as TFRecord, which it cannot then read randomly) or fail on its
+    # default file format before looking for the files.
+    builder = prepare_lib.builder(dataset, data_dir=data_dir)
+    if not builder.is_prepared():
+      raise FileNotFoundError(f'nothing prepared in {builder.data_dir}')
+    return builder.as_data_source(split=split)
   except (FileNotFoundError, AssertionError, ValueError,
           tfds.core.registered.DatasetNotFoundError) as e:
     name = dataset.split('/')[0]
