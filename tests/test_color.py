@@ -1,5 +1,6 @@
 """Colour science against scikit-image and colour-science."""
 
+import hashlib
 import os
 
 import colour
@@ -115,12 +116,31 @@ def test_delta_e_cmc_gradients_finite_at_zero_chroma(rng):
   assert float(loss(step)) < float(loss(pred))
 
 
+# sha256 of colorjax/color/ab_bins_313.csv, identical to the reference copy
+# ../shared/reference/ab_bins_313.csv (checked below when that is present),
+# and of the table as loaded (int16 little-endian, row order kept).
+AB_BINS_CSV_SHA256 = (
+    '38ccc0f9f7d26e37762015c33a43b6287a4066d91c2c8f3fbfbfb4d66ff4de1c')
+AB_BINS_TABLE_SHA256 = (
+    'e74b520cf1929e90ad9f051db10931e8ac5d1534c6cedabd7bfeba7a78a96c89')
+
+
 def test_ab_bins_are_the_shipped_reference_table():
   bins = color.ab_gamut_bins()
   assert bins.shape == (313, 2)
+  # Guarded without ../shared: the shipped file and the table it loads to.
+  shipped = os.path.join(os.path.dirname(color.__file__), 'ab_bins_313.csv')
+  with open(shipped, 'rb') as f:
+    assert hashlib.sha256(f.read()).hexdigest() == AB_BINS_CSV_SHA256
+  assert hashlib.sha256(np.asarray(bins, '<i2').tobytes()).hexdigest() == (
+      AB_BINS_TABLE_SHA256)
+  np.testing.assert_array_equal(
+      bins, np.loadtxt(shipped, delimiter=',', comments='#', skiprows=3))
   reference = os.path.join(os.path.dirname(__file__), '..', '..', 'shared',
                            'reference', 'ab_bins_313.csv')
   if os.path.exists(reference):
+    with open(reference, 'rb') as f:
+      assert hashlib.sha256(f.read()).hexdigest() == AB_BINS_CSV_SHA256
     table = np.loadtxt(reference, delimiter=',', comments='#', skiprows=3)
     np.testing.assert_array_equal(bins, table)
   # Independent facts of Zhang et al.'s table: a 10-grid, unique centres.
@@ -192,6 +212,30 @@ def test_rebalance_weights_expectation_one(rng):
   weights = color.rebalance_weights(prior, 0.5, 0.0)
   order = np.argsort(prior)
   assert np.all(np.diff(weights[order]) <= 1e-6)
+
+
+def test_rebalance_weights_closed_form(rng):
+  """Paper 001 eq. 11-12, written out: P_smooth = P convolved with a Gaussian
+  (std sigma, ab units) over the bin centres and renormalised; w(q) =
+  1 / ((1 - lam) P_smooth(q) + lam / Q), scaled so E_{P_smooth}[w] = 1."""
+  prior = rng.dirichlet(np.full(313, 0.3))
+  centres = color.ab_gamut_bins().astype(np.float64)
+  d2 = ((centres[:, None, :] - centres[None, :, :]) ** 2).sum(-1)
+  for lam, sigma in ((0.5, 5.0), (0.0, 5.0), (0.5, 0.0), (0.2, 2.5),
+                     (0.9, 10.0), (1.0, 5.0)):
+    if sigma > 0:
+      smoothed = np.exp(-d2 / (2 * sigma ** 2)) @ prior
+    else:
+      smoothed = prior.copy()
+    smoothed /= smoothed.sum()
+    expected = 1.0 / ((1.0 - lam) * smoothed + lam / 313)
+    expected /= np.sum(smoothed * expected)
+    weights = color.rebalance_weights(prior, lam=lam, sigma=sigma)
+    assert weights.shape == (313,) and weights.dtype == np.float32
+    np.testing.assert_allclose(weights, expected, rtol=2e-5)
+  # The default is the paper's lam = 0.5, sigma = 5.
+  np.testing.assert_allclose(color.rebalance_weights(prior),
+                             color.rebalance_weights(prior, 0.5, 5.0))
 
 
 def test_smooth_prior_is_gaussian_smoothing_on_the_grid():

@@ -3,12 +3,14 @@
 
 import io
 import os
+import shutil
 import subprocess
 import sys
 
 import numpy as np
 from PIL import Image
 import pytest
+from scipy import io as scipy_io
 import tensorflow_datasets as tfds
 
 import colorjax.datasets  # registers the builders  # pylint: disable=unused-import
@@ -61,15 +63,29 @@ def test_voc2012_aug_from_fixture_tree(tmp_path, rng):
     assert set(example['labels']) == present
 
 
+def _raw_images(data_dir, name, split):
+  """{id: the stored image bytes}, not decoded."""
+  source = tfds.data_source(name, split=split, data_dir=data_dir,
+                            decoders={'image': tfds.decode.SkipDecoding()})
+  return {source[i]['id'].decode(): source[i]['image']
+          for i in range(len(source))}
+
+
 def test_voc_clean_jpegs_are_stored_byte_identical(tmp_path, rng):
   tree = fixtures.make_voc2012_aug(tmp_path / 'voc', rng, num_train=2,
-                                   num_val=1, list_style='deeplab')
+                                   num_val=2, list_style='deeplab')
+  # An RGB PNG behind a .jpg name is stored as it is too.
+  png_id = tree['train_aug'][1]
+  images = tmp_path / 'voc' / 'VOCdevkit' / 'VOC2012' / 'JPEGImages'
+  Image.fromarray(rng.integers(0, 256, (24, 32, 3)).astype(np.uint8)).save(
+      images / f'{png_id}.jpg', format='PNG')
   _, data_dir = _build(tmp_path, 'voc2012_aug', tmp_path / 'voc')
-  source = tfds.data_source('voc2012_aug', split='val', data_dir=data_dir)
-  path = os.path.join(tmp_path, 'voc', 'VOCdevkit', 'VOC2012', 'JPEGImages',
-                      tree['val'][0] + '.jpg')
-  np.testing.assert_array_equal(source[0]['image'],
-                                np.asarray(Image.open(path).convert('RGB')))
+  for split in ('train_aug', 'val'):
+    stored = _raw_images(data_dir, 'voc2012_aug', split)
+    assert sorted(stored) == sorted(tree[split])
+    for example_id, data in stored.items():
+      assert isinstance(data, bytes)
+      assert data == (images / f'{example_id}.jpg').read_bytes(), example_id
 
 
 def test_coco_stuff_164k_and_10k(tmp_path, rng):
@@ -129,6 +145,210 @@ def test_odd_images_decode_to_rgb(tmp_path, rng):
   Image.fromarray(gray16).save(tmp_path / 'g16.png')
   out = imaging.decode_image(str(tmp_path / 'g16.png')).array[..., 0]
   np.testing.assert_array_equal(out, [[0, 255], [1, 128]])
+
+
+def test_cmyk_and_rgba_images_keep_their_colours(tmp_path, rng):
+  """Stored pixels equal the colours the files were made from: CMYK JPEG
+  converted back to RGB, RGBA composited on white (the documented choice:
+  alpha 0 is white, alpha 255 the colour, in between the 'over' blend)."""
+  tree = fixtures.make_ade20k(tmp_path / 'ade', rng, num_train=3, num_val=1)
+  images = tmp_path / 'ade' / 'ADEChallengeData2016' / 'images' / 'training'
+  cmyk_id, rgba_id, clean_id = tree['train']
+  blocks = rng.integers(0, 256, (3, 4, 3))   # flat 8x8 blocks: JPEG-exact
+  cmyk_source = np.repeat(np.repeat(blocks, 8, 0), 8, 1).astype(np.uint8)
+  Image.fromarray(cmyk_source).convert('CMYK').save(
+      images / f'{cmyk_id}.jpg', format='JPEG', quality=95)
+  rgba_source = rng.integers(0, 256, (24, 32, 3)).astype(np.uint8)
+  alpha = np.zeros((24, 32), np.uint8)
+  alpha[:, 10:20] = 255
+  alpha[:, 20:] = 128
+  Image.fromarray(np.dstack([rgba_source, alpha]), 'RGBA').save(
+      images / f'{rgba_id}.jpg', format='PNG')
+  _, data_dir = _build(tmp_path, 'ade20k', tmp_path / 'ade')
+  source = tfds.data_source('ade20k', split='train', data_dir=data_dir)
+  decoded = {source[i]['id'].decode(): source[i]['image']
+             for i in range(len(source))}
+  np.testing.assert_allclose(decoded[cmyk_id], cmyk_source, atol=2)
+  rgba = decoded[rgba_id].astype(np.float64)
+  np.testing.assert_array_equal(rgba[:, :10], 255.0)
+  np.testing.assert_array_equal(rgba[:, 10:20], rgba_source[:, 10:20])
+  blend = (rgba_source[:, 20:] * 128.0 + 255.0 * 127.0) / 255.0
+  np.testing.assert_allclose(rgba[:, 20:], blend, atol=1.0)
+  # Those two are re-encoded (losslessly, PNG); the clean JPEG is not.
+  raw = _raw_images(data_dir, 'ade20k', 'train')
+  assert raw[cmyk_id].startswith(b'\x89PNG') and raw[rgba_id].startswith(
+      b'\x89PNG')
+  assert raw[clean_id] == (images / f'{clean_id}.jpg').read_bytes()
+
+
+def test_every_skip_reason_is_counted(tmp_path, rng, monkeypatch):
+  """One training file per reason; the others are stored, the counts are in
+  the builder's metadata and in the saved dataset info."""
+  tree = fixtures.make_voc2012_aug(tmp_path / 'voc', rng, num_train=7,
+                                   num_val=1)
+  voc = tmp_path / 'voc' / 'VOCdevkit' / 'VOC2012'
+  ids = tree['train_aug']
+  image = lambda i: voc / 'JPEGImages' / f'{ids[i]}.jpg'
+  label = lambda i: voc / 'SegmentationClassAug' / f'{ids[i]}.png'
+  fixtures.write_odd_image(str(image(0)), 'truncated', rng, 24, 32)
+  Image.fromarray(np.zeros((24, 32, 3), np.uint8)).save(label(1))
+  Image.fromarray(np.full((24, 32), 300, np.uint16)).save(label(2))
+  fixtures.save_label_png(str(label(3)), np.zeros((24, 31), np.uint8))
+  os.remove(label(4))
+  # A zero-sized image: PIL refuses to write or open one (such files are
+  # 'undecodable'), so the decoder is handed one for this file's bytes.
+  empty_bytes = image(5).read_bytes()
+  open_fully = imaging._open_fully  # pylint: disable=protected-access
+  monkeypatch.setattr(
+      imaging, '_open_fully', lambda data: Image.new('RGB', (0, 24))
+      if data == empty_bytes else open_fully(data))
+  expected = {'undecodable': 1, 'bad_label_mode': 1, 'bad_label_value': 1,
+              'size_mismatch': 1, 'FileNotFoundError': 1, 'empty': 1}
+  builder, data_dir = _build(tmp_path, 'voc2012_aug', tmp_path / 'voc')
+  assert base.skipped_counts(builder) == {'train_aug': expected}
+  assert tfds.builder('voc2012_aug', data_dir=data_dir).info.metadata[
+      'skipped'] == {'train_aug': expected}
+  source = tfds.data_source('voc2012_aug', split='train_aug',
+                            data_dir=data_dir)
+  assert [source[i]['id'].decode() for i in range(len(source))] == [ids[6]]
+  np.testing.assert_array_equal(source[0]['segmentation'][..., 0],
+                                tree['maps'][ids[6]])
+
+
+def test_pascal_context_mat_skip_reasons(tmp_path, rng):
+  tree = fixtures.make_pascal_context(tmp_path / 'ctx', rng, num_train=4,
+                                      style='mat')
+  mats = tmp_path / 'ctx' / 'trainval'
+  ids = tree['train']
+  (mats / f'{ids[0]}.mat').write_bytes(b'not a mat file at all' * 20)
+  scipy_io.savemat(str(mats / f'{ids[1]}.mat'),
+                   {'Other': np.ones((24, 32), np.uint16)})
+  scipy_io.savemat(str(mats / f'{ids[2]}.mat'),
+                   {'LabelMap': np.full((24, 32), 99, np.uint16)})
+  builder, data_dir = _build(tmp_path, 'pascal_context', tmp_path / 'ctx')
+  assert base.skipped_counts(builder) == {
+      'train': {'bad_mat': 2, 'bad_label_value': 1}}
+  source = tfds.data_source('pascal_context', split='train',
+                            data_dir=data_dir)
+  assert len(source) == 1 and source[0]['id'].decode() == ids[3]
+
+
+def _remove(*parts):
+  def mutate(root):
+    path = os.path.join(root, *parts)
+    if os.path.isdir(path):
+      shutil.rmtree(path)
+    else:
+      os.remove(path)
+  return mutate
+
+
+def _write(text, *parts):
+  def mutate(root):
+    with open(os.path.join(root, *parts), 'w') as f:
+      f.write(text)
+  return mutate
+
+
+def _empty_dir(root):
+  shutil.rmtree(root)
+  os.makedirs(root)
+
+
+def _empty_folder(*parts):
+  def mutate(root):
+    folder = os.path.join(root, *parts)
+    for name in os.listdir(folder):
+      os.remove(os.path.join(folder, name))
+  return mutate
+
+
+VOC = ('voc2012_aug', fixtures.make_voc2012_aug)
+COCO = ('coco_stuff/164k', fixtures.make_coco_stuff)
+COCO_10K = ('coco_stuff/10k', fixtures.make_coco_stuff, dict(ten_k_lists=True))
+ADE = ('ade20k', fixtures.make_ade20k)
+CONTEXT = ('pascal_context', fixtures.make_pascal_context)
+CONTEXT_MAT = ('pascal_context', fixtures.make_pascal_context,
+               dict(style='mat'))
+VOC_ROOT = ('VOCdevkit', 'VOC2012')
+CONTEXT_ROOT = ('VOCdevkit', 'VOC2010')
+MISSING_LAYOUTS = {
+    'voc_empty_manual_dir': (VOC, _empty_dir, 'manual_dir is missing or empty'),
+    'voc_no_images': (VOC, _remove(*VOC_ROOT, 'JPEGImages'),
+                      'no VOCdevkit/VOC2012/JPEGImages'),
+    'voc_no_labels': (VOC, _remove(*VOC_ROOT, 'SegmentationClassAug'),
+                      'no SegmentationClassAug directory'),
+    'voc_no_train_list': (VOC, _remove(*VOC_ROOT, 'ImageSets',
+                                       'SegmentationAug'),
+                          'no train_aug list'),
+    'voc_no_val_list': (VOC, _remove(*VOC_ROOT, 'ImageSets', 'Segmentation',
+                                     'val.txt'), 'no val list'),
+    'voc_empty_val_list': (VOC, _write('', *VOC_ROOT, 'ImageSets',
+                                       'Segmentation', 'val.txt'),
+                           "split 'val' has no image/label pairs"),
+    'coco_no_train_images': (COCO, _remove('images', 'train2017'),
+                             'images/train2017 not found'),
+    'coco_no_val_images': (COCO, _remove('images', 'val2017'),
+                           'images/val2017 not found'),
+    'coco_no_train_maps': (COCO, _remove('annotations', 'train2017'),
+                           'annotations/train2017 not found'),
+    'coco_no_val_maps': (COCO, _remove('annotations', 'val2017'),
+                         'annotations/val2017 not found'),
+    'coco_val_without_maps': (COCO, _empty_folder('annotations', 'val2017'),
+                              "split 'val' has no image/label pairs"),
+    'coco_10k_no_lists': (COCO_10K, _remove('imageLists'),
+                          'imageLists/train.txt not found (10k config)'),
+    'coco_10k_no_test_list': (COCO_10K, _remove('imageLists', 'test.txt'),
+                              'imageLists/test.txt not found (10k config)'),
+    'coco_10k_unknown_id': (COCO_10K, _write('COCO_train2014_000000123456\n',
+                                             'imageLists', 'train.txt'),
+                            'have no 2017 image+map'),
+    'ade_no_train_images': (ADE, _remove('ADEChallengeData2016', 'images',
+                                         'training'),
+                            'ADEChallengeData2016/images/training not found'),
+    'ade_no_val_images': (ADE, _remove('ADEChallengeData2016', 'images',
+                                       'validation'),
+                          'ADEChallengeData2016/images/validation not found'),
+    'ade_no_train_maps': (ADE, _remove('ADEChallengeData2016', 'annotations',
+                                       'training'),
+                          'annotations/training not found'),
+    'ade_no_val_maps': (ADE, _remove('ADEChallengeData2016', 'annotations',
+                                     'validation'),
+                        'annotations/validation not found'),
+    'context_no_images': (CONTEXT, _remove(*CONTEXT_ROOT, 'JPEGImages'),
+                          'no VOCdevkit/VOC2010/JPEGImages'),
+    'context_no_labels': (CONTEXT, _remove(*CONTEXT_ROOT,
+                                           'SegmentationClassContext'),
+                          'neither VOC2010/SegmentationClassContext nor'),
+    'context_no_list': (CONTEXT, _remove(*CONTEXT_ROOT, 'ImageSets',
+                                         'SegmentationContext', 'val.txt'),
+                        'SegmentationContext/val.txt not found'),
+    'context_mat_no_names': (CONTEXT_MAT, _remove('59_labels.txt'),
+                             'neither VOC2010/SegmentationClassContext nor'),
+    'context_mat_no_mats': (CONTEXT_MAT, _remove('trainval'),
+                            'neither VOC2010/SegmentationClassContext nor'),
+    'context_mat_no_list': (CONTEXT_MAT, _remove(*CONTEXT_ROOT, 'ImageSets',
+                                                 'Main', 'train.txt'),
+                            'Main/train.txt not found'),
+}
+
+
+@pytest.mark.parametrize('case', sorted(MISSING_LAYOUTS))
+def test_every_missing_layout_branch_is_a_clear_error(tmp_path, rng, case):
+  """Each check of a builder's layout: a ManualDataError that names what is
+  missing, the expected layout and where to get the data; nothing built."""
+  (name, make, *kwargs), mutate, fragment = MISSING_LAYOUTS[case]
+  root = str(tmp_path / 'data')
+  make(root, rng, **(kwargs[0] if kwargs else {}))
+  mutate(root)
+  with pytest.raises(base.ManualDataError) as error:
+    prepare.prepare(name, manual_dir=root, data_dir=str(tmp_path / 'tfds'))
+  message = str(error.value)
+  assert fragment in message, message
+  assert 'Expected layout of manual_dir' in message
+  assert 'Where to obtain it' in message
+  assert not [f for _, _, files in os.walk(tmp_path / 'tfds') for f in files
+              if 'array_record' in f]
 
 
 def test_label_maps_rejected_when_colour_coded(tmp_path):
