@@ -3,11 +3,11 @@
 Structure and names follow timm's `seresnext50_32x4d` (Bottleneck with the
 stride on the grouped 3x3, SE after bn3 with reduction 16 rounded to a
 multiple of 8, 1x1 conv + BN downsample), so a timm state dict converts
-one tensor to one parameter. `load_torch_state_dict` takes a local path
-(no downloads here) or an in-memory dict of numpy arrays.
+one tensor to one parameter. The converter is in colorjax.pretrained
+(`load('seresnext50_32x4d', path)`; local files only, no downloads).
 """
 
-from typing import Any, Dict, Mapping, Sequence, Tuple
+from typing import Any, Dict, Mapping, Sequence
 
 import flax.linen as nn
 import jax.numpy as jnp
@@ -99,85 +99,23 @@ class SEResNeXt50(nn.Module):
     return features
 
 
-def _conv_kernel(weight: np.ndarray) -> np.ndarray:
-  """PyTorch OIHW (grouped: O, I/groups, H, W) -> Flax HWIO."""
-  return np.transpose(weight, (2, 3, 1, 0))
-
-
-def _torch_key(flax_path: Tuple[str, ...]) -> Tuple[str, str]:
-  """Maps a flax module path to its timm module prefix."""
-  parts = []
-  for name in flax_path:
-    if name.startswith('layer') and '_' in name:
-      stage, index = name.split('_')
-      parts += [stage, index]
-    elif name.startswith('se_'):
-      parts += ['se', name[3:]]
-    elif name == 'downsample_conv':
-      parts += ['downsample', '0']
-    elif name == 'downsample_bn':
-      parts += ['downsample', '1']
-    else:
-      parts.append(name)
-  return '.'.join(parts)
+# The converter lives in colorjax.pretrained (name 'seresnext50_32x4d');
+# these wrappers keep the old entry points.
 
 
 def convert_torch_state_dict(state_dict: Mapping[str, Any],
                              reference_variables) -> Dict[str, Any]:
   """timm state dict -> {'params', 'batch_stats'} shaped like the reference.
 
-  Every parameter of the Flax model must be found (and vice versa, apart
-  from BN's num_batches_tracked), with matching shapes, else ValueError.
+  See colorjax.pretrained.convert; raises its CheckpointMismatchError (a
+  ValueError) naming missing, unused and mis-shaped entries.
   """
-  tensors = {k: np.asarray(getattr(v, 'numpy', lambda: v)())
-             for k, v in state_dict.items()
-             if not k.endswith('num_batches_tracked')}
-  used = set()
-
-  def convert(collection, tree, path=()):
-    out = {}
-    for name, value in tree.items():
-      if isinstance(value, Mapping):
-        out[name] = convert(collection, value, path + (name,))
-        continue
-      prefix = _torch_key(path)
-      torch_name = {
-          ('params', 'kernel'): 'weight', ('params', 'bias'): 'bias',
-          ('params', 'scale'): 'weight', ('batch_stats', 'mean'):
-              'running_mean', ('batch_stats', 'var'): 'running_var'}[
-                  (collection, name)]
-      key = f'{prefix}.{torch_name}'
-      if key not in tensors:
-        raise ValueError(f'{key} (for {collection}/{"/".join(path)}/{name}) '
-                         'is not in the state dict')
-      tensor = tensors[key]
-      used.add(key)
-      if name == 'kernel':
-        tensor = tensor.T if tensor.ndim == 2 else _conv_kernel(tensor)
-      if tensor.shape != tuple(value.shape):
-        raise ValueError(f'{key}: shape {tensor.shape} != {value.shape}')
-      out[name] = jnp.asarray(tensor, dtype=value.dtype)
-    return out
-
-  variables = {c: convert(c, reference_variables[c])
-               for c in ('params', 'batch_stats')}
-  unused = sorted(set(tensors) - used)
-  if unused:
-    raise ValueError(f'state dict entries not used: {unused[:8]}'
-                     f'{"..." if len(unused) > 8 else ""}')
-  return variables
+  from colorjax import pretrained  # pylint: disable=g-import-not-at-top
+  return pretrained.convert('seresnext50_32x4d', state_dict,
+                            reference_variables)
 
 
 def load_torch_state_dict(path: str) -> Dict[str, np.ndarray]:
-  """Reads a timm checkpoint (.pth/.bin via torch, or .npz) from disk."""
-  if path.endswith('.npz'):
-    with np.load(path) as data:
-      return dict(data)
-  try:
-    import torch  # pylint: disable=g-import-not-at-top
-  except ImportError as e:
-    raise ImportError(f'{path}: reading a PyTorch checkpoint needs torch; '
-                      'or convert it once to .npz with numpy arrays') from e
-  state = torch.load(path, map_location='cpu', weights_only=True)
-  state = state.get('state_dict', state)
-  return {k: v.numpy() for k, v in state.items()}
+  """Reads a timm checkpoint (.pth/.bin, .safetensors or .npz) from disk."""
+  from colorjax import pretrained  # pylint: disable=g-import-not-at-top
+  return pretrained.read_state_dict(path)

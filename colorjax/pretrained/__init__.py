@@ -1,0 +1,19 @@
+"""Pretrained networks from PyTorch checkpoints on disk (no downloads).
+
+    module, variables = colorjax.pretrained.load('vgg16', 'vgg16-397923af.pth')
+    logits = module.apply(variables, x_nhwc)
+
+Names: see `names()`; README "Pretrained networks (offline)" lists where
+each official file is obtained.
+"""
+
+from colorjax.pretrained.common import CheckpointMismatchError
+from colorjax.pretrained.common import HashMismatchError
+from colorjax.pretrained.common import PretrainedError
+from colorjax.pretrained.registry import check_hash
+from colorjax.pretrained.registry import convert
+from colorjax.pretrained.registry import hash_prefix
+from colorjax.pretrained.registry import load
+from colorjax.pretrained.registry import names
+from colorjax.pretrained.registry import read_state_dict
+from colorjax.pretrained.registry import REGISTRY

@@ -1,0 +1,176 @@
+"""`load(name, path)`: PyTorch checkpoints on disk -> (Flax module, variables).
+
+Nothing is downloaded: users fetch the official files themselves (README,
+"Pretrained networks (offline)"). `module.apply(variables, x)` takes the
+reference PyTorch module's forward input transposed to NHWC and returns its
+forward output (NHWC for feature maps).
+"""
+
+import dataclasses
+import hashlib
+import os
+import re
+from typing import Any, Callable, Dict, Mapping, Optional, Tuple
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from colorjax.pretrained import common
+from colorjax.pretrained import resnet
+from colorjax.pretrained import timm_seresnext
+from colorjax.pretrained import vgg
+
+
+@dataclasses.dataclass(frozen=True)
+class Spec:
+  """How to build and fill one named network."""
+  name: str
+  source: str                                  # whose layout the file has
+  build: Callable[[int], nn.Module]            # num_classes -> module
+  torch_key: Callable[[Tuple[str, ...]], str]  # flax path -> torch prefix
+  classes_key: str                             # tensor whose dim 0 = classes
+  input_shape: Tuple[int, ...] = (1, 64, 64, 3)
+
+
+REGISTRY: Dict[str, Spec] = {
+    spec.name: spec for spec in (
+        Spec('seresnext50_32x4d', 'timm',
+             lambda n: timm_seresnext.SEResNeXt50Classifier(num_classes=n),
+             timm_seresnext.torch_key, 'fc.weight'),
+        Spec('vgg16', 'torchvision',
+             lambda n: vgg.VGG(num_classes=n, batch_norm=False),
+             common.underscore_key, 'classifier.6.weight'),
+        Spec('vgg16_bn', 'torchvision',
+             lambda n: vgg.VGG(num_classes=n, batch_norm=True),
+             common.underscore_key, 'classifier.6.weight'),
+        Spec('resnet50', 'torchvision',
+             lambda n: resnet.ResNet(resnet.RESNET50_BLOCKS, n),
+             common.underscore_key, 'fc.weight'),
+        Spec('resnet101', 'torchvision',
+             lambda n: resnet.ResNet(resnet.RESNET101_BLOCKS, n),
+             common.underscore_key, 'fc.weight'),
+    )
+}
+
+
+def names():
+  return sorted(REGISTRY)
+
+
+# torchvision/timm hub convention: `<name>-<sha256 prefix>.<ext>`, e.g.
+# vgg16-397923af.pth; the prefix is the hex after the last '-'.
+_HASH_IN_NAME = re.compile(r'-([0-9a-f]{8,64})(?:\.[^-]*)?$')
+
+
+def hash_prefix(path: str) -> Optional[str]:
+  """The SHA-256 prefix a torchvision/timm-style file name carries, or None."""
+  match = _HASH_IN_NAME.search(os.path.basename(path))
+  return match.group(1) if match else None
+
+
+def check_hash(path: str) -> Optional[str]:
+  """Checks the file against the SHA-256 prefix in its name (if any).
+
+  Returns the full hex digest when a prefix was checked, else None.
+  Raises HashMismatchError when the digest does not start with the prefix.
+  """
+  prefix = hash_prefix(path)
+  if prefix is None:
+    return None
+  digest = hashlib.sha256()
+  with open(path, 'rb') as f:
+    for chunk in iter(lambda: f.read(1 << 20), b''):
+      digest.update(chunk)
+  digest = digest.hexdigest()
+  if not digest.startswith(prefix):
+    raise common.HashMismatchError(
+        f'{path}: SHA-256 {digest} does not start with {prefix} (the prefix '
+        'in the file name); the file is corrupt, truncated or not the '
+        'official one')
+  return digest
+
+
+def read_state_dict(path: str, verify_hash: bool = True
+                    ) -> Dict[str, np.ndarray]:
+  """Reads a checkpoint: .safetensors, .npz, or a torch file (.pth, .pt,
+  .bin, .pth.tar; plain state dicts or {'state_dict': ...} with an optional
+  DataParallel 'module.' prefix, as in the Places365 release)."""
+  if verify_hash:
+    check_hash(path)
+  if path.endswith('.safetensors'):
+    try:
+      from safetensors.numpy import load_file  # pylint: disable=g-import-not-at-top
+    except ImportError as e:
+      raise ImportError(f'{path}: reading .safetensors needs the '
+                        'safetensors package (pip install safetensors)') from e
+    try:
+      state = load_file(path)
+    except (TypeError, ValueError):    # e.g. bfloat16, which numpy lacks
+      from safetensors.torch import load_file as load_torch  # pylint: disable=g-import-not-at-top
+      state = load_torch(path)
+  elif path.endswith('.npz'):
+    with np.load(path) as data:
+      state = dict(data)
+  else:
+    try:
+      import torch  # pylint: disable=g-import-not-at-top
+    except ImportError as e:
+      raise ImportError(f'{path}: reading a PyTorch checkpoint needs torch; '
+                        'or convert it once to .safetensors or .npz') from e
+    state = torch.load(path, map_location='cpu', weights_only=True)
+  if isinstance(state, Mapping) and isinstance(state.get('state_dict'),
+                                               Mapping):
+    state = state['state_dict']
+  if not isinstance(state, Mapping):
+    raise common.CheckpointMismatchError(
+        f'{path}: not a state dict (got {type(state).__name__})')
+  if state and all(k.startswith('module.') for k in state):
+    state = {k[len('module.'):]: v for k, v in state.items()}
+  return {k: common.to_numpy(v) for k, v in state.items()}
+
+
+def convert(name: str, state_dict: Mapping[str, Any],
+            reference_variables: Mapping[str, Any]) -> Dict[str, Any]:
+  """A state dict -> variables shaped like `reference_variables`."""
+  spec = _spec(name)
+  return common.convert_variables(state_dict, reference_variables,
+                                  spec.torch_key, f'{spec.source} {name}')
+
+
+def _spec(name: str) -> Spec:
+  if name not in REGISTRY:
+    raise KeyError(f'unknown pretrained network {name!r}; '
+                   f'known: {", ".join(names())}')
+  return REGISTRY[name]
+
+
+def load(name: str, path: str, verify_hash: bool = True):
+  """Builds network `name` and fills it from the checkpoint at `path`.
+
+  The number of classes is read from the file's classifier weight, so
+  ImageNet (1000) and Places365 (365) heads both load.
+
+  Returns:
+    (module, variables): `module.apply(variables, x)` with x the reference
+    PyTorch forward input transposed to NHWC.
+
+  Raises:
+    CheckpointMismatchError (a ValueError): keys or shapes do not match.
+    HashMismatchError (a ValueError): the name's SHA-256 prefix is wrong.
+  """
+  spec = _spec(name)
+  state = read_state_dict(path, verify_hash=verify_hash)
+  classifier = state.get(spec.classes_key)
+  if classifier is None or np.ndim(classifier) != 2:
+    raise common.CheckpointMismatchError(
+        f'{path}: state dict does not match {spec.source} {name}: no '
+        f'classifier weight {spec.classes_key!r} (keys: '
+        f'{", ".join(sorted(state)[:6])}{", ..." if len(state) > 6 else ""})')
+  module = spec.build(int(np.shape(classifier)[0]))
+  reference = jax.eval_shape(module.init, jax.random.PRNGKey(0),
+                             jnp.zeros(spec.input_shape, jnp.float32))
+  variables = common.convert_variables(state, reference, spec.torch_key,
+                                       f'{spec.source} {name}')
+  return module, variables

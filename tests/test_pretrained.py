@@ -1,0 +1,288 @@
+"""colorjax.pretrained against PyTorch references with random weights.
+
+torchvision cannot be imported here (its PyPI wheels are CUDA builds), so
+the torchvision networks are written below in plain PyTorch following
+torchvision's source, with state-dict keys equal to torchvision's
+(`features.0.weight` ... `classifier.6.weight`; `conv1`, `bn1`,
+`layer1.0.downsample.1.running_var`, ..., `fc`). SE-ResNeXt50 comes from
+timm. Every BatchNorm gets random running statistics and affine parameters,
+so a wrong mapping of any tensor (or a wrong eps) changes the output.
+"""
+
+import hashlib
+import os
+
+import jax
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from colorjax import pretrained
+
+RTOL = 1e-4   # relative to max |reference output|
+
+
+# ---------------------------------------------------------------------------
+# Plain-PyTorch references with torchvision's module names.
+
+VGG16_CFG = [64, 64, 'M', 128, 128, 'M', 256, 256, 256, 'M',
+             512, 512, 512, 'M', 512, 512, 512, 'M']
+
+
+class TorchVGG(nn.Module):
+  """torchvision.models.vgg.VGG with make_layers(cfgs['D'], batch_norm)."""
+
+  def __init__(self, batch_norm=False, num_classes=1000):
+    super().__init__()
+    layers, in_channels = [], 3
+    for v in VGG16_CFG:
+      if v == 'M':
+        layers.append(nn.MaxPool2d(kernel_size=2, stride=2))
+      else:
+        layers.append(nn.Conv2d(in_channels, v, kernel_size=3, padding=1))
+        if batch_norm:
+          layers.append(nn.BatchNorm2d(v))
+        layers.append(nn.ReLU(inplace=True))
+        in_channels = v
+    self.features = nn.Sequential(*layers)
+    self.avgpool = nn.AdaptiveAvgPool2d((7, 7))
+    self.classifier = nn.Sequential(
+        nn.Linear(512 * 7 * 7, 4096), nn.ReLU(True), nn.Dropout(p=0.5),
+        nn.Linear(4096, 4096), nn.ReLU(True), nn.Dropout(p=0.5),
+        nn.Linear(4096, num_classes))
+
+  def forward(self, x):
+    x = self.avgpool(self.features(x))
+    return self.classifier(torch.flatten(x, 1))
+
+
+class TorchBottleneck(nn.Module):
+  """torchvision.models.resnet.Bottleneck (stride on conv2: ResNet v1.5)."""
+  expansion = 4
+
+  def __init__(self, inplanes, planes, stride=1, downsample=None):
+    super().__init__()
+    self.conv1 = nn.Conv2d(inplanes, planes, 1, bias=False)
+    self.bn1 = nn.BatchNorm2d(planes)
+    self.conv2 = nn.Conv2d(planes, planes, 3, stride, padding=1, bias=False)
+    self.bn2 = nn.BatchNorm2d(planes)
+    self.conv3 = nn.Conv2d(planes, planes * 4, 1, bias=False)
+    self.bn3 = nn.BatchNorm2d(planes * 4)
+    self.relu = nn.ReLU(inplace=True)
+    self.downsample = downsample
+
+  def forward(self, x):
+    identity = x if self.downsample is None else self.downsample(x)
+    out = self.relu(self.bn1(self.conv1(x)))
+    out = self.relu(self.bn2(self.conv2(out)))
+    out = self.bn3(self.conv3(out))
+    return self.relu(out + identity)
+
+
+class TorchResNet(nn.Module):
+  """torchvision.models.resnet.ResNet(Bottleneck, layers)."""
+
+  def __init__(self, layers, num_classes=1000):
+    super().__init__()
+    self.inplanes = 64
+    self.conv1 = nn.Conv2d(3, 64, kernel_size=7, stride=2, padding=3,
+                           bias=False)
+    self.bn1 = nn.BatchNorm2d(64)
+    self.relu = nn.ReLU(inplace=True)
+    self.maxpool = nn.MaxPool2d(kernel_size=3, stride=2, padding=1)
+    self.layer1 = self._make_layer(64, layers[0])
+    self.layer2 = self._make_layer(128, layers[1], stride=2)
+    self.layer3 = self._make_layer(256, layers[2], stride=2)
+    self.layer4 = self._make_layer(512, layers[3], stride=2)
+    self.avgpool = nn.AdaptiveAvgPool2d((1, 1))
+    self.fc = nn.Linear(512 * 4, num_classes)
+
+  def _make_layer(self, planes, blocks, stride=1):
+    downsample = None
+    if stride != 1 or self.inplanes != planes * 4:
+      downsample = nn.Sequential(
+          nn.Conv2d(self.inplanes, planes * 4, 1, stride, bias=False),
+          nn.BatchNorm2d(planes * 4))
+    layers = [TorchBottleneck(self.inplanes, planes, stride, downsample)]
+    self.inplanes = planes * 4
+    layers += [TorchBottleneck(self.inplanes, planes)
+               for _ in range(1, blocks)]
+    return nn.Sequential(*layers)
+
+  def forward(self, x):
+    x = self.maxpool(self.relu(self.bn1(self.conv1(x))))
+    x = self.layer4(self.layer3(self.layer2(self.layer1(x))))
+    return self.fc(torch.flatten(self.avgpool(x), 1))
+
+
+def _timm_seresnext(num_classes=1000):
+  import torchvision_stub  # pylint: disable=g-import-not-at-top,unused-import
+  import timm  # pylint: disable=g-import-not-at-top
+  return timm.create_model('seresnext50_32x4d', pretrained=False,
+                           num_classes=num_classes)
+
+
+REFERENCES = {
+    'vgg16': lambda n: TorchVGG(False, n),
+    'vgg16_bn': lambda n: TorchVGG(True, n),
+    'resnet50': lambda n: TorchResNet([3, 4, 6, 3], n),
+    'resnet101': lambda n: TorchResNet([3, 4, 23, 3], n),
+    'seresnext50_32x4d': _timm_seresnext,
+}
+
+
+def _reference(name, num_classes=1000, seed=0):
+  torch.manual_seed(seed)
+  model = REFERENCES[name](num_classes)
+  with torch.no_grad():
+    for module in model.modules():
+      if isinstance(module, nn.BatchNorm2d):
+        module.running_mean.uniform_(-0.2, 0.2)
+        module.running_var.uniform_(0.5, 1.5)
+        module.weight.uniform_(0.5, 1.5)
+        module.bias.uniform_(-0.2, 0.2)
+        # A quarter of the channels with tiny variances (and a scale that
+        # keeps their output O(1)), so that BN's eps (1e-5) matters ~5%.
+        tiny = torch.rand(module.num_features) < 0.25
+        variance = torch.empty(module.num_features).uniform_(1e-4, 1e-3)
+        module.running_var[tiny] = variance[tiny]
+        module.weight[tiny] *= variance[tiny].sqrt()
+      elif isinstance(module, (nn.Conv2d, nn.Linear)) and (
+          module.bias is not None):
+        module.bias.uniform_(-0.1, 0.1)
+  return model.eval()
+
+
+def _assert_same_outputs(name, model, path, size=64):
+  module, variables = pretrained.load(name, path)
+  x = np.random.default_rng(1).normal(size=(2, size, size, 3)).astype(
+      np.float32)
+  got = np.asarray(jax.jit(module.apply)(variables, x))
+  with torch.no_grad():
+    want = model(torch.from_numpy(x.transpose(0, 3, 1, 2).copy())).numpy()
+  assert got.shape == want.shape
+  error = np.max(np.abs(got - want)) / np.max(np.abs(want))
+  assert error < RTOL, f'{name}: relative error {error:.3g}'
+  return module, variables
+
+
+@pytest.mark.parametrize('name', ['vgg16', 'vgg16_bn', 'resnet50',
+                                  'resnet101', 'seresnext50_32x4d'])
+def test_converted_weights_reproduce_reference_outputs(name, tmp_path):
+  model = _reference(name)
+  path = str(tmp_path / f'{name}.pth')
+  torch.save(model.state_dict(), path)
+  _assert_same_outputs(name, model, path)
+
+
+def test_safetensors_file_loads(tmp_path):
+  from safetensors.torch import save_file  # pylint: disable=g-import-not-at-top
+  model = _reference('seresnext50_32x4d', seed=1)
+  path = str(tmp_path / 'model.safetensors')
+  save_file({k: v.contiguous() for k, v in model.state_dict().items()}, path)
+  _assert_same_outputs('seresnext50_32x4d', model, path)
+
+
+def test_places365_head_read_from_file(tmp_path):
+  """365 classes from fc.weight; the CSAIL release's {'state_dict': ...}
+  with DataParallel's 'module.' prefix (resnet50_places365.pth.tar)."""
+  model = _reference('resnet50', num_classes=365, seed=2)
+  path = str(tmp_path / 'resnet50_places365.pth.tar')
+  torch.save({'epoch': 90, 'arch': 'resnet50',
+              'state_dict': {f'module.{k}': v
+                             for k, v in model.state_dict().items()}}, path)
+  module, _ = _assert_same_outputs('resnet50', model, path)
+  assert module.num_classes == 365
+
+
+def test_vgg_num_classes_and_adaptive_pool_on_odd_sizes(tmp_path):
+  """A 365-way VGG head, on an input whose last map (3x3) pools to 7x7 in
+  overlapping PyTorch bins."""
+  model = _reference('vgg16_bn', num_classes=365, seed=3)
+  path = str(tmp_path / 'vgg16_bn_places365.pth')
+  torch.save(model.state_dict(), path)
+  module, _ = _assert_same_outputs('vgg16_bn', model, path, size=96)
+  assert module.num_classes == 365
+
+
+def test_adaptive_avg_pool_matches_torch():
+  from colorjax.pretrained import vgg  # pylint: disable=g-import-not-at-top
+  rng = np.random.default_rng(0)
+  for h, w in [(1, 1), (2, 3), (5, 9), (7, 7), (13, 10), (14, 21)]:
+    x = rng.normal(size=(2, h, w, 4)).astype(np.float32)
+    got = np.asarray(vgg.adaptive_avg_pool(x, (7, 7)))
+    want = nn.functional.adaptive_avg_pool2d(
+        torch.from_numpy(x.transpose(0, 3, 1, 2).copy()), (7, 7)).numpy()
+    np.testing.assert_allclose(got, want.transpose(0, 2, 3, 1), atol=1e-6)
+
+
+def _resnet50_state():
+  return {k: v.numpy() for k, v in _reference('resnet50').state_dict().items()}
+
+
+def test_mismatched_file_gives_one_clear_error(tmp_path):
+  state = _resnet50_state()
+  # A resnet50 file loaded as resnet101: layer3.6 ... are missing.
+  path = str(tmp_path / 'resnet50.npz')
+  np.savez(path, **state)
+  with pytest.raises(pretrained.CheckpointMismatchError,
+                     match=r'torchvision resnet101.*missing keys: '
+                           r'layer3\.10\.bn1\.bias') as error:
+    pretrained.load('resnet101', path)
+  assert isinstance(error.value, ValueError)
+  # A missing tensor, an extra one and a wrong shape, all in one message.
+  broken = dict(state)
+  del broken['layer2.1.bn2.running_var']
+  broken['head.extra.weight'] = np.zeros(3, np.float32)
+  broken['layer4.2.conv3.weight'] = np.zeros((2048, 512, 3, 3), np.float32)
+  np.savez(path, **broken)
+  with pytest.raises(pretrained.CheckpointMismatchError) as error:
+    pretrained.load('resnet50', path)
+  message = str(error.value)
+  for part in ('torchvision resnet50', 'missing keys: '
+               'layer2.1.bn2.running_var', 'unexpected keys (not used): '
+               'head.extra.weight', 'shape mismatches: layer4.2.conv3.weight '
+               '(2048, 512, 3, 3)'):
+    assert part in message, message
+  # One tensor too many is enough for the error.
+  np.savez(path, **state, **{'fc.extra': np.zeros(3, np.float32)})
+  with pytest.raises(pretrained.CheckpointMismatchError,
+                     match=r'resnet50: unexpected keys \(not used\): fc\.extra'):
+    pretrained.load('resnet50', path)
+  # A file without the classifier the registry reads num_classes from.
+  np.savez(path, **{k: v for k, v in state.items() if k.startswith('conv')})
+  with pytest.raises(pretrained.CheckpointMismatchError,
+                     match="vgg16.*'classifier.6.weight'"):
+    pretrained.load('vgg16', path)
+
+
+def test_hash_prefix_in_file_name_is_checked(tmp_path):
+  model = _reference('resnet50')
+  path = str(tmp_path / 'model.pth')
+  torch.save(model.state_dict(), path)
+  with open(path, 'rb') as f:
+    digest = hashlib.sha256(f.read()).hexdigest()
+  right = str(tmp_path / f'resnet50-{digest[:8]}.pth')
+  wrong_prefix = ('0' if digest[0] != '0' else '1') + digest[1:8]
+  wrong = str(tmp_path / f'resnet50-{wrong_prefix}.pth')
+  os.link(path, right)
+  os.link(path, wrong)
+  assert pretrained.hash_prefix(right) == digest[:8]
+  assert pretrained.hash_prefix('pt_inception-2015-12-05-6726825d.pth') == (
+      '6726825d')
+  assert pretrained.hash_prefix('resnet50_places365.pth.tar') is None
+  assert pretrained.check_hash(right) == digest
+  pretrained.load('resnet50', right)
+  with pytest.raises(pretrained.HashMismatchError,
+                     match=f'does not start with {wrong_prefix}') as error:
+    pretrained.load('resnet50', wrong)
+  assert isinstance(error.value, ValueError)
+  pretrained.load('resnet50', wrong, verify_hash=False)
+
+
+def test_names_and_unknown_name():
+  assert set(pretrained.names()) >= {'seresnext50_32x4d', 'vgg16',
+                                     'vgg16_bn', 'resnet50', 'resnet101'}
+  with pytest.raises(KeyError, match='unknown pretrained network'):
+    pretrained.load('alexnet', 'unused.pth')
