@@ -448,6 +448,8 @@ def main(argv):
   if len(argv) < 2 or argv[1] not in BENCHMARKS:
     sys.exit(f'usage: python -m colorjax.benchmark {{{",".join(BENCHMARKS)}}}'
              ' [--flags]')
+  from colorjax import console  # pylint: disable=g-import-not-at-top
+  console.quiet_libraries(FLAGS.verbosity)
   report = BENCHMARKS[argv[1]]()
   if FLAGS.output and report:
     import datetime  # pylint: disable=g-import-not-at-top
