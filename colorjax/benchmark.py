@@ -395,30 +395,32 @@ def benchmark_sample():
   gray = jnp.asarray(np.random.default_rng(0).uniform(
       -1, 1, (1, size, size, 1)), jnp.float32)
   results, seconds_per_image = {}, {}    # the latter unrounded
-  # The conditioning networks (f, h) run once per image in both samplers.
-  conditioning = jax.jit(lambda s, g: method.model.apply(
-      {'params': s.model_state['ema']}, g,
-      method=lambda m, g: m.conditioning(g))['cond'])
-  jax.block_until_ready(conditioning(state, gray))
-  start = time.perf_counter()
-  for _ in range(FLAGS.steps):
-    cond = conditioning(state, gray)
-  jax.block_until_ready(cond)
-  conditioning_s = (time.perf_counter() - start) / FLAGS.steps
-  for sampler in ('cached', 'naive') if FLAGS.naive else ('cached',):
-    fn = jax.jit(lambda s, g, r, sampler=sampler: method.sample(
-        s, g, r, num_samples, sampler=sampler)[0])
-    samples = fn(state, gray, jax.random.PRNGKey(0))     # compile + warm up
-    jax.block_until_ready(samples)
-    repeats = FLAGS.steps if sampler == 'cached' else 1
+  with CpuShare() as load:   # other processes' share while timed
+    # The conditioning networks (f, h) run once per image in both samplers.
+    conditioning = jax.jit(lambda s, g: method.model.apply(
+        {'params': s.model_state['ema']}, g,
+        method=lambda m, g: m.conditioning(g))['cond'])
+    jax.block_until_ready(conditioning(state, gray))
     start = time.perf_counter()
-    for i in range(repeats):
-      samples = fn(state, gray, jax.random.PRNGKey(i + 1))
-    jax.block_until_ready(samples)
-    seconds = seconds_per_image[sampler] = (
-        (time.perf_counter() - start) / repeats)
-    results[sampler] = {'seconds_per_image': round(seconds, 4),
-                        'samples_per_s': round(num_samples / seconds, 3)}
+    for _ in range(FLAGS.steps):
+      cond = conditioning(state, gray)
+    jax.block_until_ready(cond)
+    conditioning_s = (time.perf_counter() - start) / FLAGS.steps
+    for sampler in ('cached', 'naive') if FLAGS.naive else ('cached',):
+      fn = jax.jit(lambda s, g, r, sampler=sampler: method.sample(
+          s, g, r, num_samples, sampler=sampler)[0])
+      samples = fn(state, gray, jax.random.PRNGKey(0))     # compile + warm up
+      jax.block_until_ready(samples)
+      repeats = FLAGS.steps if sampler == 'cached' else 1
+      start = time.perf_counter()
+      for i in range(repeats):
+        samples = fn(state, gray, jax.random.PRNGKey(i + 1))
+      jax.block_until_ready(samples)
+      seconds = seconds_per_image[sampler] = (
+          (time.perf_counter() - start) / repeats)
+      results[sampler] = {'seconds_per_image': round(seconds, 4),
+                          'samples_per_s': round(num_samples / seconds, 3)}
+  _warn_if_busy('the samplers', load.other)
   device = jax.devices()[0]
   report = {'benchmark': 'sample', 'config': FLAGS.config,
             'device': f'{jax.device_count()} x {device.device_kind}',
@@ -426,6 +428,7 @@ def benchmark_sample():
             'chroma_size': size // config.data.downsample,
             'num_samples_per_image': num_samples,
             'conditioning_seconds_per_image': round(conditioning_s, 4),
+            'other_cpu': load.other,
             **results}
   if 'naive' in results:
     # From the unrounded timings: the rounded samples/s have as few as two
