@@ -286,3 +286,207 @@ def test_names_and_unknown_name():
                                      'vgg16_bn', 'resnet50', 'resnet101'}
   with pytest.raises(KeyError, match='unknown pretrained network'):
     pretrained.load('alexnet', 'unused.pth')
+
+
+# ---------------------------------------------------------------------------
+# LPIPS v0.1 (AlexNet): a plain-PyTorch reference following the lpips
+# package (lpips/pretrained_networks.py `alexnet`, lpips/lpips.py `LPIPS`),
+# module names chosen so its state dict has the real file's keys.
+
+LPIPS_CHANNELS = [64, 192, 384, 256, 256]
+
+
+class TorchScalingLayer(nn.Module):
+
+  def __init__(self):
+    super().__init__()
+    self.register_buffer(
+        'shift', torch.tensor([-.030, -.088, -.188]).view(1, 3, 1, 1))
+    self.register_buffer(
+        'scale', torch.tensor([.458, .448, .450]).view(1, 3, 1, 1))
+
+  def forward(self, x):
+    return (x - self.shift) / self.scale
+
+
+class TorchNetLinLayer(nn.Module):
+
+  def __init__(self, channels):
+    super().__init__()
+    self.model = nn.Sequential(nn.Dropout(),
+                               nn.Conv2d(channels, 1, 1, 1, 0, bias=False))
+
+
+class TorchLPIPSAlexNet(nn.Module):
+  """torchvision alexnet().features split into the five lpips slices."""
+
+  def __init__(self):
+    super().__init__()
+    features = [
+        nn.Conv2d(3, 64, kernel_size=11, stride=4, padding=2),
+        nn.ReLU(inplace=True),
+        nn.MaxPool2d(kernel_size=3, stride=2),
+        nn.Conv2d(64, 192, kernel_size=5, padding=2),
+        nn.ReLU(inplace=True),
+        nn.MaxPool2d(kernel_size=3, stride=2),
+        nn.Conv2d(192, 384, kernel_size=3, padding=1),
+        nn.ReLU(inplace=True),
+        nn.Conv2d(384, 256, kernel_size=3, padding=1),
+        nn.ReLU(inplace=True),
+        nn.Conv2d(256, 256, kernel_size=3, padding=1),
+        nn.ReLU(inplace=True),
+    ]
+    bounds = [(0, 2), (2, 5), (5, 8), (8, 10), (10, 12)]
+    for k, (start, end) in enumerate(bounds, 1):
+      part = nn.Sequential()
+      for i in range(start, end):
+        part.add_module(str(i), features[i])
+      setattr(self, f'slice{k}', part)
+
+  def forward(self, x):
+    outputs = []
+    for k in range(1, 6):
+      x = getattr(self, f'slice{k}')(x)
+      outputs.append(x)
+    return outputs
+
+
+def _torch_normalize_tensor(x, eps=1e-10):
+  return x / (torch.sqrt(torch.sum(x ** 2, dim=1, keepdim=True)) + eps)
+
+
+class TorchLPIPS(nn.Module):
+  """lpips.LPIPS(net='alex', version='0.1', lpips=True, spatial=False)."""
+
+  def __init__(self):
+    super().__init__()
+    self.scaling_layer = TorchScalingLayer()
+    self.net = TorchLPIPSAlexNet()
+    self.lin0 = TorchNetLinLayer(LPIPS_CHANNELS[0])
+    self.lin1 = TorchNetLinLayer(LPIPS_CHANNELS[1])
+    self.lin2 = TorchNetLinLayer(LPIPS_CHANNELS[2])
+    self.lin3 = TorchNetLinLayer(LPIPS_CHANNELS[3])
+    self.lin4 = TorchNetLinLayer(LPIPS_CHANNELS[4])
+    # As in lpips.py: the same layers again, so the state dict repeats them
+    # as lins.K.model.1.weight.
+    self.lins = nn.ModuleList([self.lin0, self.lin1, self.lin2, self.lin3,
+                               self.lin4])
+
+  def forward(self, in0, in1):
+    outs0 = self.net(self.scaling_layer(in0))
+    outs1 = self.net(self.scaling_layer(in1))
+    val = 0
+    for k in range(5):
+      diff = (_torch_normalize_tensor(outs0[k]) -
+              _torch_normalize_tensor(outs1[k])) ** 2
+      val = val + self.lins[k].model(diff).mean([2, 3], keepdim=True)
+    return val
+
+
+def _lpips_reference(seed=0):
+  torch.manual_seed(seed)
+  model = TorchLPIPS()
+  with torch.no_grad():
+    for conv in model.net.modules():
+      if isinstance(conv, nn.Conv2d):
+        conv.bias.uniform_(-0.1, 0.1)
+    for lin in model.lins:
+      lin.model[1].weight.uniform_(0.01, 1.0)   # non-negative, as trained
+  return model.eval()
+
+
+def _lpips_pair(rng, h, w, n=3):
+  x = rng.uniform(-1, 1, size=(n, h, w, 3)).astype(np.float32)
+  y = np.clip(x + rng.normal(scale=0.3, size=x.shape), -1, 1).astype(
+      np.float32)
+  return x, y
+
+
+def _torch_nchw(x):
+  return torch.from_numpy(x.transpose(0, 3, 1, 2).copy())
+
+
+def test_lpips_alex_state_dict_keys():
+  keys = set(_lpips_reference().state_dict())
+  assert {'scaling_layer.shift', 'scaling_layer.scale', 'net.slice1.0.weight',
+          'net.slice2.3.bias', 'net.slice3.6.weight', 'net.slice4.8.weight',
+          'net.slice5.10.bias', 'lin0.model.1.weight', 'lin4.model.1.weight',
+          'lins.4.model.1.weight'} <= keys
+  assert len(keys) == 2 + 10 + 5 + 5
+
+
+def test_lpips_alex_matches_reference(tmp_path):
+  model = _lpips_reference()
+  path = str(tmp_path / 'lpips_alex.pth')
+  torch.save(model.state_dict(), path)
+  module, variables = pretrained.load('lpips_alex', path)
+  apply = jax.jit(module.apply)
+  rng = np.random.default_rng(4)
+  for h, w in [(64, 64), (50, 70)]:
+    x, y = _lpips_pair(rng, h, w)
+    got = np.asarray(apply(variables, x, y))
+    with torch.no_grad():
+      want = model(_torch_nchw(x), _torch_nchw(y)).numpy()
+    assert want.shape == (3, 1, 1, 1) and got.shape == (3,)
+    want = want.reshape(-1)
+    assert np.all(want > 0)
+    np.testing.assert_allclose(got, want, rtol=1e-4)
+    # A distance from an image to itself is 0: exactly when run eagerly;
+    # under jit XLA:CPU may round the two (identical) branches differently.
+    np.testing.assert_array_equal(np.asarray(module.apply(variables, x, x)),
+                                  0.0)
+    assert np.max(np.abs(np.asarray(apply(variables, x, x)))) < 1e-12
+
+
+def test_lpips_alex_optional_entries_and_mismatches(tmp_path):
+  model = _lpips_reference(seed=1)
+  state = {k: v.numpy() for k, v in model.state_dict().items()}
+  x, y = _lpips_pair(np.random.default_rng(5), 64, 64, n=2)
+  with torch.no_grad():
+    want = model(_torch_nchw(x), _torch_nchw(y)).numpy().reshape(-1)
+  path = str(tmp_path / 'lpips_alex.npz')
+  # Without the scaling buffers and the lins.K duplicates (the released
+  # weights/v0.1/alex.pth + torchvision backbone, put together by hand).
+  np.savez(path, **{k: v for k, v in state.items()
+                    if not k.startswith(('scaling_layer.', 'lins.'))})
+  module, variables = pretrained.load('lpips_alex', path)
+  np.testing.assert_allclose(np.asarray(module.apply(variables, x, y)), want,
+                             rtol=1e-4)
+  # Missing lin4 (both copies): one clear error naming the key.
+  np.savez(path, **{k: v for k, v in state.items()
+                    if not k.startswith(('lin4.', 'lins.4.'))})
+  with pytest.raises(pretrained.CheckpointMismatchError,
+                     match=r'lpips lpips_alex.*missing keys: '
+                           r'lin4\.model\.1\.weight'):
+    pretrained.load('lpips_alex', path)
+  # A classifier file is not an LPIPS file.
+  np.savez(path, **_resnet50_state())
+  with pytest.raises(pretrained.CheckpointMismatchError,
+                     match=r'lpips_alex.*missing keys: lin0\.model\.1\.weight'
+                           r'.*unexpected keys'):
+    pretrained.load('lpips_alex', path)
+  # Wrong scaling constants, or duplicates that disagree.
+  bad = dict(state)
+  bad['scaling_layer.scale'] = np.ones((1, 3, 1, 1), np.float32)
+  np.savez(path, **bad)
+  with pytest.raises(pretrained.CheckpointMismatchError,
+                     match=r'scaling_layer\.scale'):
+    pretrained.load('lpips_alex', path)
+  bad = dict(state)
+  bad['lins.2.model.1.weight'] = bad['lins.2.model.1.weight'] * 2
+  np.savez(path, **bad)
+  with pytest.raises(pretrained.CheckpointMismatchError,
+                     match=r'lins\.2\.model\.1\.weight differs'):
+    pretrained.load('lpips_alex', path)
+
+
+def test_lpips_alex_gradient_is_finite(tmp_path):
+  model = _lpips_reference(seed=2)
+  path = str(tmp_path / 'lpips_alex.pth')
+  torch.save(model.state_dict(), path)
+  module, variables = pretrained.load('lpips_alex', path)
+  x, y = _lpips_pair(np.random.default_rng(6), 64, 64, n=2)
+  grad = jax.grad(lambda a: module.apply(variables, a, y).sum())(x)
+  assert np.all(np.isfinite(np.asarray(grad)))
+  grad = jax.grad(lambda a: module.apply(variables, a, x).sum())(x)
+  np.testing.assert_array_equal(np.asarray(grad), 0.0)

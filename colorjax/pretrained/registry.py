@@ -3,7 +3,8 @@
 Nothing is downloaded: users fetch the official files themselves (README,
 "Pretrained networks (offline)"). `module.apply(variables, x)` takes the
 reference PyTorch module's forward input transposed to NHWC and returns its
-forward output (NHWC for feature maps).
+forward output (NHWC for feature maps); `lpips_alex` takes two images,
+`module.apply(variables, x, y)`, and returns one distance per image.
 """
 
 import dataclasses
@@ -18,6 +19,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from colorjax.pretrained import common
+from colorjax.pretrained import lpips
 from colorjax.pretrained import resnet
 from colorjax.pretrained import timm_seresnext
 from colorjax.pretrained import vgg
@@ -28,10 +30,14 @@ class Spec:
   """How to build and fill one named network."""
   name: str
   source: str                                  # whose layout the file has
-  build: Callable[[int], nn.Module]            # num_classes -> module
+  build: Callable[..., nn.Module]              # num_classes -> module, or
+                                               # () -> module (no classes_key)
   torch_key: Callable[[Tuple[str, ...]], str]  # flax path -> torch prefix
-  classes_key: str                             # tensor whose dim 0 = classes
+  classes_key: Optional[str] = None            # tensor whose dim 0 = classes
   input_shape: Tuple[int, ...] = (1, 64, 64, 3)
+  num_inputs: int = 1                          # arrays `apply` takes
+  # state dict -> state dict: checks and drops entries without a Flax leaf.
+  prepare_state: Optional[Callable[[Dict[str, Any]], Dict[str, Any]]] = None
 
 
 REGISTRY: Dict[str, Spec] = {
@@ -51,6 +57,8 @@ REGISTRY: Dict[str, Spec] = {
         Spec('resnet101', 'torchvision',
              lambda n: resnet.ResNet(resnet.RESNET101_BLOCKS, n),
              common.underscore_key, 'fc.weight'),
+        Spec('lpips_alex', 'lpips', lpips.LPIPSAlex, common.underscore_key,
+             num_inputs=2, prepare_state=lpips.prepare_state),
     )
 }
 
@@ -135,6 +143,8 @@ def convert(name: str, state_dict: Mapping[str, Any],
             reference_variables: Mapping[str, Any]) -> Dict[str, Any]:
   """A state dict -> variables shaped like `reference_variables`."""
   spec = _spec(name)
+  if spec.prepare_state is not None:
+    state_dict = spec.prepare_state(dict(state_dict))
   return common.convert_variables(state_dict, reference_variables,
                                   spec.torch_key, f'{spec.source} {name}')
 
@@ -149,12 +159,14 @@ def _spec(name: str) -> Spec:
 def load(name: str, path: str, verify_hash: bool = True):
   """Builds network `name` and fills it from the checkpoint at `path`.
 
-  The number of classes is read from the file's classifier weight, so
-  ImageNet (1000) and Places365 (365) heads both load.
+  For classifiers the number of classes is read from the file's classifier
+  weight, so ImageNet (1000) and Places365 (365) heads both load.
 
   Returns:
     (module, variables): `module.apply(variables, x)` with x the reference
-    PyTorch forward input transposed to NHWC.
+    PyTorch forward input transposed to NHWC (`lpips_alex`:
+    `module.apply(variables, x, y)`, NHWC images in [-1, 1] -> distances
+    [N]).
 
   Raises:
     CheckpointMismatchError (a ValueError): keys or shapes do not match.
@@ -162,15 +174,24 @@ def load(name: str, path: str, verify_hash: bool = True):
   """
   spec = _spec(name)
   state = read_state_dict(path, verify_hash=verify_hash)
-  classifier = state.get(spec.classes_key)
-  if classifier is None or np.ndim(classifier) != 2:
-    raise common.CheckpointMismatchError(
-        f'{path}: state dict does not match {spec.source} {name}: no '
-        f'classifier weight {spec.classes_key!r} (keys: '
-        f'{", ".join(sorted(state)[:6])}{", ..." if len(state) > 6 else ""})')
-  module = spec.build(int(np.shape(classifier)[0]))
-  reference = jax.eval_shape(module.init, jax.random.PRNGKey(0),
-                             jnp.zeros(spec.input_shape, jnp.float32))
+  if spec.classes_key is None:
+    module = spec.build()
+  else:
+    classifier = state.get(spec.classes_key)
+    if classifier is None or np.ndim(classifier) != 2:
+      raise common.CheckpointMismatchError(
+          f'{path}: state dict does not match {spec.source} {name}: no '
+          f'classifier weight {spec.classes_key!r} (keys: '
+          f'{", ".join(sorted(state)[:6])}'
+          f'{", ..." if len(state) > 6 else ""})')
+    module = spec.build(int(np.shape(classifier)[0]))
+  if spec.prepare_state is not None:
+    try:
+      state = spec.prepare_state(state)
+    except common.CheckpointMismatchError as e:
+      raise common.CheckpointMismatchError(f'{path}: {e}') from e
+  inputs = [jnp.zeros(spec.input_shape, jnp.float32)] * spec.num_inputs
+  reference = jax.eval_shape(module.init, jax.random.PRNGKey(0), *inputs)
   variables = common.convert_variables(state, reference, spec.torch_key,
                                        f'{spec.source} {name}')
   return module, variables
