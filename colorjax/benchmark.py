@@ -190,7 +190,8 @@ class CpuShare:
     busy, own, wall = (b - a for a, b in zip(
         self._start, (_machine_busy_s(), _own_cpu_s(), time.perf_counter())))
     capacity = wall * (os.cpu_count() or 1)
-    self.other = None if busy is None else round(
+    # None where /proc/stat cannot be read (not Linux).
+    self.other = None if busy != busy else round(
         max(busy - own, 0.0) / capacity, 3)
 
 
@@ -211,7 +212,7 @@ def _own_cpu_s():
 
 
 def _warn_if_busy(section, share):
-  if share is not None and share == share and share > 0.1:
+  if share is not None and share > 0.1:
     print(f'warning: other processes used {share:.0%} of the CPU while '
           f'{section} was timed; ratios taken on a busy machine are not '
           'comparable', file=sys.stderr)

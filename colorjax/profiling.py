@@ -78,13 +78,10 @@ def parse_hlo(text: str) -> dict[str, Instruction]:
     instruction = instructions[name]
     if instruction.op_name or not body:
       continue
-    ranked = sorted(
-        (b for b in body if b[2]),
-        key=lambda b: _HEAVY.index(b[1]) if b[1] in _HEAVY else len(_HEAVY))
-    if ranked:
-      instruction.op_name = ranked[0][2]
-    heaviest = min(body, key=lambda b: _HEAVY.index(b[1])
-                   if b[1] in _HEAVY else len(_HEAVY))
+    named = [b for b in body if b[2]]
+    if named:
+      instruction.op_name = min(named, key=_weight)[2]
+    heaviest = min(body, key=_weight)
     if instruction.opcode == 'fusion':
       instruction.opcode = f'fusion({heaviest[1]})'
   # XLA drops the metadata of instructions it rewrites (a weight gradient's
@@ -95,6 +92,11 @@ def parse_hlo(text: str) -> dict[str, Instruction]:
       if source:
         instruction.op_name, instruction.inferred = source, True
   return instructions
+
+
+def _weight(entry):
+  """Sort key of a (name, opcode, op_name) body entry: heaviest first."""
+  return _HEAVY.index(entry[1]) if entry[1] in _HEAVY else len(_HEAVY)
 
 
 def _from_operands(instruction, instructions, depth):

@@ -16,6 +16,11 @@ def tiny_config(data_dir, name='chromacmc', **overrides):
   config = importlib.import_module(name).get_config('tiny')
   config.data.dataset = 'semantic_shapes/test'
   config.data.data_dir = data_dir
+  return apply_overrides(config, overrides)
+
+
+def apply_overrides(config, overrides):
+  """Sets each dotted key ('data.batch_size') of `overrides` in `config`."""
   for key, value in overrides.items():
     target = config
     *parents, leaf = key.split('.')

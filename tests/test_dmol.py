@@ -57,15 +57,9 @@ def test_samples_follow_the_pmf(rng):
   # Samples lie on the grid.
   np.testing.assert_allclose(np.asarray(samples),
                              index / 127.5 - 1.0, atol=1e-6)
-  # Compare marginals of a and of b, binned by 8 levels (chi-square-like).
-  for axis in (0, 1):
-    counts = np.bincount(index[:, axis] // 8, minlength=32) / n
-    expected = pmf.sum(axis=1 - axis).reshape(32, 8).sum(-1)
-    np.testing.assert_allclose(counts, expected, atol=4e-3)
-  joint = np.zeros((32, 32))
-  np.add.at(joint, (index[:, 0] // 8, index[:, 1] // 8), 1.0 / n)
-  expected_joint = pmf.reshape(32, 8, 32, 8).sum(axis=(1, 3))
-  assert np.abs(joint - expected_joint).sum() < 0.03
+  # Marginals of a and of b, binned by 8 levels (chi-square-like), and the
+  # binned joint.
+  _assert_samples_follow(index, pmf, atol=4e-3)
 
 
 def test_lower_temperature_gives_lower_entropy_samples(rng):
@@ -179,12 +173,12 @@ def _sample_indices(outputs, n, temperature=None, seed=0):
       jnp.round((samples + 1.0) * 127.5)).astype(int)
 
 
-def _assert_samples_follow(index, pmf):
+def _assert_samples_follow(index, pmf, atol=5e-3):
   n = len(index)
   for axis in (0, 1):
     counts = np.bincount(index[:, axis] // 8, minlength=32) / n
     expected = pmf.sum(axis=1 - axis).reshape(32, 8).sum(-1)
-    np.testing.assert_allclose(counts, expected, atol=5e-3)
+    np.testing.assert_allclose(counts, expected, atol=atol)
   joint = np.zeros((32, 32))
   np.add.at(joint, (index[:, 0] // 8, index[:, 1] // 8), 1.0 / n)
   assert np.abs(joint - pmf.reshape(32, 8, 32, 8).sum(axis=(1, 3))).sum() < 0.03

@@ -54,11 +54,11 @@ def _sgd(config):
 
 def _assert_trees_close(actual, expected, rel=2e-3):
   scale = max(float(jnp.max(jnp.abs(x))) for x in jax.tree.leaves(expected))
-  for path, a, e in zip(jax.tree_util.tree_leaves_with_path(actual),
-                        jax.tree.leaves(actual), jax.tree.leaves(expected)):
+  for (path, a), e in zip(jax.tree_util.tree_leaves_with_path(actual),
+                          jax.tree.leaves(expected)):
     np.testing.assert_allclose(np.asarray(a), np.asarray(e),
                                atol=rel * scale, rtol=rel,
-                               err_msg=jax.tree_util.keystr(path[0]))
+                               err_msg=jax.tree_util.keystr(path))
 
 
 def _step_gradients(state, new_state, network):

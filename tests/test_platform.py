@@ -17,6 +17,7 @@ from colorjax import evaluation
 from colorjax import train
 from colorjax import workdir as workdir_lib
 from conftest import REPO
+from conftest import apply_overrides
 import fixtures
 import platform_probe
 
@@ -26,13 +27,7 @@ def _probe_config(data_dir, photos=None, **overrides):
   config.data.dataset = 'semantic_shapes/test'
   config.data.data_dir = data_dir
   config.evals.photos.path = photos
-  for key, value in overrides.items():
-    *parents, leaf = key.split('.')
-    target = config
-    for parent in parents:
-      target = target[parent]
-    target[leaf] = value
-  return config
+  return apply_overrides(config, overrides)
 
 
 def _log(workdir):
