@@ -44,9 +44,10 @@ class Photo:
   lightness: np.ndarray     # float32 [H, W, 1], L in [0, 100]
 
 
-def inference_ops(config):
+def inference_spec(config) -> str:
   """Eval transforms without crop or labels: resize to the model size,
-  then exactly what evaluation does from `to_lab` on (equalise, normalise)."""
+  then exactly what evaluation does from `to_lab` on (equalise, normalise).
+  The full-resolution evaluation protocol feeds the model this too."""
   size = config.data.image_size
   parts = [p.strip() for p in config.data.preprocess_eval.split('|')]
   names = [p.split('(')[0] for p in parts]
@@ -55,7 +56,11 @@ def inference_ops(config):
   label_ops = ('keep', 'remap_labels', 'multi_hot', 'soft_encode')
   tail = [p for p, n in zip(parts[names.index('to_lab'):], names[
       names.index('to_lab'):]) if n not in label_ops]
-  return preprocess.parse('|'.join([f'resize({size})'] + tail))
+  return '|'.join([f'resize({size})'] + tail)
+
+
+def inference_ops(config):
+  return preprocess.parse(inference_spec(config))
 
 
 def recombine(lightness: np.ndarray, ab_small: np.ndarray) -> np.ndarray:

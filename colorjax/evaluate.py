@@ -1,47 +1,90 @@
-"""Runs a trained workdir's evaluators (config.evals) and prints JSON.
+"""Evaluates a trained workdir: the papers' metrics with their protocols.
 
+  # A named protocol (colorjax.protocols): JSON + markdown + plots under
+  # WORKDIR/eval/<preset>/ (or --output_dir), with a progress bar.
+  python -m colorjax.evaluate --workdir=DIR --preset=paper004 \
+      --segmenter=SEGMENTER_WORKDIR [--lpips=alexnet.pth] \
+      [--fid_inception=pt_inception-2015-12-05-6726825d.pth] \
+      [--classifier=vgg16:vgg16-397923af.pth]
+  # The config's own evaluators (config.evals), at full resolution:
   python -m colorjax.evaluate --workdir=DIR [--evals=val,val_segmentation]
-      [--split=val] [--max_batches=N] [--step=S] [--output=metrics.json]
-  # Any folder of photos, no labels needed (colour metrics against the
-  # photos' own colours, and a summary grid):
-  python -m colorjax.evaluate --workdir=DIR --image_folder=photos/
+      [--resolution=full|model] [--split=val] [--max_batches=N] [--step=S]
+  # Any folder of photos, no labels needed:
+  python -m colorjax.evaluate --workdir=DIR --images=photos/ [--preset=...]
 
-The JSON holds every metric (PSNR, SSIM, entropy, gray-baseline PSNR, ab
-error, mIoU, top-k, sample diversity: whatever the evaluators compute),
-flat, plus `evals` ({evaluator: metrics}), the split and the step.
+Resolution protocols (colorjax.evaluation): 'full' (default) scores what a
+user of `colorize` sees -- ab predicted at the model's resolution and
+upsampled onto the photo's own L; 'model' scores at the model's input (the
+config's eval crop), as training-time evaluation does.
+
+The JSON holds every metric flat, `evals` ({evaluator: metrics}), and the
+protocol: `preset`, `protocol` (each evaluator's data, resolution, canvas,
+image limit), `weights` (SHA-256 of every reference file), `num_images`,
+`colorjax_version`, `step`, `date`, `skipped` (evaluators that could not
+run, with why) and `plots`.
 """
 
+import datetime
 import json
 import os
+from typing import Dict, Optional
 
 from absl import app
 from absl import flags
 import ml_collections
 
+import colorjax
 from colorjax import console
 from colorjax import evaluation
+from colorjax import protocols
 from colorjax import sharding
 from colorjax import workdir as workdir_lib
+
+_RESOLUTION_TYPES = ('colour', 'perceptual', 'semantic_interpretability',
+                     'reference_segmentation', 'diversity')
 
 
 def evaluate_workdir(workdir: str, split=None, max_batches=None, step=None,
                      diversity_samples: int = 2, names=None,
-                     image_folder=None):
-  """{metric: value, ..., 'evals': {name: {...}}, 'split', 'step'}."""
+                     image_folder=None, preset: Optional[str] = None,
+                     resolution: Optional[str] = None,
+                     networks: Optional[Dict[str, str]] = None,
+                     plots_dir: Optional[str] = None, progress: bool = False,
+                     max_images: Optional[int] = None):
+  """{metric: value, ..., 'evals', 'protocol', 'weights', ...} (module doc).
+
+  resolution: None = the preset's (no preset: 'full') for the evaluators
+  that score colours; networks: lpips / fid_inception / classifier /
+  segmenter (see colorjax.protocols.evals_for).
+  """
+  networks = {k: v for k, v in (networks or {}).items() if v}
   config = workdir_lib.load_config(workdir)
   method, state = workdir_lib.restore_for_inference(workdir, config, step)
-  evals = ml_collections.ConfigDict(
-      (config.get('evals') or evaluation.default_evals(config)).to_dict())
-  if image_folder:
-    evals = ml_collections.ConfigDict({
-        'folder': dict(type='colour', dataset='image_folder',
-                       path=image_folder),
-        'folder_samples': dict(type='summary', dataset='image_folder',
-                               path=image_folder, num_images=8)})
+  if preset:
+    evals = protocols.evals_for(preset, **networks)
+  else:
+    evals = ml_collections.ConfigDict(
+        (config.get('evals') or evaluation.default_evals(config)).to_dict())
+    for cfg in evals.values():
+      for option, types in protocols.NETWORK_OPTIONS.items():
+        if networks.get(option) and cfg.type in types:
+          cfg[option] = networks[option]
+    if image_folder:
+      evals = ml_collections.ConfigDict({
+          'folder': dict(type='colour'),
+          'folder_samples': dict(type='summary', num_images=8)})
+    resolution = resolution or 'full'
   for name, cfg in evals.items():
+    if image_folder:
+      cfg.dataset, cfg.path = 'image_folder', image_folder
+      cfg.skip_if_missing = cfg.get('skip_if_missing', True)
     if split and cfg.get('dataset') in (None, config.data.dataset):
       cfg.split = split
-    if max_batches is not None and max_batches >= 0:
+    if resolution and cfg.type in _RESOLUTION_TYPES:
+      cfg.resolution = resolution
+    if max_images is not None and max_images > 0:
+      cfg.max_images = max_images
+    elif max_batches is not None and max_batches >= 0:
       cfg.max_images = max_batches * (cfg.get('batch_size') or
                                       config.data.eval_batch_size)
     if cfg.type == 'diversity':
@@ -51,6 +94,8 @@ def evaluate_workdir(workdir: str, split=None, max_batches=None, step=None,
         c.type == 'diversity' and diversity_samples < 2)]
   runner = evaluation.Evaluation(method, config, sharding.data_mesh(), evals,
                                  names)
+  runner.plots_dir = plots_dir
+  runner.progress = progress
   results = runner.run(state)
   flat = evaluation.flatten(results)
   flat['evals'] = results
@@ -58,37 +103,119 @@ def evaluate_workdir(workdir: str, split=None, max_batches=None, step=None,
   flat['split'] = ('all' if first.get('dataset') == 'image_folder' else
                    first.get('split') or config.data.eval_split)
   flat['step'] = int(state.step)
+  flat['preset'] = preset
+  flat['method'] = config.method
+  flat['workdir'] = os.path.abspath(workdir)
+  flat['protocol'] = {}
+  for name in runner.evaluators:
+    entry = runner.protocol(name)
+    entry['max_images'] = evals[name].get('max_images', -1)
+    flat['protocol'][name] = entry
+  flat['weights'] = {path: digest for e in runner.evaluators.values()
+                     for path, digest in e.weights.items()}
+  flat['skipped'] = dict(runner.skipped)
+  counts = [v['num_images'] for v in results.values() if 'num_images' in v]
+  flat['num_images'] = max(counts) if counts else None
+  flat['colorjax_version'] = colorjax.__version__
+  flat['date'] = datetime.datetime.now().isoformat(timespec='seconds')
+  flat['plots'] = runner.artifacts()
   return flat
+
+
+def _fmt(value) -> str:
+  if isinstance(value, float):
+    return f'{value:.4g}'
+  return str(value)
+
+
+def markdown(results) -> str:
+  """A table of the preset's headline metrics (or all), then protocol."""
+  preset = results.get('preset')
+  headline = (protocols.get(preset).headline if preset else
+              tuple(k for k, v in results.items()
+                    if isinstance(v, (int, float)) and k != 'step'))
+  shown = [k for k in headline if k in results]
+  lines = [f'# {results["method"]} at step {results["step"]}'
+           f'{f" -- preset {preset}" if preset else ""}', '',
+           '| ' + ' | '.join(shown) + ' |',
+           '|' + '---|' * len(shown),
+           '| ' + ' | '.join(_fmt(results[k]) for k in shown) + ' |', '']
+  lines.append(f'Images: {results.get("num_images")}; split '
+               f'{results["split"]}; colorjax {results["colorjax_version"]};'
+               f' {results["date"]}.')
+  for name, protocol in results['protocol'].items():
+    lines.append(f'- {name}: {protocol["data"]}, resolution '
+                 f'{protocol["resolution"]}'
+                 f'{", canvas " + str(protocol["canvas"]) if "canvas" in protocol else ""}')
+  for path, digest in results['weights'].items():
+    lines.append(f'- weights {os.path.basename(path)}: sha256 {digest[:16]}')
+  for name, reason in results['skipped'].items():
+    lines.append(f'- not run: {name} ({reason})')
+  lines += ['', '## All metrics', '']
+  for name, values in results['evals'].items():
+    lines.append(f'- **{name}**: ' + ', '.join(
+        f'{k} {_fmt(v)}' for k, v in sorted(values.items())))
+  return '\n'.join(lines) + '\n'
 
 
 FLAGS = flags.FLAGS
 
 if __name__ == '__main__':
   flags.DEFINE_string('workdir', None, 'a trained workdir')
+  flags.DEFINE_enum('preset', None, protocols.names(),
+                    'a named protocol (colorjax.protocols)')
+  flags.DEFINE_enum('resolution', None, ['full', 'model'], 'full: score at '
+                    'the photos\' own size (default without a preset); '
+                    'model: at the model\'s input')
   flags.DEFINE_list('evals', None, 'evaluators to run (default: all but '
                     'summaries)')
   flags.DEFINE_string('split', None, 'default: each evaluator\'s split')
   flags.DEFINE_integer('max_batches', -1, '-1: the whole split')
+  flags.DEFINE_integer('max_images', None, 'score the first N images')
   flags.DEFINE_integer('step', None, 'checkpoint step (default: latest)')
-  flags.DEFINE_string('image_folder', None, 'evaluate on this folder of '
-                      'photos instead of the config\'s evaluators')
+  flags.DEFINE_string('images', None, 'evaluate on this folder of photos')
+  flags.DEFINE_string('image_folder', None, 'alias of --images')
   flags.DEFINE_string('output', None, 'also write the JSON here')
+  flags.DEFINE_string('output_dir', None, 'JSON, markdown and plots (default'
+                      ' with --preset: WORKDIR/eval/<preset>)')
   flags.DEFINE_integer('diversity_samples', 2, 'samples per image for the '
-                       'diversity SSIM (sampling methods; < 2 skips it)')
+                       'diversity metrics (sampling methods; < 2 skips it)')
+  flags.DEFINE_string('lpips', None, 'LPIPS AlexNet v0.1 weights file')
+  flags.DEFINE_string('fid_inception', None, 'pytorch-fid Inception file')
+  flags.DEFINE_string('classifier', None, 'NAME:PATH, e.g. vgg16:PATH')
+  flags.DEFINE_string('segmenter', None, 'reference segmenter: a '
+                      'configs/segmenter.py workdir or '
+                      'deeplabv3_resnet101:PATH')
   flags.mark_flag_as_required('workdir')
 
   def main(argv):
     del argv
     console.quiet_libraries(FLAGS.verbosity)
-    results = evaluate_workdir(FLAGS.workdir, FLAGS.split, FLAGS.max_batches,
-                               FLAGS.step, FLAGS.diversity_samples,
-                               FLAGS.evals, FLAGS.image_folder)
+    output_dir = FLAGS.output_dir or (
+        os.path.join(FLAGS.workdir, 'eval', FLAGS.preset) if FLAGS.preset
+        else None)
+    results = evaluate_workdir(
+        FLAGS.workdir, FLAGS.split, FLAGS.max_batches, FLAGS.step,
+        FLAGS.diversity_samples, FLAGS.evals,
+        FLAGS.images or FLAGS.image_folder, FLAGS.preset, FLAGS.resolution,
+        networks=dict(lpips=FLAGS.lpips, fid_inception=FLAGS.fid_inception,
+                      classifier=FLAGS.classifier,
+                      segmenter=FLAGS.segmenter),
+        plots_dir=output_dir, progress=True, max_images=FLAGS.max_images)
     text = json.dumps(results, indent=1, sort_keys=True)
     print(text)
-    if FLAGS.output:
-      os.makedirs(os.path.dirname(os.path.abspath(FLAGS.output)),
-                  exist_ok=True)
-      with open(FLAGS.output, 'w') as f:
+    paths = [FLAGS.output] if FLAGS.output else []
+    if output_dir:
+      os.makedirs(output_dir, exist_ok=True)
+      paths.append(os.path.join(output_dir, 'metrics.json'))
+      with open(os.path.join(output_dir, 'metrics.md'), 'w') as f:
+        f.write(markdown(results))
+    for path in paths:
+      os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+      with open(path, 'w') as f:
         f.write(text + '\n')
+    if output_dir:
+      print(f'wrote {output_dir}/metrics.json, metrics.md and '
+            f'{len(results["plots"])} plots')
 
   app.run(main)

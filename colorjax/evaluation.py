@@ -5,6 +5,16 @@ preprocessing, batch size, image count) are run together: the data is read
 once and `predict` runs once per batch for all of them. Every image is
 scored once: the last, partial batch is padded and masked, so results do
 not depend on the batch size or the number of devices.
+
+Resolution protocols (an evaluator's `resolution`):
+  'model'  the config's eval preprocessing (e.g. a 256 centre crop) and
+           metrics at the model's input size -- cheap, used in training;
+  'full'   what a user sees: the whole photo resized to the model's input
+           (as colorize does), ab predicted and upsampled bilinearly onto
+           the photo's own full-resolution L, metrics on every real pixel.
+           Photos are padded onto a canvas (the dataset's longest side,
+           `canvas=` to change; larger photos are shrunk to fit and
+           counted as `num_downscaled`).
 """
 
 import collections
@@ -15,12 +25,17 @@ from absl import logging
 import jax
 import ml_collections
 import numpy as np
+import tqdm
 
 from colorjax import evaluators as evaluators_lib
 from colorjax import sharding
 from colorjax.data import image_folder
 from colorjax.data import pipeline
 from colorjax.data import preprocess
+from colorjax.datasets import catalog
+
+# Canvas of the full-resolution protocol on a photo folder (sizes unknown).
+FOLDER_CANVAS = 1024
 
 Results = Dict[str, Dict[str, Any]]
 
@@ -67,6 +82,19 @@ class _Data:
     elif label_ops and self.dataset == data.dataset and not cfg.get(
         'preprocess'):
       preprocess_spec = f'{label_ops}|{preprocess_spec}'
+    self.resolution = cfg.get('resolution') or 'model'
+    if self.resolution == 'full':
+      from colorjax import colorize  # pylint: disable=g-import-not-at-top
+      canvas = cfg.get('canvas')
+      if not canvas:
+        canvas = (FOLDER_CANVAS if self.dataset == 'image_folder' else
+                  catalog.lookup(self.dataset).get('max_image_side',
+                                                   FOLDER_CANVAS))
+      self.canvas = int(canvas)
+      labels = (label_ops + '|') if (label_ops and self.dataset ==
+                                     data.dataset) else ''
+      preprocess_spec = (f'{labels}keep_full({self.canvas})|'
+                         f'{colorize.inference_spec(config)}')
     self.preprocess = preprocess_spec
     max_images = cfg.get('max_images', -1)
     if max_images is not None and max_images > 0:
@@ -80,6 +108,14 @@ class _Data:
   def key(self):
     return (self.dataset, self.path, self.split, self.preprocess,
             self.batch_size, self.max_batches)
+
+  def protocol(self) -> dict:
+    """What produced the numbers, for the JSON output."""
+    out = {'data': self.describe(), 'preprocess': self.preprocess,
+           'resolution': self.resolution}
+    if self.resolution == 'full':
+      out['canvas'] = self.canvas
+    return out
 
   def describe(self) -> str:
     return (f'{self.path} (image folder)' if self.dataset == 'image_folder'
@@ -126,6 +162,9 @@ class Evaluation:
                        for n, c in self.cfgs.items()}
     self._data = {n: _Data(c, config) for n, c in self.cfgs.items()}
     self._predict = jax.jit(method.predict)
+    self.skipped: Dict[str, str] = {}     # evaluator -> why it did not run
+    self.plots_dir: Optional[str] = None  # evaluators write figures here
+    self.progress = False                 # a progress bar per data group
     sharding.check_divisible('eval batch_size', max(
         [d.batch_size for d in self._data.values()] or [jax.device_count()]))
 
@@ -157,9 +196,18 @@ class Evaluation:
                                   for k, v in values.items()})
     return results
 
+  def protocol(self, name: str) -> dict:
+    return self._data[name].protocol()
+
+  def artifacts(self):
+    """Files the evaluators wrote in the last run (plots)."""
+    return [path for e in self.evaluators.values()
+            for path in getattr(e, 'artifacts', [])]
+
   def _skip_or_raise(self, name: str, reason: str):
     if self.cfgs[name].get('skip_if_missing', False):
       logging.info('evaluator %s skipped: %s', name, reason)
+      self.skipped[name] = reason
       return
     raise ValueError(f'evaluator {name!r} ({self.cfgs[name].type}) cannot '
                      f'run: {reason}')
@@ -191,11 +239,20 @@ class Evaluation:
     for name in active:
       keys |= set(self.evaluators[name].needs_keys)
       self.evaluators[name].start()
+      if hasattr(self.evaluators[name], 'plots_dir'):
+        self.evaluators[name].plots_dir = self.plots_dir
     spec = dataclasses.replace(spec, keys=tuple(sorted(keys)))
     local_batch = sharding.process_batch_size(data.batch_size)
     seed = jax.random.PRNGKey(self.config.get('seed', 0))
     count = 0
-    for index, local in enumerate(pipeline.create_loader(spec, source)):
+    total = -(-len(source) // data.batch_size)
+    if data.max_batches is not None:
+      total = min(total, data.max_batches)
+    loader = pipeline.create_loader(spec, source)
+    if self.progress and jax.process_index() == 0:
+      loader = tqdm.tqdm(loader, total=total, unit='batch', leave=False,
+                         desc=f'{"+".join(names)} on {data.describe()}')
+    for index, local in enumerate(loader):
       if data.max_batches is not None and index >= data.max_batches:
         break
       batch = sharding.global_batch(self.mesh, pad_batch(local, local_batch))

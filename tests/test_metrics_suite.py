@@ -73,3 +73,99 @@ def test_frechet_distance_of_a_set_with_itself_and_of_a_shift(rng):
       float(shift @ shift), rel=1e-8)
   with pytest.raises(ValueError, match='equal D'):
     metrics.frechet_distance(a, a[:, :4])
+
+
+# --- Masked metrics (full-resolution protocol), ab errors, MS-SSIM --------
+
+def _on_canvas(images, canvas):
+  """Pads [N, h, w, C] onto [N, canvas, canvas, C] with noise (which the
+  mask must hide) and returns the [N, canvas, canvas] mask."""
+  n, h, w, c = images.shape
+  padded = np.random.default_rng(5).uniform(0, 1, (n, canvas, canvas, c))
+  padded[:, :h, :w] = images
+  mask = np.zeros((n, canvas, canvas), np.float32)
+  mask[:, :h, :w] = 1
+  return jnp.asarray(padded, jnp.float32), jnp.asarray(mask)
+
+
+@pytest.mark.parametrize('name', ['psnr', 'psnr_channel', 'ssim', 'entropy',
+                                  'colorfulness', 'colorfulness_abs'])
+def test_masked_metrics_equal_the_metric_of_the_real_region(rng, name):
+  a = rng.uniform(0, 1, (2, 23, 30, 3)).astype(np.float32)
+  b = np.clip(a + rng.normal(0, 0.1, a.shape), 0, 1).astype(np.float32)
+  fns = {
+      'psnr': lambda x, y, m=None: metrics.psnr(x, y, mask=m),
+      'psnr_channel': lambda x, y, m=None: metrics.psnr(
+          x, y, mask=m, per_channel=True),
+      'ssim': lambda x, y, m=None: metrics.ssim(x, y, mask=m),
+      'entropy': lambda x, y, m=None: metrics.image_entropy(x, mask=m),
+      'colorfulness': lambda x, y, m=None: metrics.colorfulness(x, mask=m),
+      'colorfulness_abs': lambda x, y, m=None: metrics.colorfulness(
+          x, True, mask=m),
+  }
+  fn = fns[name]
+  expected = fn(jnp.asarray(a), jnp.asarray(b))
+  pa, mask = _on_canvas(a, 40)
+  pb, _ = _on_canvas(b, 40)
+  np.testing.assert_allclose(np.asarray(fn(pa, pb, mask)),
+                             np.asarray(expected), rtol=2e-4)
+
+
+def test_psnr_per_channel_is_the_mean_of_skimage_channel_psnrs(rng):
+  from skimage.metrics import peak_signal_noise_ratio  # pylint: disable=g-import-not-at-top
+  a = rng.uniform(0, 1, (1, 16, 16, 3))
+  b = np.clip(a + rng.normal(0, 0.05, a.shape), 0, 1)
+  expected = np.mean([peak_signal_noise_ratio(a[0, ..., c], b[0, ..., c],
+                                              data_range=1.0)
+                      for c in range(3)])
+  got = metrics.psnr(jnp.asarray(b), jnp.asarray(a), per_channel=True)
+  assert float(got[0]) == pytest.approx(expected, rel=1e-4)
+
+
+def test_ab_errors_follow_their_definitions(rng):
+  pred = rng.normal(0, 30, (2, 9, 11, 2))
+  true = rng.normal(0, 30, (2, 9, 11, 2))
+  sq = ((pred - true) ** 2).reshape(2, -1, 2)
+  p = 9 * 11
+  # 001 eq. 23: sqrt(sum over pixels and channels) / (2P).
+  np.testing.assert_allclose(np.asarray(metrics.l2_ab(
+      jnp.asarray(pred), jnp.asarray(true))),
+                             np.sqrt(sq.sum((1, 2))) / (2 * p), rtol=1e-5)
+  np.testing.assert_allclose(np.asarray(metrics.rmse_ab(
+      jnp.asarray(pred), jnp.asarray(true))),
+                             np.sqrt(sq.mean((1, 2))), rtol=1e-5)
+  errors = np.sqrt(((pred - true) ** 2).sum(-1)).reshape(-1)
+  hist = np.asarray(metrics.ab_error_histogram(jnp.asarray(pred),
+                                               jnp.asarray(true)))
+  expected = np.histogram(np.minimum(errors, 150.5),
+                          bins=np.arange(152))[0]
+  np.testing.assert_array_equal(hist, expected)
+  thresholds, within, auc = metrics.cumulative_ab_accuracy(hist)
+  direct = np.array([np.mean(errors < t) for t in thresholds])
+  np.testing.assert_allclose(within, direct, atol=1e-12)
+  assert auc == pytest.approx(direct.mean())
+
+
+def test_ms_ssim_matches_pytorch_msssim(rng):
+  import torch  # pylint: disable=g-import-not-at-top
+  pytorch_msssim = pytest.importorskip('pytorch_msssim')
+  a = rng.uniform(0, 1, (2, 176, 180, 3)).astype(np.float32)
+  b = np.clip(a + rng.normal(0, 0.2, a.shape), 0, 1).astype(np.float32)
+  b[1] = a[1] * 0.5 + 0.25     # a different kind of change
+  ta, tb = (torch.from_numpy(x.transpose(0, 3, 1, 2)) for x in (a, b))
+  expected = pytorch_msssim.ms_ssim(ta, tb, data_range=1.0,
+                                    size_average=False).numpy()
+  got = np.asarray(metrics.ms_ssim(jnp.asarray(a), jnp.asarray(b)))
+  np.testing.assert_allclose(got, expected, rtol=1e-4)
+  # Fewer scales for small images: the first weights, renormalised.
+  weights = [w / sum(metrics.MS_SSIM_WEIGHTS[:3])
+             for w in metrics.MS_SSIM_WEIGHTS[:3]]
+  expected3 = pytorch_msssim.ms_ssim(ta, tb, data_range=1.0,
+                                     size_average=False,
+                                     weights=weights).numpy()
+  got3 = np.asarray(metrics.ms_ssim(jnp.asarray(a), jnp.asarray(b),
+                                    weights=metrics.MS_SSIM_WEIGHTS[:3]))
+  np.testing.assert_allclose(got3, expected3, rtol=1e-4)
+  small = jnp.asarray(a[:, :64, :64])
+  assert float(metrics.ms_ssim(small, small)[0]) == pytest.approx(1.0,
+                                                                  abs=1e-5)

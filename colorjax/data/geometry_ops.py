@@ -122,3 +122,45 @@ class RandomBrightnessContrast(grain.transforms.RandomMap):
     return out
 
 
+
+
+@register('keep_full', reads=('image',),
+          writes=('l_full', 'ab_full', 'full_hw', 'full_downscaled',
+                  'segmentation_full'))
+@dataclasses.dataclass
+class KeepFullResolution(grain.transforms.Map):
+  """Keeps the photo as the user has it, before the model's resize, for the
+  full-resolution evaluation protocol: `l_full` [C, C, 1] (L in [0, 100])
+  and `ab_full` [C, C, 2] (Lab units) padded with zeros onto a fixed
+  `canvas` x `canvas` (batches need one shape), `full_hw` = the real
+  (height, width) on the canvas. A photo larger than the canvas is shrunk
+  to fit, aspect kept, and flagged in `full_downscaled` (the evaluation
+  counts them), so the canvas bounds memory on datasets with huge images.
+  A label map, if any, is kept the same way in `segmentation_full`.
+  """
+  canvas: int
+
+  def map(self, example):
+    from colorjax.color import lab as lab_lib  # pylint: disable=g-import-not-at-top
+    image = example['image']
+    h, w = image.shape[:2]
+    scale = min(1.0, self.canvas / max(h, w))
+    if scale < 1.0:
+      h, w = max(1, round(h * scale)), max(1, round(w * scale))
+      image = _resize(image, h, w, False)
+    lab = lab_lib.rgb_to_lab_numpy(image.astype(np.float32) / 255.0)
+    padded = np.zeros((self.canvas, self.canvas, 3), np.float32)
+    padded[:h, :w] = lab
+    out = dict(example)
+    out['l_full'] = padded[..., :1]
+    out['ab_full'] = padded[..., 1:]
+    out['full_hw'] = np.array([h, w], np.int32)
+    out['full_downscaled'] = np.float32(scale < 1.0)
+    if 'segmentation' in example:
+      labels = example['segmentation']
+      if labels.shape[:2] != (h, w):
+        labels = _resize(labels, h, w, True)
+      full = np.zeros((self.canvas, self.canvas, 1), labels.dtype)
+      full[:h, :w] = labels.reshape(h, w, 1)
+      out['segmentation_full'] = full
+    return out

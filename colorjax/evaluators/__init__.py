@@ -4,7 +4,10 @@
                              preprocess=..., batch_size=..., every_steps=...,
                              max_images=..., skip_if_missing=..., ...)}
 
-type: colour | segmentation | classification | diversity | summary.
+type: colour | segmentation | classification | diversity | summary |
+perceptual | semantic_interpretability | reference_segmentation.
+resolution: 'model' (default) or 'full' (the photo's own size; see
+colorjax.evaluation) for the evaluators that score colours.
 dataset 'image_folder' with `path` reads a folder of photos (no labels).
 """
 
@@ -14,7 +17,10 @@ from colorjax.evaluators.base import to_rgb
 from colorjax.evaluators.classification import ClassificationEvaluator
 from colorjax.evaluators.colour import ColourEvaluator
 from colorjax.evaluators.diversity import DiversityEvaluator
+from colorjax.evaluators.perceptual import PerceptualEvaluator
 from colorjax.evaluators.segmentation import SegmentationEvaluator
+from colorjax.evaluators.semantic import ReferenceSegmentationEvaluator
+from colorjax.evaluators.semantic import SemanticInterpretabilityEvaluator
 from colorjax.evaluators.summary import SummaryEvaluator
 
 REGISTRY = {
@@ -23,6 +29,9 @@ REGISTRY = {
     'classification': ClassificationEvaluator,
     'diversity': DiversityEvaluator,
     'summary': SummaryEvaluator,
+    'perceptual': PerceptualEvaluator,
+    'semantic_interpretability': SemanticInterpretabilityEvaluator,
+    'reference_segmentation': ReferenceSegmentationEvaluator,
 }
 
 

@@ -30,8 +30,8 @@ class ClassificationEvaluator(base.Evaluator):
     self.needs_outputs = (self.output,)
     super().__init__(name, cfg, method, config, mesh)
 
-  def batch_metrics(self, state, batch, outputs, rng):
-    del state, rng
+  def batch_metrics(self, state, batch, outputs, rng, networks):
+    del state, rng, networks
     logits = outputs[self.output].astype(jnp.float32)
     targets = batch[self.label_key]
     num_classes = logits.shape[-1]

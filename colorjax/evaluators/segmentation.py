@@ -16,8 +16,8 @@ class SegmentationEvaluator(base.Evaluator):
   needs_keys = ('segmentation',)
   needs_outputs = ('segmentation',)
 
-  def batch_metrics(self, state, batch, outputs, rng):
-    del state, rng
+  def batch_metrics(self, state, batch, outputs, rng, networks):
+    del state, rng, networks
     labels = batch['segmentation'][..., 0]
     logits = outputs['segmentation']
     if logits.shape[1:3] != labels.shape[1:3]:

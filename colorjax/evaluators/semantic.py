@@ -1,0 +1,169 @@
+"""Semantic interpretability and the reference segmenter: do colorized
+images carry the semantics a recognition network needs?
+
+semantic_interpretability (paper 001 section V-C, after Zhang 2016 and
+Larsson 2016): a classifier from a torchvision file (cfg.classifier =
+'vgg16:PATH', ImageNet or Places365 head) classifies the colorized, the
+ground-truth and the gray (ab = 0) versions of each image, at 224 after a
+256 shorter-side resize and centre crop, ImageNet normalisation.
+  top1_agreement[_gray]   the colorized (gray) image gets the ground
+                          truth's top-1 class -- needs no labels;
+  top1, top1_gt, top1_gray  accuracy against cfg.label_key when the
+                          dataset has labels in the classifier's classes.
+
+reference_segmentation (paper 004 Table 3 / Fig. 9: gray 66.9, colorized
+70.3, RGB 72.1 mIoU on VOC val): a segmenter trained on RGB -- a colorjax
+`configs/segmenter.py` workdir (cfg.segmenter = WORKDIR) or torchvision's
+DeepLabv3 file (cfg.segmenter = 'deeplabv3_resnet101:PATH') -- segments the
+gray, colorized and RGB images; mIoU of each against the label map:
+  miou_gray, miou_colorized, miou_rgb (+ pixel accuracies).
+The segmenter sees each image's real region resized to cfg.input_size
+(default: the workdir's training size, 513 for the DeepLab file); its
+logits are resized back onto the label map of cfg.resolution's protocol.
+"""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from colorjax import metrics as metrics_lib
+from colorjax.evaluators import base
+
+IMAGENET_MEAN = np.array([0.485, 0.456, 0.406], np.float32)
+IMAGENET_STD = np.array([0.229, 0.224, 0.225], np.float32)
+
+
+def imagenet_normalize(rgb):
+  return (rgb - IMAGENET_MEAN) / IMAGENET_STD
+
+
+def _split_spec(spec: str, what: str):
+  name, sep, path = spec.partition(':')
+  if not sep or not path:
+    raise ValueError(f'{what} must be NAME:PATH (e.g. vgg16:/weights/'
+                     f'vgg16-397923af.pth), not {spec!r}')
+  return name, path
+
+
+class SemanticInterpretabilityEvaluator(base.Evaluator):
+  needs_keys = ('l', 'ab')
+  needs_outputs = ('ab',)
+  uses_resolution = True
+
+  def __init__(self, name, cfg, method, config, mesh):
+    super().__init__(name, cfg, method, config, mesh)
+    self.classifier = None
+    if cfg.get('classifier'):
+      network, path = _split_spec(cfg.classifier, f'evals.{name}.classifier')
+      self.classifier = self.load_network('classifier', network, path)
+    self.label_key = cfg.get('label_key')
+    if self.label_key:
+      self.needs_keys = tuple(self.needs_keys) + (self.label_key,)
+
+  def unavailable(self, outputs):
+    if self.classifier is None:
+      return ('no classifier file given (evals.<name>.classifier=NAME:PATH;'
+              ' evaluate --classifier)')
+    return super().unavailable(outputs)
+
+  def batch_metrics(self, state, batch, outputs, rng, networks):
+    del state, rng
+    s = self.scored(batch, outputs['ab'])
+    hw = self.full_hw(batch)
+
+    def top1(ab):
+      image = base.crop_resize(s.rgb(ab), hw, 224, mode='center')
+      logits = self.classifier.apply(networks['classifier'],
+                                     imagenet_normalize(image))
+      return jnp.argmax(logits, -1)
+
+    pred, true = top1(s.ab_pred), top1(s.ab_true)
+    gray = top1(jnp.zeros_like(s.ab_true))
+    values = {'top1_agreement': (pred == true).astype(jnp.float32),
+              'top1_agreement_gray': (gray == true).astype(jnp.float32)}
+    if self.label_key:
+      labels = batch[self.label_key]
+      if labels.ndim > 1:
+        labels = jnp.argmax(labels, -1)
+      for key, guess in (('top1', pred), ('top1_gt', true),
+                         ('top1_gray', gray)):
+        values[key] = (guess == labels).astype(jnp.float32)
+    return metrics_lib.averages(list(values)).single_from_model_output(
+        **values, mask=batch['mask'] > 0)
+
+
+class ReferenceSegmentationEvaluator(base.Evaluator):
+  needs_keys = ('l', 'ab', 'segmentation')
+  needs_outputs = ('ab',)
+  uses_resolution = True
+
+  def __init__(self, name, cfg, method, config, mesh):
+    super().__init__(name, cfg, method, config, mesh)
+    if self.resolution == 'full':
+      self.needs_keys = tuple(self.needs_keys) + ('segmentation_full',)
+    spec = cfg.get('segmenter')
+    self.segment = None
+    self.num_classes = config.data.num_classes
+    self.ignore_label = config.data.get('ignore_label')
+    if not spec:
+      return
+    name_or_dir, _, path = spec.partition(':')
+    if path and not name_or_dir.startswith(('/', '.', '~')):
+      module = self.load_network('segmenter', name_or_dir, path)
+      self.input_size = int(cfg.get('input_size') or 513)
+      self.segment = lambda nets, rgb: module.apply(
+          nets['segmenter'], imagenet_normalize(rgb))
+      self.source = spec
+    else:
+      from colorjax import workdir as workdir_lib  # pylint: disable=g-import-not-at-top
+      seg_method, seg_state = workdir_lib.restore_for_inference(spec)
+      if 'rgb' not in seg_method.predict_keys:
+        raise ValueError(f'evals.{name}.segmenter: {spec} is a '
+                         f'{seg_method.config.method} workdir, not a '
+                         'segmenter (configs/segmenter.py)')
+      self.networks['segmenter'] = seg_state
+      self.input_size = int(cfg.get('input_size') or
+                            seg_method.config.data.image_size)
+      self.segment = lambda nets, rgb: seg_method.predict(
+          nets['segmenter'], {'rgb': rgb})['segmentation']
+      self.source = f'{spec} (step {int(seg_state.step)})'
+
+  def unavailable(self, outputs):
+    if self.segment is None:
+      return ('no reference segmenter given (evals.<name>.segmenter=WORKDIR'
+              ' or deeplabv3_resnet101:PATH; evaluate --segmenter)')
+    return super().unavailable(outputs)
+
+  def batch_metrics(self, state, batch, outputs, rng, networks):
+    del state, rng
+    s = self.scored(batch, outputs['ab'])
+    hw = self.full_hw(batch)
+    labels = (batch['segmentation_full'] if self.resolution == 'full'
+              else batch['segmentation'])[..., 0]
+    confusions = {}
+    for key, ab in (('gray', jnp.zeros_like(s.ab_true)),
+                    ('colorized', s.ab_pred), ('rgb', s.ab_true)):
+      image = base.crop_resize(s.rgb(ab), hw, self.input_size)
+      logits = self.segment(networks, image).astype(jnp.float32)
+      if hw is None:
+        logits = jax.image.resize(logits, labels.shape + logits.shape[-1:],
+                                  'linear')
+      else:
+        logits = base.upsample_to_canvas(logits, hw, labels.shape[1])
+      confusions[key] = metrics_lib.confusion_matrix(
+          labels, jnp.argmax(logits, -1), self.num_classes,
+          self.ignore_label, weights=s.mask)
+    return (metrics_lib.averages(['images']).single_from_model_output(
+        images=jnp.ones_like(batch['mask']), mask=batch['mask'] > 0),
+            {'sum': confusions})
+
+  def finish(self, writer=None, step=None, samples_dir=None):
+    if self._totals is None:
+      return {}
+    results = {'num_images': int(self._totals.images.count)}
+    for key in ('gray', 'colorized', 'rgb'):
+      confusion = self._sums[key]
+      results[f'miou_{key}'] = metrics_lib.mean_iou(confusion)
+      results[f'pixel_accuracy_{key}'] = float(
+          np.trace(confusion) / max(confusion.sum(), 1.0))
+    return results

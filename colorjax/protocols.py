@@ -1,0 +1,134 @@
+"""Named evaluation protocols: which data, which resolution, which metrics.
+
+A number is only comparable to another produced by the same protocol, so
+`evaluate --preset=NAME` records the preset, each evaluator's data and
+resolution, the reference networks' file hashes, the image count and the
+colorjax version next to the metrics, and `compare` refuses to put results
+of different protocols side by side.
+
+  paper000   000 Table 1: PSNR, SSIM, image entropy on the eval split at
+             the model's input (ChromaCMC: 256 centre crop).
+  paper001   001 Tables 3-4 and Fig. 12: PSNR / SSIM averaged over RGB
+             channels (eq. 21-24), L2 of ab (eq. 23) and the cumulative
+             per-pixel ab error curve at the photos' own resolution; LPIPS
+             and FID with the weights given; semantic interpretability
+             (top-1 of a VGG16 ImageNet/Places365 classifier) if given.
+  paper004   004 Table 3 / Fig. 9 / Fig. 11: mIoU of a reference segmenter
+             on gray / colorized / RGB images, PSNR and ab RMSE at the
+             original resolution; MS-SSIM diversity of 2 samples per image
+             with its histogram (sampling methods).
+  fid5k-256  FID and LPIPS of the first 5,000 images of the split (each
+             photo's real region resized to 299 for Inception, 256 for
+             LPIPS) plus colourfulness and its difference to ground truth.
+  full       everything colorjax computes, at full resolution: colour
+             metrics, the method's own segmentation head, perceptual
+             metrics, semantic interpretability, reference segmenter,
+             diversity -- each one whose inputs are available.
+Evaluators that need a weights file or a segmenter run only when one is
+given (`--lpips`, `--fid_inception`, `--classifier`, `--segmenter`); the
+output lists the others under `skipped` with the reason.
+"""
+
+import dataclasses
+from typing import Any, Dict, Tuple
+
+import ml_collections
+
+
+@dataclasses.dataclass(frozen=True)
+class Preset:
+  description: str
+  evals: Dict[str, Dict[str, Any]]
+  headline: Tuple[str, ...]         # metrics shown in the markdown table
+  max_images: int = -1              # -1: the whole split
+
+
+_COLOUR_ALL = dict(type='colour', resolution='full')
+_PERCEPTUAL = dict(type='perceptual', resolution='full',
+                   skip_if_missing=True)
+_SEMANTIC = dict(type='semantic_interpretability', resolution='full',
+                 skip_if_missing=True)
+_REFERENCE = dict(type='reference_segmentation', resolution='full',
+                  skip_if_missing=True)
+_DIVERSITY = dict(type='diversity', resolution='full', num_samples=2,
+                  skip_if_missing=True)
+
+PRESETS: Dict[str, Preset] = {
+    'paper000': Preset(
+        'Paper 000 Table 1: PSNR, SSIM, image entropy at the model input',
+        {'colour': dict(type='colour', resolution='model')},
+        ('psnr', 'ssim', 'entropy')),
+    'paper001': Preset(
+        'Paper 001 Tables 3-4, Fig. 12: channel-mean PSNR, SSIM, L2ab, '
+        'cumulative ab error, LPIPS, FID, semantic interpretability; full '
+        'resolution',
+        {'colour': _COLOUR_ALL, 'perceptual': _PERCEPTUAL,
+         'semantic': _SEMANTIC},
+        ('psnr_channel_mean', 'ssim', 'l2_ab', 'l2ab_auc', 'lpips', 'fid',
+         'top1_agreement')),
+    'paper004': Preset(
+        'Paper 004 Table 3, Fig. 9, Fig. 11: reference-segmenter mIoU on '
+        'gray/colorized/RGB, PSNR and ab RMSE at the original resolution, '
+        'MS-SSIM diversity',
+        {'colour': _COLOUR_ALL, 'reference': _REFERENCE,
+         'diversity': _DIVERSITY},
+        ('miou_gray', 'miou_colorized', 'miou_rgb', 'psnr', 'rmse_ab',
+         'diversity_msssim')),
+    'fid5k-256': Preset(
+        'FID and LPIPS on the first 5,000 images, colourfulness and its '
+        'difference to ground truth',
+        {'colour': _COLOUR_ALL, 'perceptual': dict(_PERCEPTUAL,
+                                                   lpips_size=256)},
+        ('fid', 'lpips', 'colorfulness', 'delta_colorfulness'),
+        max_images=5000),
+    'full': Preset(
+        'Every metric whose inputs are available, full resolution',
+        {'colour': _COLOUR_ALL,
+         'segmentation': dict(type='segmentation', skip_if_missing=True),
+         'perceptual': _PERCEPTUAL, 'semantic': _SEMANTIC,
+         'reference': _REFERENCE, 'diversity': _DIVERSITY},
+        ('psnr', 'ssim', 'rmse_ab', 'l2ab_auc', 'colorfulness',
+         'delta_colorfulness', 'miou', 'miou_colorized', 'lpips', 'fid',
+         'diversity_msssim')),
+}
+
+# Evaluator option each reference-network flag fills, by evaluator type.
+NETWORK_OPTIONS = {
+    'lpips': ('perceptual', 'diversity'),
+    'fid_inception': ('perceptual',),
+    'classifier': ('semantic_interpretability',),
+    'segmenter': ('reference_segmentation',),
+}
+
+# Protocol fields that must match for two results to be compared (the
+# model's own input transform may differ between methods).
+COMPARED_FIELDS = ('preset', 'data', 'resolution', 'canvas', 'max_images',
+                   'weights')
+
+
+def names():
+  return sorted(PRESETS)
+
+
+def get(name: str) -> Preset:
+  if name not in PRESETS:
+    raise ValueError(f'unknown evaluation preset {name!r}; known: '
+                     f'{", ".join(names())}')
+  return PRESETS[name]
+
+
+def evals_for(name: str, **networks) -> ml_collections.ConfigDict:
+  """The preset's `config.evals`, with the reference files given
+  (lpips=PATH, fid_inception=PATH, classifier=NAME:PATH,
+  segmenter=WORKDIR|NAME:PATH) filled into the evaluators that use them."""
+  preset = get(name)
+  evals = {}
+  for key, cfg in preset.evals.items():
+    cfg = dict(cfg)
+    for option, types in NETWORK_OPTIONS.items():
+      if networks.get(option) and cfg['type'] in types:
+        cfg[option] = networks[option]
+    if preset.max_images > 0:
+      cfg['max_images'] = preset.max_images
+    evals[key] = cfg
+  return ml_collections.ConfigDict(evals)
