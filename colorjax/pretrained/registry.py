@@ -4,7 +4,10 @@ Nothing is downloaded: users fetch the official files themselves (README,
 "Pretrained networks (offline)"). `module.apply(variables, x)` takes the
 reference PyTorch module's forward input transposed to NHWC and returns its
 forward output (NHWC for feature maps); `lpips_alex` takes two images,
-`module.apply(variables, x, y)`, and returns one distance per image.
+`module.apply(variables, x, y)`, and returns one distance per image;
+`inception_v3_fid` takes NHWC images in [0, 1] of any size and returns
+pytorch-fid's 2048 FID features per image; `deeplabv3_resnet101` returns
+torchvision's `model(x)['out']` (logits at the input size, NHWC).
 """
 
 import dataclasses
@@ -19,6 +22,8 @@ import jax.numpy as jnp
 import numpy as np
 
 from colorjax.pretrained import common
+from colorjax.pretrained import deeplab
+from colorjax.pretrained import inception
 from colorjax.pretrained import lpips
 from colorjax.pretrained import resnet
 from colorjax.pretrained import timm_seresnext
@@ -34,6 +39,7 @@ class Spec:
                                                # () -> module (no classes_key)
   torch_key: Callable[[Tuple[str, ...]], str]  # flax path -> torch prefix
   classes_key: Optional[str] = None            # tensor whose dim 0 = classes
+                                               # (linear or conv weight)
   input_shape: Tuple[int, ...] = (1, 64, 64, 3)
   num_inputs: int = 1                          # arrays `apply` takes
   # state dict -> state dict: checks and drops entries without a Flax leaf.
@@ -59,6 +65,14 @@ REGISTRY: Dict[str, Spec] = {
              common.underscore_key, 'fc.weight'),
         Spec('lpips_alex', 'lpips', lpips.LPIPSAlex, common.underscore_key,
              num_inputs=2, prepare_state=lpips.prepare_state),
+        # The module resizes every input to 299x299 itself.
+        Spec('inception_v3_fid', 'pytorch-fid', inception.FIDInception,
+             inception.torch_key, input_shape=(1, 299, 299, 3),
+             prepare_state=inception.prepare_state),
+        Spec('deeplabv3_resnet101', 'torchvision',
+             lambda n: deeplab.DeepLabV3(num_classes=n),
+             common.underscore_key, 'classifier.4.weight',
+             prepare_state=deeplab.prepare_state),
     )
 }
 
@@ -160,13 +174,15 @@ def load(name: str, path: str, verify_hash: bool = True):
   """Builds network `name` and fills it from the checkpoint at `path`.
 
   For classifiers the number of classes is read from the file's classifier
-  weight, so ImageNet (1000) and Places365 (365) heads both load.
+  weight, so ImageNet (1000) and Places365 (365) heads both load (and any
+  number of DeepLabV3 classes, from `classifier.4.weight`).
 
   Returns:
     (module, variables): `module.apply(variables, x)` with x the reference
     PyTorch forward input transposed to NHWC (`lpips_alex`:
     `module.apply(variables, x, y)`, NHWC images in [-1, 1] -> distances
-    [N]).
+    [N]; `inception_v3_fid`: NHWC images in [0, 1], any size -> [N, 2048];
+    `deeplabv3_resnet101`: -> logits [N, H, W, num_classes]).
 
   Raises:
     CheckpointMismatchError (a ValueError): keys or shapes do not match.
@@ -178,7 +194,7 @@ def load(name: str, path: str, verify_hash: bool = True):
     module = spec.build()
   else:
     classifier = state.get(spec.classes_key)
-    if classifier is None or np.ndim(classifier) != 2:
+    if classifier is None or np.ndim(classifier) not in (2, 4):
       raise common.CheckpointMismatchError(
           f'{path}: state dict does not match {spec.source} {name}: no '
           f'classifier weight {spec.classes_key!r} (keys: '

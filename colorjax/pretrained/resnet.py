@@ -7,9 +7,18 @@ planes, each followed by BatchNorm2d eps 1e-5; `downsample` = 1x1 conv with
 the stride + BN in the first block of each stage); global average pool; fc.
 Flax module `layer2_0/downsample_1` holds torchvision's
 `layer2.0.downsample.1`.
+
+`replace_stride_with_dilation` follows torchvision's `ResNet._make_layer`:
+for a stage k = 2..4 whose flag is set, the running dilation is multiplied
+by the stage's stride (2) and the stride becomes 1; the stage's first block
+uses the dilation before that change, the other blocks the new one; conv2's
+padding equals its dilation. (DeepLabV3 uses [False, True, True]: output
+stride 8.) `num_classes=None` drops the average pool and fc and returns
+layer4's map, as torchvision's `IntermediateLayerGetter` does for
+segmentation backbones.
 """
 
-from typing import Sequence
+from typing import Optional, Sequence
 
 import flax.linen as nn
 import jax.numpy as jnp
@@ -22,21 +31,25 @@ def _bn(name):
   return nn.BatchNorm(use_running_average=True, epsilon=1e-5, name=name)
 
 
-def _conv(features, kernel, stride, name):
-  pad = kernel // 2
+def _conv(features, kernel, stride, name, dilation=1):
+  pad = (kernel // 2) * dilation
   return nn.Conv(features, (kernel, kernel), (stride, stride),
-                 padding=[(pad, pad), (pad, pad)], use_bias=False, name=name)
+                 padding=[(pad, pad), (pad, pad)],
+                 kernel_dilation=(dilation, dilation), use_bias=False,
+                 name=name)
 
 
 class Bottleneck(nn.Module):
   planes: int
   stride: int = 1
   downsample: bool = False
+  dilation: int = 1          # of conv2 (its padding too)
 
   @nn.compact
   def __call__(self, x):
     y = nn.relu(_bn('bn1')(_conv(self.planes, 1, 1, 'conv1')(x)))
-    y = nn.relu(_bn('bn2')(_conv(self.planes, 3, self.stride, 'conv2')(y)))
+    y = nn.relu(_bn('bn2')(_conv(self.planes, 3, self.stride, 'conv2',
+                                 self.dilation)(y)))
     y = _bn('bn3')(_conv(self.planes * 4, 1, 1, 'conv3')(y))
     shortcut = x
     if self.downsample:
@@ -46,23 +59,40 @@ class Bottleneck(nn.Module):
 
 
 class ResNet(nn.Module):
-  """NHWC images (torchvision's normalised input, transposed) -> logits."""
+  """NHWC images (torchvision's normalised input, transposed) -> logits.
+
+  With `num_classes=None`: -> layer4's feature map, NHWC.
+  """
   blocks: Sequence[int] = RESNET50_BLOCKS
-  num_classes: int = 1000
+  num_classes: Optional[int] = 1000
+  # torchvision's flags for layer2, layer3, layer4.
+  replace_stride_with_dilation: Sequence[bool] = (False, False, False)
 
   @nn.compact
   def __call__(self, x):
+    if len(self.replace_stride_with_dilation) != 3:
+      raise ValueError('replace_stride_with_dilation needs 3 flags, got '
+                       f'{self.replace_stride_with_dilation}')
     x = nn.relu(_bn('bn1')(_conv(64, 7, 2, 'conv1')(x)))
     x = nn.max_pool(x, (3, 3), (2, 2), padding=[(1, 1), (1, 1)])
     in_channels = 64
+    dilation = 1
     for stage, count in enumerate(self.blocks):
       planes = 64 * 2 ** stage
+      stride = 1 if stage == 0 else 2
+      previous_dilation = dilation
+      if stage > 0 and self.replace_stride_with_dilation[stage - 1]:
+        dilation *= stride
+        stride = 1
       for index in range(count):
-        stride = 2 if (index == 0 and stage > 0) else 1
-        x = Bottleneck(planes, stride,
-                       downsample=index == 0 and (stride != 1 or
-                                                  in_channels != planes * 4),
-                       name=f'layer{stage + 1}_{index}')(x)
+        x = Bottleneck(
+            planes, stride if index == 0 else 1,
+            downsample=index == 0 and (stride != 1 or
+                                       in_channels != planes * 4),
+            dilation=previous_dilation if index == 0 else dilation,
+            name=f'layer{stage + 1}_{index}')(x)
         in_channels = planes * 4
+    if self.num_classes is None:
+      return x
     x = jnp.mean(x, axis=(1, 2))
     return nn.Dense(self.num_classes, name='fc')(x)
