@@ -1,5 +1,6 @@
 """Lab ops: the network input `gray`, the true lightness `l` and the
-target `ab`, their equalisation and normalisation (maths in colorjax.color)."""
+target `ab`, their equalisation and normalisation (maths in colorjax.color);
+and `rgb`, the float colour input of networks that see colour."""
 
 import dataclasses
 
@@ -62,3 +63,23 @@ class NormalizeLab(grain.transforms.Map):
     return out
 
 
+@register('to_rgb', reads=('image',), writes=('rgb',))
+@dataclasses.dataclass
+class ToRGB(grain.transforms.Map):
+  """Adds float32 `rgb` [H, W, 3] = image / 255 in [0, 1]: the input of
+  networks that see colour (the reference segmenter).
+
+  gray=True: the image's gray version as RGB instead, Lab (L, 0, 0) ->
+  sRGB (R = G = B), what a colour network sees of a gray-scale photo.
+  """
+  gray: bool = False
+
+  def map(self, example):
+    out = dict(example)
+    rgb = example['image'].astype(np.float32) / 255.0
+    if self.gray:
+      lab = lab_lib.rgb_to_lab_numpy(rgb)
+      lab[..., 1:] = 0.0
+      rgb = np.clip(lab_lib.lab_to_rgb_numpy(lab), 0.0, 1.0)
+    out['rgb'] = rgb.astype(np.float32)
+    return out

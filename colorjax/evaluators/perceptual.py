@@ -52,8 +52,9 @@ class PerceptualEvaluator(base.Evaluator):
       values['lpips'] = self.lpips.apply(networks['lpips'], a, b)
     if self.inception is not None:
       for key, image in (('fid_features', pred), ('fid_features_gt', true)):
-        per_image[key] = self.inception.apply(
-            networks['inception'], base.crop_resize(image, hw, 299))
+        if hw is not None:   # the real region; Inception then resizes
+          image = base.crop_resize(image, hw, 299)   # 299 -> 299 (no-op)
+        per_image[key] = self.inception.apply(networks['inception'], image)
     if not values:      # a Collection needs a field: count the images
       values['images'] = jnp.ones_like(batch['mask'])
     collection = metrics_lib.averages(list(values)).single_from_model_output(

@@ -12,6 +12,7 @@ from colorjax.methods import base
 _METHODS = {
     'chromacmc': 'colorjax.methods.chromacmc:ChromaCMC',
     'pixsem': 'colorjax.methods.pixsem:PixSemMethod',
+    'segmenter': 'colorjax.methods.segmenter:Segmenter',
 }
 
 

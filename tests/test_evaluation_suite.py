@@ -1,0 +1,270 @@
+"""The evaluation suite end to end: the full-resolution protocol scores
+what colorize writes, reference networks read from files give the
+reference implementations' numbers, presets record their protocol, and
+compare refuses to mix protocols."""
+
+import json
+import os
+import subprocess
+import sys
+
+import jax
+import jax.numpy as jnp
+import ml_collections
+import numpy as np
+from PIL import Image
+import pytest
+import scipy.linalg
+from skimage.metrics import peak_signal_noise_ratio
+import torch
+
+from colorjax import color
+from colorjax import compare
+from colorjax import evaluate
+from colorjax import evaluation
+from colorjax import sharding
+from colorjax import workdir as workdir_lib
+from colorjax.data import pipeline
+from colorjax.data import preprocess
+from colorjax.evaluators import base
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def _smooth_photo(rng, h, w):
+  yy, xx = np.mgrid[0:h, 0:w] / max(h, w)
+  channels = [np.sin(6 * xx * rng.uniform(0.5, 2) + rng.uniform(0, 6)) *
+              np.cos(4 * yy * rng.uniform(0.5, 2)) for _ in range(3)]
+  return np.rint((np.stack(channels, -1) * 0.4 + 0.5) * 255).astype(np.uint8)
+
+
+def test_full_resolution_protocol_scores_what_colorize_writes(
+    tiny_run, tmp_path, rng):
+  """evaluate --resolution=full on a folder == PSNR of colorize's files
+  against the photos (up to colorize's 8-bit rounding)."""
+  workdir, _ = tiny_run
+  photos, outputs = tmp_path / 'photos', tmp_path / 'out'
+  photos.mkdir()
+  sizes = [(40, 56), (48, 48), (61, 37)]
+  for i, (h, w) in enumerate(sizes):
+    Image.fromarray(_smooth_photo(rng, h, w)).save(photos / f'{i}.png')
+  result = subprocess.run(
+      [sys.executable, '-m', 'colorjax.colorize', f'--workdir={workdir}',
+       f'--input={photos}', f'--output={outputs}'],
+      cwd=REPO, capture_output=True, text=True, timeout=600, check=False)
+  assert result.returncode == 0, result.stderr[-3000:]
+  psnrs = []
+  for i in range(len(sizes)):
+    source = np.asarray(Image.open(photos / f'{i}.png')) / 255.0
+    written = sorted(p for p in os.listdir(outputs) if p.startswith(f'{i}'))
+    colorized = np.asarray(Image.open(outputs / written[0])) / 255.0
+    assert colorized.shape == source.shape
+    psnrs.append(peak_signal_noise_ratio(source, colorized, data_range=1.0))
+  metrics = evaluate.evaluate_workdir(workdir, image_folder=str(photos),
+                                      resolution='full')
+  assert metrics['num_images'] == 3
+  assert metrics['evals']['folder']['num_downscaled'] == 0
+  assert metrics['protocol']['folder']['resolution'] == 'full'
+  assert metrics['psnr'] == pytest.approx(np.mean(psnrs), abs=0.1)
+  # The model-resolution protocol scores other pixels: another number.
+  model = evaluate.evaluate_workdir(workdir, image_folder=str(photos),
+                                    resolution='model')
+  assert abs(model['psnr'] - metrics['psnr']) > 0.01
+
+
+def test_canvas_helpers_resize_onto_the_real_region():
+  rng = np.random.default_rng(0)
+  ab = jnp.asarray(rng.normal(size=(2, 8, 8, 2)), jnp.float32)
+  hw = jnp.asarray([[16, 24], [8, 8]], jnp.int32)
+  up = base.upsample_to_canvas(ab, hw, 32)
+  np.testing.assert_allclose(
+      np.asarray(up[0, :16, :24]),
+      np.asarray(jax.image.resize(ab[0], (16, 24, 2), 'linear')), atol=1e-5)
+  np.testing.assert_allclose(np.asarray(up[1, :8, :8]), np.asarray(ab[1]),
+                             atol=1e-5)
+  mask = np.asarray(base.canvas_mask(hw, 32))
+  assert mask[0].sum() == 16 * 24 and mask[1].sum() == 64
+  # Real region back to a fixed size: the inverse of the upsampling above.
+  down = base.crop_resize(up, hw[:1].repeat(2, 0), 8)
+  assert down.shape == (2, 8, 8, 2)
+  center = base.crop_resize(jnp.ones((1, 20, 30, 3)), None, 14, 'center')
+  np.testing.assert_allclose(np.asarray(center), 1.0, atol=1e-5)
+
+
+class _OracleMethod:
+  """A stand-in method whose prediction is a known function of the truth."""
+  predict_keys = ('gray',)
+  samples = False
+
+  def __init__(self, config, factor):
+    self.config = config
+    self.factor = factor
+
+  def predict(self, state, batch):
+    del state
+    return {'ab': batch['ab'] * self.factor}
+
+
+def _oracle_run(config, evals, factor):
+  method = _OracleMethod(config, factor)
+  runner = evaluation.Evaluation(method, config, sharding.data_mesh(),
+                                 ml_collections.ConfigDict(evals))
+  return runner, runner.run({})
+
+
+def _model_resolution_pairs(config, factor):
+  """The (colorized, true) RGB pairs at the model resolution, built with
+  numpy from the data source, independently of the evaluators."""
+  source = pipeline.data_source(config.data.dataset, config.data.eval_split,
+                                config.data.data_dir)
+  ops = preprocess.parse(config.data.preprocess_eval)
+  pairs = []
+  for index in range(len(source)):
+    example = preprocess.apply(ops, source[index])
+    lab = np.concatenate([example['l'], example['ab'] *
+                          config.data.ab_scale], -1)
+    pred = lab.copy()
+    pred[..., 1:] *= factor
+    pairs.append((color.lab_to_rgb_numpy(pred), color.lab_to_rgb_numpy(lab)))
+  return pairs
+
+
+@pytest.mark.filterwarnings("ignore::scipy.linalg.LinAlgWarning")
+def test_lpips_and_fid_equal_the_reference_implementations(
+    shapes_data_dir, tmp_path):
+  import test_pretrained  # pylint: disable=g-import-not-at-top
+  import test_pretrained_fid_deeplab as fid_test  # pylint: disable=g-import-not-at-top
+  from conftest import tiny_config  # pylint: disable=g-import-not-at-top
+  lpips_model = test_pretrained._lpips_reference()    # pylint: disable=protected-access
+  lpips_path = str(tmp_path / 'lpips_alex.pth')
+  torch.save(lpips_model.state_dict(), lpips_path)
+  torch.manual_seed(0)
+  inception = fid_test.TorchFIDInception3()
+  fid_test._he_init(inception, seed=0)                  # pylint: disable=protected-access
+  inception = fid_test._randomise(inception, seed=1)    # pylint: disable=protected-access
+  inception_path = str(tmp_path / 'inception.pth')
+  torch.save(inception.state_dict(), inception_path)
+
+  config = tiny_config(shapes_data_dir)
+  config.data.eval_max_batches = -1
+  factor = 0.5
+  runner, results = _oracle_run(config, {'p': dict(
+      type='perceptual', lpips=lpips_path, fid_inception=inception_path,
+      lpips_size=32)}, factor)
+  got = results['p']
+
+  pairs = _model_resolution_pairs(config, factor)
+  pred = np.stack([p for p, _ in pairs]).astype(np.float32)
+  true = np.stack([t for _, t in pairs]).astype(np.float32)
+  nchw = lambda x: torch.from_numpy(x.transpose(0, 3, 1, 2).copy())  # pylint: disable=unnecessary-lambda-assignment
+  with torch.no_grad():
+    lpips = lpips_model(nchw(pred * 2 - 1), nchw(true * 2 - 1)).reshape(-1)
+    features = [inception.fid_features(nchw(x)).numpy().astype(np.float64)
+                for x in (pred, true)]
+  assert got['lpips'] == pytest.approx(float(lpips.mean()), rel=1e-4)
+  # pytorch-fid's formula (scipy sqrtm), on the reference's features.
+  mu = [f.mean(0) for f in features]
+  sigma = [np.cov(f, rowvar=False) for f in features]
+  covmean = scipy.linalg.sqrtm(sigma[0] @ sigma[1]).real
+  fid = (np.sum((mu[0] - mu[1]) ** 2) + np.trace(sigma[0]) +
+         np.trace(sigma[1]) - 2 * np.trace(covmean))
+  assert got['fid_num_images'] == len(pairs)
+  assert got['fid'] == pytest.approx(fid, rel=1e-3, abs=1e-4)
+  assert set(runner.evaluators['p'].weights) == {lpips_path, inception_path}
+
+
+def test_semantic_interpretability_with_a_perfect_colorization(
+    shapes_data_dir, tmp_path):
+  import test_pretrained  # pylint: disable=g-import-not-at-top
+  from conftest import tiny_config  # pylint: disable=g-import-not-at-top
+  model = test_pretrained._reference('resnet50', num_classes=7)  # pylint: disable=protected-access
+  path = str(tmp_path / 'resnet50.pth')
+  torch.save(model.state_dict(), path)
+  config = tiny_config(shapes_data_dir)
+  evals = {'s': dict(type='semantic_interpretability',
+                     classifier=f'resnet50:{path}')}
+  _, perfect = _oracle_run(config, evals, 1.0)
+  assert perfect['s']['top1_agreement'] == 1.0
+  _, gray = _oracle_run(config, evals, 0.0)
+  assert gray['s']['top1_agreement'] == gray['s']['top1_agreement_gray']
+  with pytest.raises(ValueError, match='NAME:PATH'):
+    _oracle_run(config, {'s': dict(type='semantic_interpretability',
+                                   classifier=path)}, 1.0)
+
+
+def test_presets_record_their_protocol_and_compare_refuses_mixing(
+    tiny_run, tmp_path):
+  workdir, _ = tiny_run
+  out = tmp_path / 'eval'
+  result = subprocess.run(
+      [sys.executable, '-m', 'colorjax.evaluate', f'--workdir={workdir}',
+       '--preset=paper001', f'--output_dir={out}'],
+      cwd=REPO, capture_output=True, text=True, timeout=600, check=False)
+  assert result.returncode == 0, result.stderr[-3000:]
+  metrics = json.loads((out / 'metrics.json').read_text())
+  assert metrics['preset'] == 'paper001'
+  assert metrics['protocol']['colour']['resolution'] == 'full'
+  assert metrics['protocol']['colour']['canvas'] == 64
+  assert metrics['colorjax_version'] and metrics['num_images'] > 0
+  assert set(metrics['skipped']) == {'perceptual', 'semantic'}
+  for key in ('psnr_channel_mean', 'ssim', 'l2_ab', 'l2ab_auc'):
+    assert np.isfinite(metrics[key]), key
+  assert [os.path.basename(p) for p in metrics['plots']] == [
+      'colour_l2ab_cumulative.png']
+  assert Image.open(metrics['plots'][0]).size[0] > 100
+  curve = np.loadtxt(out / 'colour_l2ab_cumulative.csv', delimiter=',',
+                     skiprows=1)
+  assert np.all(np.diff(curve[:, 1]) >= 0) and curve[-1, 1] <= 1.0
+  assert np.mean(curve[:, 1]) == pytest.approx(metrics['l2ab_auc'])
+  markdown = (out / 'metrics.md').read_text()
+  assert '| psnr_channel_mean | ssim | l2_ab | l2ab_auc |' in markdown
+  assert 'not run: perceptual' in markdown
+
+  # Same protocol: side by side; another protocol: refused, with why.
+  runs = compare.compare([str(out / 'metrics.json')] * 2)
+  text, table = compare.tables(runs)
+  assert 'l2ab_auc' in text and table.count('\n') == 3
+  other = dict(metrics)
+  other['protocol'] = json.loads(json.dumps(metrics['protocol']))
+  other['protocol']['colour']['resolution'] = 'model'
+  other_path = tmp_path / 'other.json'
+  other_path.write_text(json.dumps(other))
+  with pytest.raises(compare.ProtocolMismatchError, match='resolution'):
+    compare.compare([str(out / 'metrics.json'), str(other_path)])
+  result = subprocess.run(
+      [sys.executable, '-m', 'colorjax.compare', str(out / 'metrics.json'),
+       str(other_path)], cwd=REPO, capture_output=True, text=True,
+      timeout=300, check=False)
+  assert result.returncode == 2 and 'not comparable' in result.stderr
+
+
+def test_reference_segmenter_reports_gray_colorized_rgb(shapes_data_dir,
+                                                        tiny_run, tmp_path):
+  """004 Table 3's triple: the segmenter's mIoU on RGB and on gray equals
+  its own evaluation of those images; a perfect colorization scores as
+  RGB, ab = 0 as gray."""
+  from colorjax import train  # pylint: disable=g-import-not-at-top
+  from conftest import tiny_config  # pylint: disable=g-import-not-at-top
+  seg_config = tiny_config(shapes_data_dir, 'segmenter')
+  seg_config.data.eval_max_batches = -1
+  seg_dir = str(tmp_path / 'segmenter')
+  own = train.train_and_evaluate(seg_config, seg_dir)['eval']
+  config = tiny_config(shapes_data_dir)
+  config.data.eval_max_batches = -1
+  evals = {'r': dict(type='reference_segmentation', segmenter=seg_dir)}
+  runner, perfect = _oracle_run(config, evals, 1.0)
+  perfect = perfect['r']
+  assert perfect['num_images'] == 8
+  assert perfect['miou_colorized'] == pytest.approx(perfect['miou_rgb'])
+  # The evaluator's RGB is the Lab round trip of the photo: equal up to
+  # a rare flipped pixel.
+  assert perfect['miou_rgb'] == pytest.approx(own['miou'], abs=0.02)
+  assert perfect['miou_gray'] == pytest.approx(
+      own['val_segmentation_gray/miou'], abs=0.02)
+  _, gray = _oracle_run(config, evals, 0.0)
+  assert gray['r']['miou_colorized'] == pytest.approx(gray['r']['miou_gray'])
+  assert runner.evaluators['r'].source.startswith(seg_dir)
+  colorizer_dir, _ = tiny_run
+  with pytest.raises(ValueError, match='not a segmenter'):
+    _oracle_run(config, {'r': dict(type='reference_segmentation',
+                                   segmenter=colorizer_dir)}, 1.0)
