@@ -117,11 +117,13 @@ def test_init_from_and_frozen_subset_through_the_cli(
   photo_psnr = [r for r in records if 'photos/psnr' in r]
   assert photo_psnr and photo_psnr[-1]['photos/num_images'] == 3
 
-  # evaluate runs on any folder of photos; colorize writes every readable.
+  # evaluate runs on any folder of photos (at the model's resolution, the
+  # training-time protocol, it gives the training-time number); colorize
+  # writes every readable.
   out = tmp_path / 'folder.json'
   run = subprocess.run(
       [sys.executable, '-m', 'colorjax.evaluate', f'--workdir={second}',
-       f'--image_folder={photos}', f'--output={out}'],
+       f'--image_folder={photos}', f'--output={out}', '--resolution=model'],
       cwd=REPO, env=env, capture_output=True, text=True, timeout=600,
       check=False)
   assert run.returncode == 0, run.stderr[-3000:]
