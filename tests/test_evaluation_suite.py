@@ -268,3 +268,65 @@ def test_reference_segmenter_reports_gray_colorized_rgb(shapes_data_dir,
   with pytest.raises(ValueError, match='not a segmenter'):
     _oracle_run(config, {'r': dict(type='reference_segmentation',
                                    segmenter=colorizer_dir)}, 1.0)
+
+
+def test_diversity_metrics_equal_their_references(shapes_data_dir,
+                                                  tmp_path):
+  """Pairwise LPIPS of the samples == the PyTorch LPIPS of the same
+  samples, best-of-N PSNR == the best scikit-image PSNR, MS-SSIM pairs
+  kept for the histogram (004 Fig. 11)."""
+  import test_pretrained  # pylint: disable=g-import-not-at-top
+  from colorjax import train  # pylint: disable=g-import-not-at-top
+  from conftest import tiny_config  # pylint: disable=g-import-not-at-top
+  lpips_model = test_pretrained._lpips_reference()    # pylint: disable=protected-access
+  lpips_path = str(tmp_path / 'lpips_alex.pth')
+  torch.save(lpips_model.state_dict(), lpips_path)
+  config = tiny_config(shapes_data_dir, 'pixsem')
+  config.data.eval_batch_size = 8
+  config.data.eval_max_batches = 1
+  workdir = str(tmp_path / 'pixsem')
+  train.train_and_evaluate(config, workdir)
+  method, state = workdir_lib.restore_for_inference(workdir)
+  runner = evaluation.Evaluation(
+      method, config, sharding.data_mesh(), ml_collections.ConfigDict(
+          {'d': dict(type='diversity', num_samples=3, lpips=lpips_path,
+                     lpips_size=32)}))
+  runner.plots_dir = str(tmp_path / 'plots')
+  got = runner.run(state)['d']
+
+  source = pipeline.data_source(config.data.dataset, config.data.eval_split,
+                                config.data.data_dir)
+  ops = preprocess.parse(config.data.preprocess_eval)
+  examples = [preprocess.apply(ops, source[i]) for i in range(len(source))]
+  gray = np.stack([e['gray'] for e in examples])
+  lightness = np.stack([e['l'] for e in examples])
+  true_ab = np.stack([e['ab'] for e in examples]) * config.data.ab_scale
+  rng = jax.random.fold_in(jax.random.PRNGKey(config.seed), 0)
+  ab, _ = jax.jit(lambda s, g, r: method.sample(s, g, r, 3))(state, gray,
+                                                            rng)
+  ab = np.asarray(ab) * config.data.ab_scale
+  rgb = []
+  for k in range(3):
+    up = np.asarray(jax.image.resize(jnp.asarray(ab[:, k]),
+                                     lightness.shape[:3] + (2,), 'linear'))
+    rgb.append(color.lab_to_rgb_numpy(np.concatenate([lightness, up], -1)))
+  true = color.lab_to_rgb_numpy(np.concatenate([lightness, true_ab], -1))
+  nchw = lambda x: torch.from_numpy(  # pylint: disable=unnecessary-lambda-assignment
+      (x * 2 - 1).astype(np.float32).transpose(0, 3, 1, 2).copy())
+  with torch.no_grad():
+    lpips = np.mean([lpips_model(nchw(rgb[a]), nchw(rgb[b])).numpy()
+                     for a, b in [(0, 1), (0, 2), (1, 2)]], axis=0)
+  best = np.max([[peak_signal_noise_ratio(true[i], rgb[k][i],
+                                          data_range=1.0)
+                  for i in range(len(true))] for k in range(3)], axis=0)
+  assert got['diversity_num_samples'] == 3
+  assert got['diversity_lpips'] == pytest.approx(float(lpips.mean()),
+                                                 rel=2e-3)
+  assert got['best_of_n_psnr'] == pytest.approx(float(best.mean()),
+                                                abs=2e-3)
+  assert 0.0 < got['diversity_msssim'] < 1.0
+  pairs = runner.evaluators['d'].per_image('msssim_pairs')
+  assert pairs.shape == (len(true), 3)
+  assert got['diversity_msssim'] == pytest.approx(float(pairs.mean()),
+                                                  rel=1e-5)
+  assert os.path.exists(tmp_path / 'plots' / 'd_msssim_histogram.png')
