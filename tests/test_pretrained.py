@@ -58,14 +58,17 @@ class TorchVGG(nn.Module):
 
 
 class TorchBottleneck(nn.Module):
-  """torchvision.models.resnet.Bottleneck (stride on conv2: ResNet v1.5)."""
+  """torchvision.models.resnet.Bottleneck (stride on conv2: ResNet v1.5;
+  `dilation` as resnet's replace_stride_with_dilation sets it)."""
   expansion = 4
 
-  def __init__(self, inplanes, planes, stride=1, downsample=None):
+  def __init__(self, inplanes, planes, stride=1, downsample=None,
+               dilation=1):
     super().__init__()
     self.conv1 = nn.Conv2d(inplanes, planes, 1, bias=False)
     self.bn1 = nn.BatchNorm2d(planes)
-    self.conv2 = nn.Conv2d(planes, planes, 3, stride, padding=1, bias=False)
+    self.conv2 = nn.Conv2d(planes, planes, 3, stride, padding=dilation,
+                           dilation=dilation, bias=False)
     self.bn2 = nn.BatchNorm2d(planes)
     self.conv3 = nn.Conv2d(planes, planes * 4, 1, bias=False)
     self.bn3 = nn.BatchNorm2d(planes * 4)

@@ -31,6 +31,7 @@ from torch.nn import functional as F
 from colorjax import pretrained
 from colorjax.pretrained import common
 from colorjax.pretrained import inception
+from test_pretrained import TorchBottleneck
 
 RTOL = 1e-4   # relative to max |reference output|
 
@@ -422,29 +423,6 @@ def test_inception_fid_fc_optional_and_mismatches(fid_state, tmp_path):
 # ---------------------------------------------------------------------------
 # torchvision's deeplabv3_resnet101: ResNet-101 backbone (dilated layer3/4),
 # DeepLabHead, FCNHead aux classifier.
-
-class TorchBottleneck(nn.Module):
-  """torchvision.models.resnet.Bottleneck (groups 1, width 64)."""
-
-  def __init__(self, inplanes, planes, stride=1, downsample=None,
-               dilation=1):
-    super().__init__()
-    self.conv1 = nn.Conv2d(inplanes, planes, 1, bias=False)
-    self.bn1 = nn.BatchNorm2d(planes)
-    self.conv2 = nn.Conv2d(planes, planes, 3, stride, padding=dilation,
-                           dilation=dilation, bias=False)
-    self.bn2 = nn.BatchNorm2d(planes)
-    self.conv3 = nn.Conv2d(planes, planes * 4, 1, bias=False)
-    self.bn3 = nn.BatchNorm2d(planes * 4)
-    self.downsample = downsample
-
-  def forward(self, x):
-    identity = x if self.downsample is None else self.downsample(x)
-    out = F.relu(self.bn1(self.conv1(x)))
-    out = F.relu(self.bn2(self.conv2(out)))
-    out = self.bn3(self.conv3(out))
-    return F.relu(out + identity)
-
 
 class TorchDilatedResNetBackbone(nn.Module):
   """resnet101(replace_stride_with_dilation=[False, True, True]) as

@@ -40,12 +40,14 @@ class Scored(NamedTuple):
 
   l: true L [N, H, W, 1]; ab_true / ab_pred: Lab units [N, H, W, 2];
   mask: [N, H, W] float, 1 on real pixels (padding of the full-resolution
-  canvas and of a partial batch is 0).
+  canvas and of a partial batch is 0); hw: [N, 2] real sizes on the
+  full-resolution canvas, None at the model's resolution (whole images).
   """
   l: jax.Array
   ab_true: jax.Array
   ab_pred: jax.Array
   mask: jax.Array
+  hw: Optional[jax.Array] = None
 
   def rgb(self, ab=None):
     """sRGB [0, 1] of L + ab (default: the prediction)."""
@@ -169,15 +171,12 @@ class Evaluator:
       ab = upsample_to_canvas(ab_pred * self.ab_scale, batch['full_hw'],
                               canvas)
       mask = canvas_mask(batch['full_hw'], canvas) * real[:, None, None]
-      return Scored(batch['l_full'], batch['ab_full'], ab, mask)
+      return Scored(batch['l_full'], batch['ab_full'], ab, mask,
+                    batch['full_hw'])
     ab = resize_like(ab_pred, batch['l']) * self.ab_scale
     mask = jnp.broadcast_to(real[:, None, None].astype(jnp.float32),
                             batch['l'].shape[:3])
     return Scored(batch['l'], batch['ab'] * self.ab_scale, ab, mask)
-
-  def full_hw(self, batch):
-    """The real sizes on the canvas (full protocol), else None."""
-    return batch['full_hw'] if self.resolution == 'full' else None
 
   def _batch_outputs(self, networks, state, batch, outputs, rng):
     result = self.batch_metrics(state, batch, outputs, rng, networks)
@@ -186,8 +185,16 @@ class Evaluator:
       result[1]['per_image']['__real__'] = batch['mask']
     return result
 
+  # Evaluators that need a network file: what to pass when it is missing.
+  missing_network_hint: Optional[str] = None
+
+  def has_network(self) -> bool:
+    return True
+
   def unavailable(self, outputs) -> Optional[str]:
     """Why this evaluator cannot run on this method, or None."""
+    if self.missing_network_hint and not self.has_network():
+      return self.missing_network_hint
     missing = [k for k in self.needs_outputs if k not in outputs]
     if missing:
       return (f'{self.config.method} predicts {sorted(outputs)}, not '

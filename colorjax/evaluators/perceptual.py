@@ -34,16 +34,17 @@ class PerceptualEvaluator(base.Evaluator):
                                          cfg.fid_inception)
     self.lpips_size = int(cfg.get('lpips_size', 256))
 
-  def unavailable(self, outputs):
-    if self.lpips is None and self.inception is None:
-      return ('no weights file given (evals.<name>.lpips=PATH and/or '
-              'fid_inception=PATH; evaluate --lpips / --fid_inception)')
-    return super().unavailable(outputs)
+  missing_network_hint = (
+      'no weights file given (evals.<name>.lpips=PATH and/or '
+      'fid_inception=PATH; evaluate --lpips / --fid_inception)')
+
+  def has_network(self):
+    return self.lpips is not None or self.inception is not None
 
   def batch_metrics(self, state, batch, outputs, rng, networks):
     del state, rng
     s = self.scored(batch, outputs['ab'])
-    hw = self.full_hw(batch)
+    hw = s.hw
     pred, true = s.rgb(), s.rgb(s.ab_true)
     values, per_image = {}, {}
     if self.lpips is not None:

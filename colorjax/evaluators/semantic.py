@@ -22,6 +22,8 @@ The segmenter sees each image's real region resized to cfg.input_size
 logits are resized back onto the label map of cfg.resolution's protocol.
 """
 
+import os
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -60,16 +62,16 @@ class SemanticInterpretabilityEvaluator(base.Evaluator):
     if self.label_key:
       self.needs_keys = tuple(self.needs_keys) + (self.label_key,)
 
-  def unavailable(self, outputs):
-    if self.classifier is None:
-      return ('no classifier file given (evals.<name>.classifier=NAME:PATH;'
-              ' evaluate --classifier)')
-    return super().unavailable(outputs)
+  missing_network_hint = ('no classifier file given (evals.<name>.'
+                          'classifier=NAME:PATH; evaluate --classifier)')
+
+  def has_network(self):
+    return self.classifier is not None
 
   def batch_metrics(self, state, batch, outputs, rng, networks):
     del state, rng
     s = self.scored(batch, outputs['ab'])
-    hw = self.full_hw(batch)
+    hw = s.hw
 
     def top1(ab):
       image = base.crop_resize(s.rgb(ab), hw, 224, mode='center')
@@ -107,16 +109,18 @@ class ReferenceSegmentationEvaluator(base.Evaluator):
     self.ignore_label = config.data.get('ignore_label')
     if not spec:
       return
-    name_or_dir, _, path = spec.partition(':')
-    if path and not name_or_dir.startswith(('/', '.', '~')):
-      module = self.load_network('segmenter', name_or_dir, path)
+    if not os.path.isdir(os.path.expanduser(spec)):   # NAME:PATH
+      network, path = _split_spec(
+          spec, f'evals.{name}.segmenter (a workdir or NAME:PATH)')
+      module = self.load_network('segmenter', network, path)
       self.input_size = int(cfg.get('input_size') or 513)
       self.segment = lambda nets, rgb: module.apply(
           nets['segmenter'], imagenet_normalize(rgb))
       self.source = spec
     else:
       from colorjax import workdir as workdir_lib  # pylint: disable=g-import-not-at-top
-      seg_method, seg_state = workdir_lib.restore_for_inference(spec)
+      seg_method, seg_state = workdir_lib.restore_for_inference(
+          os.path.expanduser(spec))
       if 'rgb' not in seg_method.predict_keys:
         raise ValueError(f'evals.{name}.segmenter: {spec} is a '
                          f'{seg_method.config.method} workdir, not a '
@@ -128,16 +132,17 @@ class ReferenceSegmentationEvaluator(base.Evaluator):
           nets['segmenter'], {'rgb': rgb})['segmentation']
       self.source = f'{spec} (step {int(seg_state.step)})'
 
-  def unavailable(self, outputs):
-    if self.segment is None:
-      return ('no reference segmenter given (evals.<name>.segmenter=WORKDIR'
-              ' or deeplabv3_resnet101:PATH; evaluate --segmenter)')
-    return super().unavailable(outputs)
+  missing_network_hint = ('no reference segmenter given (evals.<name>.'
+                          'segmenter=WORKDIR or deeplabv3_resnet101:PATH; '
+                          'evaluate --segmenter)')
+
+  def has_network(self):
+    return self.segment is not None
 
   def batch_metrics(self, state, batch, outputs, rng, networks):
     del state, rng
     s = self.scored(batch, outputs['ab'])
-    hw = self.full_hw(batch)
+    hw = s.hw
     labels = (batch['segmentation_full'] if self.resolution == 'full'
               else batch['segmentation'])[..., 0]
     confusions = {}
