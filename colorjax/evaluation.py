@@ -136,6 +136,22 @@ class _Data:
     return set(preprocess.apply(pipeline.parse_ops(spec), source[0]))
 
 
+class _Head:
+  """The first `count` records of a random-access source."""
+
+  def __init__(self, source, count: int):
+    self.source = source
+    self.count = min(count, len(source))
+
+  def __len__(self):
+    return self.count
+
+  def __getitem__(self, index):
+    if not 0 <= index < self.count:
+      raise IndexError(index)
+    return self.source[index]
+
+
 class Evaluation:
   """The evaluators of `evals` (default `config.evals`) for one method."""
 
@@ -245,16 +261,16 @@ class Evaluation:
     local_batch = sharding.process_batch_size(data.batch_size)
     seed = jax.random.PRNGKey(self.config.get('seed', 0))
     count = 0
-    total = -(-len(source) // data.batch_size)
     if data.max_batches is not None:
-      total = min(total, data.max_batches)
+      # Read only these records: stopping a loader with worker processes
+      # early strands its prefetched shared-memory batches (leaked at exit).
+      source = _Head(source, data.max_batches * data.batch_size)
+    total = -(-len(source) // data.batch_size)
     loader = pipeline.create_loader(spec, source)
     if self.progress and jax.process_index() == 0:
       loader = tqdm.tqdm(loader, total=total, unit='batch', leave=False,
                          desc=f'{"+".join(names)} on {data.describe()}')
     for index, local in enumerate(loader):
-      if data.max_batches is not None and index >= data.max_batches:
-        break
       batch = sharding.global_batch(self.mesh, pad_batch(local, local_batch))
       outputs = {}
       if any(self.evaluators[n].needs_predict for n in active):

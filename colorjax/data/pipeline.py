@@ -140,7 +140,9 @@ class Loader:
   when the interpreter exits (the last batch, or an array that
   `jax.device_put` aliased without copying on CPU) is never collected, and
   the resource tracker reports it as leaked shared memory. Copying each array
-  out (one memcpy per batch) releases every segment as soon as it arrives.
+  out (one memcpy per batch) and unlinking its segment at once (grain would
+  unlink it later, on a thread pool that may not run before exit) releases
+  every segment as soon as it arrives.
   """
 
   def __init__(self, data_loader: grain.DataLoader):
@@ -170,7 +172,11 @@ class LoaderIterator:
 
 def _owned(leaf):
   if isinstance(leaf, np.ndarray) and type(leaf) is not np.ndarray:
-    return np.array(leaf, copy=True)   # a shared-memory view (ndarray subclass)
+    copy = np.array(leaf, copy=True)   # a shared-memory view (ndarray subclass)
+    if getattr(leaf, '_unlink_on_del', False):
+      leaf._unlink_on_del = False      # grain's __del__ now only closes it
+      leaf.shm.unlink()
+    return copy
   return leaf
 
 
