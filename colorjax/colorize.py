@@ -5,6 +5,10 @@
   # Diverse colorizations (sampling methods, e.g. PixSem):
   python -m colorjax.colorize --workdir=DIR --input=photo.jpg --output=out/ \
       --num_samples=8 --temperature=0.8 --seed=0 --sampler=cached
+  # Zhang et al.'s published ECCV16 network, no training (baseline):
+  python -m colorjax.colorize \
+      --pretrained=eccv16:colorization_release_v2-9b330a0b.pth \
+      --input=photo.jpg --output=out/ [--temperature=0.38]
 
 Any size and mode (grey or colour, CMYK, RGBA, 16-bit) is accepted: the
 image is converted to L, resized to the model resolution with the same
@@ -16,7 +20,7 @@ files are reported at the end (exit status 1) after the others are done.
 import dataclasses
 import os
 import sys
-from typing import Iterable, List, Sequence
+from typing import Iterable, List, Optional, Sequence
 
 from absl import app
 from absl import flags
@@ -28,6 +32,7 @@ import tqdm
 from colorjax import console
 from colorjax import evaluation
 from colorjax import evaluators
+from colorjax import methods
 from colorjax import sharding
 from colorjax import workdir as workdir_lib
 from colorjax.color import lab_to_rgb_numpy
@@ -92,15 +97,27 @@ def _batches(items: Iterable, size: int):
 class Colorizer:
   """Holds the restored model and the jitted prediction."""
 
-  def __init__(self, workdir: str, num_samples: int = 1,
-               temperature=None, seed: int = 0, sampler: str = 'cached'):
-    self.config = workdir_lib.load_config(workdir)
+  def __init__(self, workdir: Optional[str], num_samples: int = 1,
+               temperature=None, seed: int = 0, sampler: str = 'cached',
+               pretrained: Optional[str] = None):
+    if pretrained:        # a published network instead of a workdir
+      from colorjax.methods import instanceaware  # pylint: disable=g-import-not-at-top
+      self.config = instanceaware.published_eccv16_config()
+    else:
+      self.config = workdir_lib.load_config(workdir)
+    if temperature is not None and 'decoding' in self.config:
+      self.config.decoding.temperature = temperature   # annealed mean's T
     self.num_samples = num_samples
     self.temperature = temperature
     self.seed = seed
     self.sampler = sampler
-    self.method, self.state = workdir_lib.restore_for_inference(
-        workdir, self.config)
+    if pretrained:
+      self.method = methods.get_method(self.config)
+      self.state = instanceaware.state_from_pretrained(self.method,
+                                                       pretrained)
+    else:
+      self.method, self.state = workdir_lib.restore_for_inference(
+          workdir, self.config)
     self.mesh = sharding.data_mesh()
     self.ops = inference_ops(self.config)
     self.ab_scale = self.config.data.ab_scale
@@ -144,16 +161,17 @@ class Colorizer:
     return ab, labels
 
 
-def colorize(workdir: str, inputs: Sequence[str], output_dir: str,
+def colorize(workdir: Optional[str], inputs: Sequence[str], output_dir: str,
              batch_size: int = 8, save_segmentation: bool = False,
              num_samples: int = 1, temperature=None, seed: int = 0,
-             sampler: str = 'cached'):
+             sampler: str = 'cached', pretrained: Optional[str] = None):
   """Writes <stem>_color.png (and <stem>_segmentation.png) per input; with
   num_samples > 1, <stem>_sample<k>.png and a <stem>_grid.png of them all.
 
   Returns (written paths, {path: error message} of unreadable files).
   """
-  colorizer = Colorizer(workdir, num_samples, temperature, seed, sampler)
+  colorizer = Colorizer(workdir, num_samples, temperature, seed, sampler,
+                        pretrained)
   os.makedirs(output_dir, exist_ok=True)
   paths = find_images(inputs)
   failures, written = {}, []
@@ -199,17 +217,21 @@ FLAGS = flags.FLAGS
 
 if __name__ == '__main__':
   flags.DEFINE_string('workdir', None, 'a trained workdir')
+  flags.DEFINE_string('pretrained', None, 'eccv16:PATH: Zhang et al.\'s '
+                      'published network instead of a workdir')
   flags.DEFINE_multi_string('input', None, 'image files or folders')
   flags.DEFINE_string('output', None, 'output folder')
   flags.DEFINE_integer('batch_size', 8, 'images per forward pass')
   flags.DEFINE_bool('save_segmentation', False, 'also write label maps')
   flags.DEFINE_integer('num_samples', 1, 'colorizations per image '
                        '(sampling methods)')
-  flags.DEFINE_float('temperature', None, 'sampling temperature (default: '
-                     'the config\'s)')
+  flags.DEFINE_float('temperature', None, 'sampling temperature, or the '
+                     'annealed mean\'s T (default: the config\'s)')
   flags.DEFINE_integer('seed', 0, 'sampling seed')
   flags.DEFINE_enum('sampler', 'cached', ['cached', 'naive'], 'sampler')
-  flags.mark_flags_as_required(['workdir', 'input', 'output'])
+  flags.mark_flags_as_required(['input', 'output'])
+  flags.mark_flags_as_mutual_exclusive(['workdir', 'pretrained'],
+                                       required=True)
 
   def main(argv):
     del argv
@@ -217,7 +239,7 @@ if __name__ == '__main__':
     written, failures = colorize(
         FLAGS.workdir, FLAGS.input, FLAGS.output, FLAGS.batch_size,
         FLAGS.save_segmentation, FLAGS.num_samples, FLAGS.temperature,
-        FLAGS.seed, FLAGS.sampler)
+        FLAGS.seed, FLAGS.sampler, FLAGS.pretrained)
     print(f'wrote {len(written)} files to {FLAGS.output}')
     if failures:
       print(f'{len(failures)} file(s) could not be read:', file=sys.stderr)

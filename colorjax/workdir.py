@@ -120,8 +120,18 @@ def _source_network(source: Mapping[str, Any], workdir_cache) -> Dict:
   if source.get('file'):
     with open(os.path.expanduser(source['file']), 'rb') as f:
       return flax.serialization.msgpack_restore(f.read())
+  if source.get('pretrained'):      # NAME:PATH of colorjax.pretrained
+    from colorjax import pretrained  # pylint: disable=g-import-not-at-top
+    name, sep, path = source['pretrained'].partition(':')
+    if not sep or not path:
+      raise ValueError(f"init_from pretrained must be NAME:PATH (e.g. "
+                       f"eccv16:/weights/colorization_release_v2-9b330a0b."
+                       f"pth), not {source['pretrained']!r}")
+    _, variables = pretrained.load(name, os.path.expanduser(path))
+    return {'params': variables['params'],
+            'model_state': variables.get('batch_stats', {})}
   raise ValueError(f'init_from entry {dict(source)} names neither a workdir '
-                   'nor a file')
+                   'nor a file nor pretrained weights')
 
 
 def _subtree(tree, path: str):
@@ -163,14 +173,51 @@ def _checked(target, source, what: str):
                                                 sep='/'))
 
 
+def _partial(target, source, what: str):
+  """`target` with every leaf that `source` has at the same path and shape
+  replaced; prints which modules were copied and which keep their init."""
+  target_flat = flax.traverse_util.flatten_dict(
+      flax.serialization.to_state_dict(target), sep='/')
+  source_flat = flax.traverse_util.flatten_dict(
+      flax.serialization.to_state_dict(source), sep='/')
+  copied, kept, shapes = [], [], []
+  out = {}
+  for key, value in target_flat.items():
+    other = source_flat.get(key)
+    if other is not None and np.shape(other) == np.shape(value):
+      out[key] = np.asarray(other, np.dtype(value.dtype))
+      copied.append(key)
+    else:
+      out[key] = value
+      kept.append(key)
+      if other is not None:
+        shapes.append(f'{key} {np.shape(other)} vs {np.shape(value)}')
+  unused = sorted(set(source_flat) - set(copied))
+  modules = lambda keys: sorted({k.rsplit('/', 1)[0] for k in keys})  # pylint: disable=unnecessary-lambda-assignment
+  if jax.process_index() == 0:
+    print(f'init_from {what}: copied {len(copied)} arrays '
+          f'({", ".join(modules(copied)) or "none"}); kept the random init '
+          f'of {", ".join(modules(kept)) or "nothing"}'
+          + (f'; shapes differ: {", ".join(shapes)}' if shapes else '')
+          + (f'; unused in the source: {", ".join(modules(unused))}'
+             if unused else ''))
+  if not copied:
+    raise ValueError(f'init_from {what}: no array of the source fits')
+  return flax.serialization.from_state_dict(
+      target, flax.traverse_util.unflatten_dict(out, sep='/'))
+
+
 def apply_init_from(state, init_from: Mapping[str, Any]):
   """Copies networks named by `config.init_from` into a fresh state.
 
-  init_from = {network: dict(workdir=DIR | file=PATH, network=<source
-  network, default the same name>, step=<default latest>, path=<subtree of
-  the target network, default all of it>, source_path=<subtree of the
-  source>)}. Params and the network's mutable state (batch statistics) are
-  copied; shapes must match exactly; optimizer state stays fresh.
+  init_from = {network: dict(workdir=DIR | file=PATH | pretrained=NAME:PATH
+  (colorjax.pretrained), network=<source network, default the same name>,
+  step=<default latest>, path=<subtree of the target network, default all
+  of it>, source_path=<subtree of the source>, partial=<bool>)}. Params and
+  the network's mutable state (batch statistics) are copied; shapes must
+  match exactly, unless `partial`: then the arrays at the same path and
+  shape are copied, the others keep their init, and the mapping is printed.
+  Optimizer state stays fresh.
   """
   if not init_from:
     return state
@@ -178,7 +225,7 @@ def apply_init_from(state, init_from: Mapping[str, Any]):
   cache = {}
   for network, source in dict(init_from).items():
     source = dict(source)
-    if not source.get('workdir') and not source.get('file'):
+    if not any(source.get(k) for k in ('workdir', 'file', 'pretrained')):
       continue              # declared by a config, not set for this run
     source.setdefault('network', network)
     if network not in params:
@@ -187,15 +234,16 @@ def apply_init_from(state, init_from: Mapping[str, Any]):
     loaded = _source_network(source, cache)
     path, source_path = source.get('path', ''), source.get('source_path', '')
     what = f'{network}/{path} <- {source}'
+    fit = _partial if source.get('partial') else _checked
     params[network] = _replace_subtree(
-        params[network], path, _checked(
+        params[network], path, fit(
             _subtree(params[network], path),
             _subtree(loaded['params'], source_path), what))
     own_state = model_state.get(network)
     loaded_state = loaded.get('model_state') or {}
     if own_state and loaded_state:
       model_state[network] = _replace_subtree(
-          own_state, path, _checked(_subtree(own_state, path),
-                                    _subtree(loaded_state, source_path),
-                                    what + ' (model state)'))
+          own_state, path, fit(_subtree(own_state, path),
+                               _subtree(loaded_state, source_path),
+                               what + ' (model state)'))
   return state.replace(params=params, model_state=model_state)

@@ -9,7 +9,10 @@ from colorjax import config_lib
 PAPER_VARIANTS = {
     'chromacmc': {'voc': 'voc', 'ade20k': 'ade20k'},
     'pixsem': {'voc': 'voc', 'coco_stuff': 'coco_stuff'},
+    'instanceaware': {'voc': 'voc'},
 }
+# Training length of each paper config (each config's docstring says why).
+EPOCHS = {'chromacmc': 100, 'pixsem': 100, 'instanceaware': 30}
 
 
 @pytest.mark.parametrize('paper,variant,dataset', [
@@ -24,10 +27,11 @@ def test_paper_configs_use_the_shared_dataset_table(paper, variant, dataset):
       entry['train_split'], entry['eval_split'])
   assert config.data.num_classes == entry['num_classes']
   assert config.data.ignore_label == entry['ignore_label']
-  # 100 epochs, the last partial epoch's batch included.
+  # EPOCHS[paper] epochs, the last partial epoch's batch included.
   epochs = config.num_train_steps * config.data.batch_size / entry[
       'train_images']
-  assert 100 <= epochs < 100 + config.data.batch_size / entry['train_images']
+  assert EPOCHS[paper] <= epochs < EPOCHS[paper] + (
+      config.data.batch_size / entry['train_images'])
 
 
 @pytest.mark.parametrize('paper', sorted(PAPER_VARIANTS))

@@ -84,14 +84,21 @@ class RemapLabels(grain.transforms.Map):
 @register('multi_hot', reads=('labels',), writes=('labels',))
 @dataclasses.dataclass
 class MultiHotLabels(grain.transforms.Map):
-  """Image-level class list -> float32 multi-hot [num_classes]."""
+  """Image-level class list -> float32 multi-hot [num_classes - first].
+
+  `first` drops the classes below it and shifts the others down (VOC's
+  background 0 is not an image tag: `multi_hot(21, first=1)` gives the 20
+  object classes).
+  """
   num_classes: int
+  first: int = 0
 
   def map(self, example):
     out = dict(example)
-    hot = np.zeros(self.num_classes, np.float32)
+    hot = np.zeros(self.num_classes - self.first, np.float32)
     labels = np.asarray(example['labels'], np.int64)
-    hot[labels[(labels >= 0) & (labels < self.num_classes)]] = 1.0
+    hot[labels[(labels >= self.first) & (labels < self.num_classes)]
+        - self.first] = 1.0
     out['labels'] = hot
     return out
 

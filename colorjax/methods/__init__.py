@@ -11,6 +11,7 @@ from colorjax.methods import base
 
 _METHODS = {
     'chromacmc': 'colorjax.methods.chromacmc:ChromaCMC',
+    'instanceaware': 'colorjax.methods.instanceaware:InstanceAware',
     'pixsem': 'colorjax.methods.pixsem:PixSemMethod',
     'segmenter': 'colorjax.methods.segmenter:Segmenter',
 }

@@ -7,7 +7,9 @@ forward output (NHWC for feature maps); `lpips_alex` takes two images,
 `module.apply(variables, x, y)`, and returns one distance per image;
 `inception_v3_fid` takes NHWC images in [0, 1] of any size and returns
 pytorch-fid's 2048 FID features per image; `deeplabv3_resnet101` returns
-torchvision's `model(x)['out']` (logits at the input size, NHWC).
+torchvision's `model(x)['out']` (logits at the input size, NHWC);
+`eccv16` (richzhang/colorization) takes L in [0, 100], NHWC [N, H, W, 1],
+and returns the 313 ab-bin logits of its `model8`, [N, H/4, W/4, 313].
 """
 
 import dataclasses
@@ -23,6 +25,7 @@ import numpy as np
 
 from colorjax.pretrained import common
 from colorjax.pretrained import deeplab
+from colorjax.pretrained import eccv16
 from colorjax.pretrained import inception
 from colorjax.pretrained import lpips
 from colorjax.pretrained import resnet
@@ -73,6 +76,10 @@ REGISTRY: Dict[str, Spec] = {
              lambda n: deeplab.DeepLabV3(num_classes=n),
              common.underscore_key, 'classifier.4.weight',
              prepare_state=deeplab.prepare_state),
+        # L in [0, 100] -> model8's 313 logits at 1/4 size.
+        Spec('eccv16', 'richzhang/colorization', eccv16.ECCV16,
+             eccv16.torch_key, input_shape=(1, 64, 64, 1),
+             prepare_state=eccv16.prepare_state),
     )
 }
 
@@ -182,7 +189,8 @@ def load(name: str, path: str, verify_hash: bool = True):
     PyTorch forward input transposed to NHWC (`lpips_alex`:
     `module.apply(variables, x, y)`, NHWC images in [-1, 1] -> distances
     [N]; `inception_v3_fid`: NHWC images in [0, 1], any size -> [N, 2048];
-    `deeplabv3_resnet101`: -> logits [N, H, W, num_classes]).
+    `deeplabv3_resnet101`: -> logits [N, H, W, num_classes]; `eccv16`: L
+    in [0, 100], [N, H, W, 1] -> model8 logits [N, H/4, W/4, 313]).
 
   Raises:
     CheckpointMismatchError (a ValueError): keys or shapes do not match.

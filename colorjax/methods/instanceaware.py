@@ -1,0 +1,241 @@
+"""InstanceAware (paper 003): 313-bin colour classification + image classes.
+
+Loss = L_color (eq. 3) + alpha * L_ls (eq. 1-2):
+  eq. 3  L_color = -mean_{n,h,w} w(q*_{h,w}) sum_q T_{h,w,q} log softmax(Z)_{h,w,q}
+         T: one-hot on the pixel's nearest bin (the paper), or Zhang's soft
+         encoding over the k nearest bins (`data.soft_encode_k`); w: the
+         class-rebalancing weight of the nearest bin (Zhang et al. eq. 3-4,
+         lambda 0.5, sigma 5) from the training split's ab prior.
+  eq. 1-2 L_ls = -sum_j t_j log softmax(z)_j with t the image's normalised
+         multi-hot tag vector (= the paper's one-hot for one-class images;
+         images without a tag are left out), or a per-class sigmoid
+         cross-entropy (`loss.classification='sigmoid'`).
+Decoding: the annealed mean of Zhang et al. (T = 0.38), or the mode / mean.
+"""
+
+import logging
+import os
+from typing import Dict, Optional
+
+import jax
+import jax.numpy as jnp
+import ml_collections
+import numpy as np
+import optax
+
+from colorjax.color import quantize
+from colorjax.methods import base
+from colorjax.models import instanceaware as models
+
+DECODINGS = ('annealed_mean', 'mode', 'mean')
+
+
+def decode_ab(logits, decode: str = 'annealed_mean',
+              temperature: float = 0.38):
+  """313-bin logits [..., 313] -> ab [..., 2] in Lab units."""
+  if decode == 'annealed_mean':
+    return quantize.annealed_mean_from_logits(logits, temperature)
+  if decode == 'mean':
+    return quantize.annealed_mean_from_logits(logits, 1.0)
+  if decode == 'mode':
+    return jnp.asarray(quantize.ab_gamut_bins())[jnp.argmax(logits, -1)]
+  raise ValueError(f'decode must be one of {DECODINGS}, not {decode!r}')
+
+
+def colour_loss(logits, bins, bin_weights, rebalance: Optional[jax.Array]):
+  """Eq. 3: rebalanced cross-entropy against (soft-)encoded ab targets.
+
+  logits [N, h, w, Q]; bins / bin_weights [N, h, w, k] (nearest first);
+  rebalance [Q] or None. Mean over pixels and images, in float32.
+  """
+  log_probs = jax.nn.log_softmax(logits.astype(jnp.float32), -1)
+  picked = jnp.take_along_axis(log_probs, bins.astype(jnp.int32), -1)
+  nll = -jnp.sum(bin_weights.astype(jnp.float32) * picked, -1)
+  if rebalance is not None:
+    nll = nll * rebalance[bins[..., 0].astype(jnp.int32)]
+  return jnp.mean(nll)
+
+
+def classification_loss(logits, tags, kind: str = 'softmax'):
+  """Eq. 1-2 on multi-hot tags [N, C]: (loss, images counted)."""
+  logits = logits.astype(jnp.float32)
+  tags = tags.astype(jnp.float32)
+  if kind == 'softmax':
+    count = jnp.sum(tags, -1)
+    has = (count > 0).astype(jnp.float32)
+    target = tags / jnp.maximum(count, 1.0)[:, None]
+    nll = -jnp.sum(target * jax.nn.log_softmax(logits, -1), -1)
+    return jnp.sum(nll * has) / jnp.maximum(jnp.sum(has), 1.0), jnp.sum(has)
+  if kind == 'sigmoid':
+    nll = optax.sigmoid_binary_cross_entropy(logits, tags)
+    return jnp.mean(nll), jnp.asarray(tags.shape[0], jnp.float32)
+  raise ValueError(f"loss.classification must be 'softmax' or 'sigmoid', "
+                   f'not {kind!r}')
+
+
+class InstanceAware(base.Method):
+  """Li et al., 'Instance-aware image colorization via deep neural networks'
+  (paper 003)."""
+
+  def __init__(self, config):
+    super().__init__(config)
+    model = config.model
+    # Image tags: the dataset's classes from data.first_class on.
+    self.num_classes = (config.data.num_classes - config.data.first_class
+                        if model.use_classifier else 0)
+    self.ab_scale = config.data.ab_scale
+    self.network = lambda train: models.InstanceAware(
+        widths=tuple(model.widths), depths=tuple(model.depths),
+        fc_features=tuple(model.fc_features), num_classes=self.num_classes,
+        branch_reduce=model.branch_reduce, upconv=model.get('upconv', 'auto'),
+        train=train, dtype=base.compute_dtype(model.dtype))
+    self.optimizer = self.make_optimizer('model')
+    self._rebalance = None
+
+  def batch_spec(self, batch_size):
+    size = self.config.data.image_size
+    small = size // 4
+    k = self.config.data.soft_encode_k
+    spec = {**super().batch_spec(batch_size),
+            'ab_bins': jax.ShapeDtypeStruct((batch_size, small, small, k),
+                                            jnp.int32),
+            'ab_weights': jax.ShapeDtypeStruct((batch_size, small, small, k),
+                                               jnp.float32)}
+    if self.num_classes:
+      spec['labels'] = jax.ShapeDtypeStruct((batch_size, self.num_classes),
+                                            jnp.float32)
+    return spec
+
+  def init_state(self, rng, batch):
+    variables = self.network(False).init(rng, batch['gray'])
+    params = {'model': variables['params']}
+    return base.TrainState(
+        step=jnp.zeros((), jnp.int32), params=params,
+        opt_state={'model': self.optimizer.init(params['model'])},
+        model_state={'model': variables['batch_stats']})
+
+  def prepare_training(self):
+    self.rebalance_weights()
+
+  def rebalance_weights(self) -> Optional[np.ndarray]:
+    """w [313] of the training split's prior (computed once, host side)."""
+    loss = self.config.loss
+    if not loss.rebalance:
+      return None
+    if self._rebalance is None:
+      prior_file = loss.get('prior_file')
+      if prior_file and os.path.exists(os.path.expanduser(prior_file)):
+        prior = np.load(os.path.expanduser(prior_file))
+        source = prior_file
+      else:
+        from colorjax.data import prior as prior_lib  # pylint: disable=g-import-not-at-top
+        data = self.config.data
+        prior = prior_lib.compute_split_prior(
+            data.dataset, data.train_split, data.get('data_dir'),
+            max_images=loss.prior_images)
+        source = (f'{data.dataset}/{data.train_split} '
+                  f'(first {loss.prior_images} images)')
+        if prior_file:
+          np.save(os.path.expanduser(prior_file), prior)
+      self._rebalance = quantize.rebalance_weights(
+          prior, loss.rebalance_lambda, loss.rebalance_sigma)
+      logging.info('class rebalancing from the ab prior of %s: %d bins '
+                   'used, weights %.2f..%.2f', source,
+                   int(np.count_nonzero(prior)), self._rebalance.min(),
+                   self._rebalance.max())
+    return self._rebalance
+
+  def losses(self, outputs, batch, rebalance) -> Dict[str, jax.Array]:
+    terms = {'color': colour_loss(outputs['logits'], batch['ab_bins'],
+                                  batch['ab_weights'], rebalance)}
+    if self.num_classes:
+      terms['classification'], terms['tagged_images'] = classification_loss(
+          outputs['classification'], batch['labels'],
+          self.config.loss.classification)
+    return terms
+
+  def train_step(self, state, batch, rng):
+    del rng     # no dropout
+    rebalance = self.rebalance_weights()
+    rebalance = None if rebalance is None else jnp.asarray(rebalance)
+    alpha = self.config.loss.classification_weight
+    network = self.network(True)
+
+    def loss_fn(params):
+      outputs, updates = network.apply(
+          {'params': params, 'batch_stats': state.model_state['model']},
+          batch['gray'], mutable=['batch_stats'])
+      terms = self.losses(outputs, batch, rebalance)
+      total = terms['color'] + alpha * terms.get('classification', 0.0)
+      return total, (terms, updates['batch_stats'], outputs)
+
+    (loss, (terms, stats, outputs)), grads = jax.value_and_grad(
+        loss_fn, has_aux=True)(state.params['model'])
+    updates, opt_state = self.optimizer.update(
+        grads, state.opt_state['model'], state.params['model'])
+    params = optax.apply_updates(state.params['model'], updates)
+    metrics = {'loss': loss, 'loss_color': terms['color'],
+               'grad_norm': optax.global_norm(grads)}
+    if self.num_classes:
+      metrics['loss_classification'] = terms['classification']
+      top1 = jnp.argmax(outputs['classification'], -1)
+      hit = jnp.take_along_axis(batch['labels'], top1[:, None], -1)[:, 0]
+      metrics['train_top1'] = jnp.mean((hit > 0).astype(jnp.float32))
+    return state.replace(step=state.step + 1, params={'model': params},
+                         opt_state={'model': opt_state},
+                         model_state={'model': stats}), metrics
+
+  def outputs(self, state, gray):
+    return self.network(False).apply(
+        {'params': state.params['model'],
+         'batch_stats': state.model_state['model']}, gray)
+
+  def predict(self, state, batch):
+    """ab (annealed mean by default) upsampled bilinearly to the input size
+    (Zhang's 4x upsampling), the 313-bin logits, the image-class logits."""
+    decoding = self.config.decoding
+    outputs = self.outputs(state, batch['gray'])
+    ab = decode_ab(outputs['logits'], decoding.decode,
+                   decoding.temperature) / self.ab_scale
+    n, h, w = batch['gray'].shape[:3]
+    result = {'ab': jax.image.resize(ab, (n, h, w, 2), 'bilinear'),
+              'ab_logits': outputs['logits']}
+    if 'classification' in outputs:
+      result['classification'] = outputs['classification']
+    return result
+
+
+def published_eccv16_config(image_size: int = 256) -> ml_collections.ConfigDict:
+  """The config of Zhang et al.'s published ECCV16 network (`colorize
+  --pretrained=eccv16:PATH`): no classification branch; the demo's 256x256
+  resize; annealed-mean decoding, T = 0.38."""
+  config = ml_collections.ConfigDict()
+  config.method = 'instanceaware'
+  config.data = ml_collections.ConfigDict(dict(
+      image_size=image_size, ab_scale=110.0, soft_encode_k=1,
+      preprocess_eval=f'resize({image_size})|to_lab|'
+                      'normalize_lab(ab_scale=110.0)'))
+  config.model = ml_collections.ConfigDict(dict(
+      models.SIZES['paper'], use_classifier=False,
+      branch_reduce='flatten', upconv='auto', dtype='float32'))
+  config.decoding = ml_collections.ConfigDict(dict(decode='annealed_mean',
+                                                   temperature=0.38))
+  config.optimizer = ml_collections.ConfigDict(dict(
+      name='adam', learning_rate=0.0, schedule=dict(type='constant')))
+  config.num_train_steps = 1
+  config.loss = ml_collections.ConfigDict(dict(rebalance=False))
+  return config
+
+
+def state_from_pretrained(method: InstanceAware, spec: str) -> base.TrainState:
+  """A TrainState holding a converted published network ('eccv16:PATH')."""
+  from colorjax import pretrained  # pylint: disable=g-import-not-at-top
+  from colorjax.pretrained import eccv16  # pylint: disable=g-import-not-at-top
+  name, sep, path = spec.partition(':')
+  if name != 'eccv16' or not sep or not path:
+    raise ValueError(f'--pretrained must be eccv16:PATH, not {spec!r}')
+  _, variables = pretrained.load('eccv16', os.path.expanduser(path))
+  variables = eccv16.trunk_variables(variables)
+  return base.TrainState(step=jnp.zeros((), jnp.int32),
+                         params={'model': variables['params']}, opt_state={},
+                         model_state={'model': variables['batch_stats']})

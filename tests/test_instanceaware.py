@@ -1,0 +1,345 @@
+"""InstanceAware (paper 003): sizes, eq. 1-3 against PyTorch's own losses,
+decoding, a fixed-batch overfit, the ablation switch, the prior cache, the
+paper's initialisation from ECCV16 weights and colorize --pretrained."""
+
+import importlib
+import os
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from PIL import Image
+import pytest
+import torch
+from torch.nn import functional as F
+
+from colorjax import colorize
+from colorjax import methods
+from colorjax import workdir as workdir_lib
+from colorjax.color import quantize
+from colorjax.methods import instanceaware
+from colorjax.pretrained import eccv16
+
+from test_pretrained_eccv16 import _reference
+from test_pretrained_eccv16 import ECCV16_PARAMS
+
+
+def _config(arg='tiny', **model):
+  config = importlib.import_module('instanceaware').get_config(arg)
+  config.model.update(model)
+  return config
+
+
+# Documented in configs/instanceaware.py's docstring and README.
+SIZES = {
+    ('voc', False): ECCV16_PARAMS,       # Zhang et al.'s network alone
+    ('voc', True): 136_051_853,          # + branch (fc1 on 14x14x512) + fusion
+    ('demo', True): 1_103_310,
+    ('tiny', True): 25_254,
+}
+
+
+@pytest.mark.parametrize('arg,branch', sorted(SIZES))
+def test_parameter_counts_and_output_shapes(arg, branch):
+  config = _config(arg, use_classifier=branch)
+  method = methods.get_method(config)
+  batch = method.batch_spec(2)
+  assert method.describe(batch) == {'model': SIZES[(arg, branch)]}
+  state = jax.eval_shape(method.init_state, jax.random.PRNGKey(0), batch)
+  out = jax.eval_shape(method.predict, state, batch)
+  size = config.data.image_size
+  assert out['ab'].shape == (2, size, size, 2)
+  assert out['ab_logits'].shape == (2, size // 4, size // 4, 313)
+  if branch:
+    assert out['classification'].shape == (2, method.num_classes)
+  else:
+    assert 'classification' not in out
+
+
+def test_branch_adds_exactly_pool_fc_classifier_and_fusion():
+  """The paper-size branch = fc1 (14*14*512 -> 1024) + fc2 + fc3 + the
+  classifier over VOC's 20 object classes + the 1x1 fusion (768 -> 512)."""
+  fc = (14 * 14 * 512 + 1) * 1024 + (1024 + 1) * 512 + (512 + 1) * 256
+  extra = fc + (256 + 1) * 20 + (768 + 1) * 512
+  assert SIZES[('voc', True)] - SIZES[('voc', False)] == extra
+  assert methods.get_method(_config('voc')).num_classes == 20
+
+
+def test_colour_loss_is_torch_cross_entropy_weighted_by_the_rebalancing():
+  """Eq. 3 with one-hot targets = torch's cross_entropy per pixel times the
+  target bin's weight; with soft targets = torch's soft-label CE. Values and
+  gradients with respect to the logits."""
+  rng = np.random.default_rng(0)
+  logits = rng.normal(0, 2, (2, 3, 4, 313)).astype(np.float32)
+  ab = rng.uniform(-60, 60, (2, 3, 4, 2)).astype(np.float32)
+  weights = quantize.rebalance_weights(rng.dirichlet(np.ones(313) * 0.3))
+
+  for k in (1, 5):
+    bins, bin_weights = quantize.soft_encode_numpy(ab, k)
+    loss, grad = jax.value_and_grad(instanceaware.colour_loss)(
+        jnp.asarray(logits), jnp.asarray(bins), jnp.asarray(bin_weights),
+        jnp.asarray(weights))
+    x = torch.tensor(logits, requires_grad=True)
+    flat = x.reshape(-1, 313)
+    pixel_w = torch.tensor(weights)[torch.tensor(bins[..., 0]).reshape(-1)
+                                    .long()]
+    if k == 1:
+      ce = F.cross_entropy(flat, torch.tensor(bins[..., 0]).reshape(-1).long(),
+                           reduction='none')
+    else:
+      dense = np.zeros((bins.size // k, 313), np.float32)
+      np.put_along_axis(dense, bins.reshape(-1, k), bin_weights.reshape(-1, k),
+                        -1)
+      ce = F.cross_entropy(flat, torch.tensor(dense), reduction='none')
+    expected = (ce * pixel_w).mean()
+    expected.backward()
+    np.testing.assert_allclose(float(loss), expected.item(), rtol=1e-5)
+    np.testing.assert_allclose(np.asarray(grad), x.grad.numpy(), rtol=1e-4,
+                               atol=1e-9)
+
+
+def test_classification_loss_is_eq_1_2_on_normalised_tags():
+  """softmax: torch's cross_entropy with the normalised multi-hot target
+  (the one-hot of eq. 1-2 when one class is tagged), untagged images out;
+  sigmoid: torch's binary_cross_entropy_with_logits."""
+  rng = np.random.default_rng(1)
+  logits = rng.normal(0, 2, (4, 5)).astype(np.float32)
+  tags = np.array([[1, 0, 0, 0, 0], [0, 1, 1, 0, 0], [0, 0, 0, 0, 0],
+                   [1, 1, 1, 1, 1]], np.float32)
+  loss, count = instanceaware.classification_loss(jnp.asarray(logits),
+                                                  jnp.asarray(tags))
+  keep = tags.sum(1) > 0
+  target = tags[keep] / tags[keep].sum(1, keepdims=True)
+  expected = F.cross_entropy(torch.tensor(logits[keep]),
+                             torch.tensor(target))
+  np.testing.assert_allclose(float(loss), float(expected), rtol=1e-5)
+  assert float(count) == 3
+  # One tag: exactly -log softmax of that class (eq. 2).
+  one, _ = instanceaware.classification_loss(jnp.asarray(logits[:1]),
+                                             jnp.asarray(tags[:1]))
+  np.testing.assert_allclose(
+      float(one), -float(jax.nn.log_softmax(logits[0])[0]), rtol=1e-5)
+  sig, _ = instanceaware.classification_loss(
+      jnp.asarray(logits), jnp.asarray(tags), 'sigmoid')
+  np.testing.assert_allclose(float(sig), float(
+      F.binary_cross_entropy_with_logits(torch.tensor(logits),
+                                         torch.tensor(tags))), rtol=1e-5)
+
+
+def test_train_step_gradient_is_the_sum_of_both_losses():
+  """One SGD step moves the parameters by -lr * grad(L_color + alpha L_ls),
+  with the losses written here from torch-checked pieces; alpha = 0 leaves
+  the classifier untouched."""
+  config = _config('tiny')
+  config.optimizer.name = 'sgd'
+  config.optimizer.kwargs = {}
+  config.optimizer.learning_rate = 100.0
+  config.loss.rebalance = False
+  rng = np.random.default_rng(2)
+  method = methods.get_method(config)
+  batch = _random_batch(method, rng)
+  state = method.init_state(jax.random.PRNGKey(0), batch)
+  for alpha in (0.5, 0.0):
+    config.loss.classification_weight = alpha
+    new_state, metrics = jax.jit(method.train_step)(state, batch,
+                                                    jax.random.PRNGKey(0))
+
+    def objective(params):
+      out, _ = method.network(True).apply(
+          {'params': params, 'batch_stats': state.model_state['model']},
+          batch['gray'], mutable=['batch_stats'])
+      logp = jax.nn.log_softmax(out['logits'], -1)
+      colour = -jnp.mean(jnp.take_along_axis(
+          logp, batch['ab_bins'], -1)[..., 0])
+      tags = batch['labels'] / jnp.sum(batch['labels'], -1, keepdims=True)
+      cls = -jnp.mean(jnp.sum(tags * jax.nn.log_softmax(
+          out['classification'], -1), -1))
+      return colour + alpha * cls
+
+    grads = jax.grad(objective)(state.params['model'])
+    moved = jax.tree.map(lambda a, b: (a - b) / 100.0, state.params['model'],
+                         new_state.params['model'])
+    for (path, g), m in zip(jax.tree_util.tree_leaves_with_path(grads),
+                            jax.tree.leaves(moved)):
+      np.testing.assert_allclose(np.asarray(m), np.asarray(g), rtol=2e-3,
+                                 atol=2e-3 * float(jnp.max(jnp.abs(g))) + 1e-9,
+                                 err_msg=f'alpha {alpha} {path}')
+    if alpha == 0.0:
+      assert float(jnp.max(jnp.abs(moved['classifier']['kernel']))) == 0.0
+
+
+def _random_batch(method, rng, batch_size=3):
+  spec = method.batch_spec(batch_size)
+  size = spec['gray'].shape[1]
+  l = rng.uniform(0, 100, (batch_size, size, size, 1)).astype(np.float32)
+  ab = rng.uniform(-60, 60, (batch_size, size, size, 2)).astype(np.float32)
+  bins, weights = quantize.soft_encode_numpy(ab[:, ::4, ::4],
+                                             spec['ab_bins'].shape[-1])
+  labels = np.zeros(spec['labels'].shape, np.float32)
+  labels[np.arange(batch_size), rng.integers(0, labels.shape[1],
+                                             batch_size)] = 1.0
+  labels[0, :2] = 1.0
+  return {'gray': jnp.asarray(l / 50 - 1), 'l': jnp.asarray(l),
+          'ab': jnp.asarray(ab / 110), 'ab_bins': jnp.asarray(bins),
+          'ab_weights': jnp.asarray(weights), 'labels': jnp.asarray(labels)}
+
+
+def test_decodings():
+  """Annealed mean: T = 1 is the mean, small T the mode, 0.38 between."""
+  rng = np.random.default_rng(3)
+  logits = jnp.asarray(rng.normal(0, 3, (5, 313)).astype(np.float32))
+  centres = quantize.ab_gamut_bins()
+  mean = instanceaware.decode_ab(logits, 'mean')
+  np.testing.assert_allclose(mean, jax.nn.softmax(logits) @ centres,
+                             rtol=1e-4, atol=1e-3)
+  mode = instanceaware.decode_ab(logits, 'mode')
+  np.testing.assert_array_equal(mode, centres[np.argmax(logits, -1)])
+  cold = instanceaware.decode_ab(logits, 'annealed_mean', 0.01)
+  np.testing.assert_allclose(cold, mode, atol=1e-2)
+  with pytest.raises(ValueError, match='decode must be one of'):
+    instanceaware.decode_ab(logits, 'median')
+
+
+def _scene_batch(method, config, batch_size=4, seed=0):
+  """Blocky scenes of two classes each: each class has an L and an ab;
+  tags = the object classes present."""
+  rng = np.random.default_rng(seed)
+  size, classes = config.data.image_size, config.data.num_classes
+  pairs = np.stack([rng.choice(classes, 2, replace=False)
+                    for _ in range(batch_size)])
+  blocks = pairs[np.arange(batch_size)[:, None, None],
+                 rng.integers(0, 2, (batch_size, 4, 4))]
+  labels = np.kron(blocks, np.ones((size // 4, size // 4), np.int64))
+  lightness = rng.uniform(20, 90, classes)[labels][..., None]
+  ab = rng.uniform(-50, 50, (classes, 2))[labels]
+  bins, weights = quantize.soft_encode_numpy(ab[:, ::4, ::4],
+                                             config.data.soft_encode_k)
+  tags = np.zeros((batch_size, method.num_classes), np.float32)
+  for i in range(batch_size):
+    present = np.unique(labels[i]) - config.data.first_class
+    tags[i, present[present >= 0]] = 1.0
+  return {'gray': jnp.asarray(lightness / 50 - 1, jnp.float32),
+          'l': jnp.asarray(lightness, jnp.float32),
+          'ab': jnp.asarray(ab / 110, jnp.float32),
+          'ab_bins': jnp.asarray(bins), 'ab_weights': jnp.asarray(weights),
+          'labels': jnp.asarray(tags)}
+
+
+def test_overfits_a_fixed_batch():
+  """60 Adam steps on one batch of scenes (tiny twin, uniform weights): the
+  colour cross-entropy falls by a third (measured 5.75 -> 2.45) and the
+  tag cross-entropy comes within 30% of its floor, the entropy of the
+  normalised tags (measured 1.58 -> 0.23)."""
+  config = _config('tiny')
+  config.loss.rebalance = False
+  method = methods.get_method(config)
+  batch = _scene_batch(method, config)
+  state = method.init_state(jax.random.PRNGKey(0), batch)
+  step = jax.jit(method.train_step)
+  history = []
+  for i in range(60):
+    state, metrics = step(state, batch, jax.random.PRNGKey(i))
+    history.append({k: float(v) for k, v in metrics.items()})
+  first, last = history[0], history[-1]
+  assert last['loss_color'] < 0.66 * first['loss_color'], (first, last)
+  tags = np.asarray(batch['labels'])
+  tags = tags[tags.sum(1) > 0]
+  target = tags / tags.sum(1, keepdims=True)
+  floor = -np.mean(np.sum(np.where(target > 0, target * np.log(
+      np.maximum(target, 1e-12)), 0.0), 1))
+  assert (last['loss_classification'] - floor
+          < 0.3 * (first['loss_classification'] - floor)), (first, last, floor)
+
+
+def test_prior_is_computed_once_and_cached(shapes_data_dir, tmp_path):
+  """The rebalancing weights come from the train split's streamed prior;
+  with loss.prior_file they are written once and read back (same weights)."""
+  from conftest import tiny_config  # pylint: disable=g-import-not-at-top
+  config = tiny_config(shapes_data_dir, 'instanceaware')
+  config.loss.prior_file = str(tmp_path / 'prior.npy')
+  first = methods.get_method(config)
+  first.prepare_training()
+  weights = first.rebalance_weights()
+  prior = np.load(config.loss.prior_file)
+  np.testing.assert_allclose(prior.sum(), 1.0, rtol=1e-6)
+  np.testing.assert_allclose(weights, quantize.rebalance_weights(prior))
+  # E_P~[w] = 1 (Zhang et al. eq. 4) and rare bins weigh more.
+  smooth = quantize.smooth_prior(prior)
+  np.testing.assert_allclose(np.sum(smooth * weights), 1.0, rtol=1e-5)
+  assert weights[np.argmax(smooth)] == weights.min()
+  second = methods.get_method(config)
+  second.prepare_training()
+  np.testing.assert_array_equal(second.rebalance_weights(), weights)
+
+
+@pytest.fixture(scope='module')
+def eccv16_file(tmp_path_factory):
+  """A random-weight ECCV16 release-format file (model_out included)."""
+  path = str(tmp_path_factory.mktemp('eccv16') / 'eccv16.pth')
+  torch.save(_reference().state_dict(), path)
+  return path
+
+
+def test_init_from_eccv16_copies_the_trunk_and_keeps_the_branch(
+    eccv16_file, capsys):
+  """Paper section 3.1: conv1-conv9 from Zhang's weights, the layers only
+  this network has keep their init; the mapping is printed."""
+  config = _config('voc')
+  config.data.image_size = 64
+  config.model.branch_reduce = 'mean'
+  method = methods.get_method(config)
+  batch = {k: jnp.zeros(v.shape, v.dtype)
+           for k, v in method.batch_spec(1).items()}
+  state = method.init_state(jax.random.PRNGKey(0), batch)
+  config.init_from.model.pretrained = 'eccv16:' + eccv16_file
+  loaded = workdir_lib.apply_init_from(state, config.init_from)
+  printed = capsys.readouterr().out
+  # 22 convs + 1 transposed conv (kernel, bias) + 7 BatchNorms (scale,
+  # bias); then the 7 BatchNorms' statistics.
+  assert 'copied 60 arrays' in printed, printed
+  assert 'copied 14 arrays' in printed, printed
+  assert 'fc1' in printed.split('kept the random init of')[1]
+  from colorjax import pretrained  # pylint: disable=g-import-not-at-top
+  _, reference = pretrained.load('eccv16', eccv16_file)
+  reference = eccv16.trunk_variables(reference)
+  params = loaded.params['model']
+  for name in ('model1_0', 'model5_4', 'model8_0', 'model8_6'):
+    for leaf in ('kernel', 'bias'):
+      np.testing.assert_array_equal(params[name][leaf],
+                                    reference['params'][name][leaf])
+  np.testing.assert_array_equal(loaded.model_state['model']['model7_6']['var'],
+                                reference['batch_stats']['model7_6']['var'])
+  for name in ('fc1', 'fusion', 'classifier'):
+    np.testing.assert_array_equal(params[name]['kernel'],
+                                  state.params['model'][name]['kernel'])
+
+
+def test_colorize_with_published_weights_equals_the_torch_network(
+    eccv16_file, tmp_path):
+  """colorize --pretrained=eccv16:PATH writes what the PyTorch ECCV16 gives
+  the same resized L, decoded by the annealed mean (T = 0.38), upsampled
+  onto the photo's L."""
+  rng = np.random.default_rng(4)
+  photo = rng.integers(0, 256, (45, 70, 3), np.uint8)
+  Image.fromarray(photo).save(tmp_path / 'p.png')
+  written, failures = colorize.colorize(
+      None, [str(tmp_path / 'p.png')], str(tmp_path / 'out'), batch_size=1,
+      pretrained='eccv16:' + eccv16_file)
+  assert not failures and len(written) == 1
+  ours = np.asarray(Image.open(written[0]), np.float32)
+  # The reference: the same preprocessing, the torch network, our decoding.
+  colorizer = colorize.Colorizer(None, pretrained='eccv16:' + eccv16_file)
+  example = colorize.preprocess.apply(colorizer.ops, {'image': photo})
+  l = (example['gray'] + 1.0) * 50.0
+  net = _reference()   # the torch network of the file, up to model8
+  with torch.no_grad():
+    logits = net.logits(torch.tensor(l[None, ..., 0][:, None]))
+  logits = logits.numpy().transpose(0, 2, 3, 1)
+  ab = np.asarray(instanceaware.decode_ab(jnp.asarray(logits)))
+  ab = np.asarray(jax.image.resize(ab, (1, 256, 256, 2), 'bilinear'))
+  lightness = colorizer.load(str(tmp_path / 'p.png')).lightness
+  expected = colorize.recombine(lightness, ab[0]).astype(np.float32)
+  assert ours.shape == photo.shape
+  assert np.mean(np.abs(ours - expected)) < 0.05, np.mean(
+      np.abs(ours - expected))
+  assert np.max(np.abs(ours - expected)) <= 1.0
