@@ -8,7 +8,7 @@
   # Zhang et al.'s published ECCV16 network, no training (baseline):
   python -m colorjax.colorize \
       --pretrained=eccv16:colorization_release_v2-9b330a0b.pth \
-      --input=photo.jpg --output=out/ [--temperature=0.38]
+      --input=photo.jpg --output=out/ [--temperature=0.38] [--decode=mode]
 
 Any size and mode (grey or colour, CMYK, RGBA, 16-bit) is accepted: the
 image is converted to L, resized to the model resolution with the same
@@ -99,14 +99,21 @@ class Colorizer:
 
   def __init__(self, workdir: Optional[str], num_samples: int = 1,
                temperature=None, seed: int = 0, sampler: str = 'cached',
-               pretrained: Optional[str] = None):
+               pretrained: Optional[str] = None,
+               decode: Optional[str] = None):
     if pretrained:        # a published network instead of a workdir
       from colorjax.methods import instanceaware  # pylint: disable=g-import-not-at-top
       self.config = instanceaware.published_eccv16_config()
     else:
       self.config = workdir_lib.load_config(workdir)
-    if temperature is not None and 'decoding' in self.config:
-      self.config.decoding.temperature = temperature   # annealed mean's T
+    if 'decoding' in self.config:      # methods that decode a distribution
+      if temperature is not None:
+        self.config.decoding.temperature = temperature   # annealed mean's T
+      if decode:
+        self.config.decoding.decode = decode
+    elif decode:
+      raise ValueError(f'--decode: {self.config.method} predicts ab '
+                       'directly; it has no decoding to choose')
     self.num_samples = num_samples
     self.temperature = temperature
     self.seed = seed
@@ -164,14 +171,15 @@ class Colorizer:
 def colorize(workdir: Optional[str], inputs: Sequence[str], output_dir: str,
              batch_size: int = 8, save_segmentation: bool = False,
              num_samples: int = 1, temperature=None, seed: int = 0,
-             sampler: str = 'cached', pretrained: Optional[str] = None):
+             sampler: str = 'cached', pretrained: Optional[str] = None,
+             decode: Optional[str] = None):
   """Writes <stem>_color.png (and <stem>_segmentation.png) per input; with
   num_samples > 1, <stem>_sample<k>.png and a <stem>_grid.png of them all.
 
   Returns (written paths, {path: error message} of unreadable files).
   """
   colorizer = Colorizer(workdir, num_samples, temperature, seed, sampler,
-                        pretrained)
+                        pretrained, decode)
   os.makedirs(output_dir, exist_ok=True)
   paths = find_images(inputs)
   failures, written = {}, []
@@ -228,6 +236,9 @@ if __name__ == '__main__':
   flags.DEFINE_float('temperature', None, 'sampling temperature, or the '
                      'annealed mean\'s T (default: the config\'s)')
   flags.DEFINE_integer('seed', 0, 'sampling seed')
+  flags.DEFINE_enum('decode', None, ['annealed_mean', 'mode', 'mean'],
+                    'how a 313-bin distribution becomes ab (default: the '
+                    'config\'s)')
   flags.DEFINE_enum('sampler', 'cached', ['cached', 'naive'], 'sampler')
   flags.mark_flags_as_required(['input', 'output'])
   flags.mark_flags_as_mutual_exclusive(['workdir', 'pretrained'],
@@ -239,7 +250,7 @@ if __name__ == '__main__':
     written, failures = colorize(
         FLAGS.workdir, FLAGS.input, FLAGS.output, FLAGS.batch_size,
         FLAGS.save_segmentation, FLAGS.num_samples, FLAGS.temperature,
-        FLAGS.seed, FLAGS.sampler, FLAGS.pretrained)
+        FLAGS.seed, FLAGS.sampler, FLAGS.pretrained, FLAGS.decode)
     print(f'wrote {len(written)} files to {FLAGS.output}')
     if failures:
       print(f'{len(failures)} file(s) could not be read:', file=sys.stderr)

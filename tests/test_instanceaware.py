@@ -343,3 +343,43 @@ def test_colorize_with_published_weights_equals_the_torch_network(
   assert np.mean(np.abs(ours - expected)) < 0.05, np.mean(
       np.abs(ours - expected))
   assert np.max(np.abs(ours - expected)) <= 1.0
+
+
+def test_tiny_twin_trains_evaluates_and_colorize_equals_predict(
+    shapes_data_dir, tmp_path):
+  """The tiny twin end to end through the shared trainer (evaluation of the
+  colour and tag metrics included); colorize's PNG carries predict's ab."""
+  import warnings  # pylint: disable=g-import-not-at-top
+  from skimage import color as skcolor  # pylint: disable=g-import-not-at-top
+  import tensorflow_datasets as tfds  # pylint: disable=g-import-not-at-top
+  from colorjax import train  # pylint: disable=g-import-not-at-top
+  from conftest import tiny_config  # pylint: disable=g-import-not-at-top
+  workdir = str(tmp_path / 'run')
+  config = tiny_config(shapes_data_dir, 'instanceaware',
+                       num_train_steps=20, eval_every_steps=20)
+  train.train_and_evaluate(config, workdir)
+  with open(os.path.join(workdir, 'metrics.jsonl')) as f:
+    text = f.read()
+  assert 'val_classification/top1' in text and 'val/psnr' in text
+  config = workdir_lib.load_config(workdir)
+  scene = tfds.data_source('semantic_shapes/test', split='validation',
+                           data_dir=shapes_data_dir)[0]['image']
+  method, state = workdir_lib.restore_for_inference(workdir, config)
+  example = colorize.preprocess.apply(colorize.inference_ops(config),
+                                     {'image': scene})
+  ab = np.asarray(jax.jit(method.predict)(
+      state, {'gray': example['gray'][None]})['ab'][0]) * 110.0
+  assert np.abs(ab).mean() > 2.0
+  Image.fromarray(scene).save(tmp_path / 'scene.png')
+  written, _ = colorize.colorize(workdir, [str(tmp_path / 'scene.png')],
+                                 str(tmp_path / 'out'))
+  result = np.asarray(Image.open(written[0]), np.float64) / 255.0
+  lab_true = skcolor.rgb2lab(scene / 255.0)
+  lab_pred = np.concatenate([lab_true[..., :1], ab], -1)
+  with warnings.catch_warnings():
+    warnings.simplefilter('ignore')
+    clipped = skcolor.rgb2lab(skcolor.lab2rgb(lab_pred))
+  in_gamut = np.abs(clipped - lab_pred).max(-1) < 1e-3
+  assert in_gamut.mean() > 0.5
+  np.testing.assert_allclose(skcolor.rgb2lab(result)[..., 1:][in_gamut],
+                             ab[in_gamut], atol=1.0)
