@@ -164,7 +164,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
   console.say('parameters: ' + ', '.join(f'{k} {v}' for k, v in
                                          sizes.items()))
 
-  method.prepare_training()
+  method.prepare_training(workdir)
   train_step = jax.jit(_with_metric_collection(method, config),
                        in_shardings=(state_shardings,
                                      {k: v.sharding for k, v in

@@ -127,7 +127,7 @@ def _source_network(source: Mapping[str, Any], workdir_cache) -> Dict:
       raise ValueError(f"init_from pretrained must be NAME:PATH (e.g. "
                        f"eccv16:/weights/colorization_release_v2-9b330a0b."
                        f"pth), not {source['pretrained']!r}")
-    _, variables = pretrained.load(name, os.path.expanduser(path))
+    variables = pretrained.load_embedded(name, os.path.expanduser(path))
     return {'params': variables['params'],
             'model_state': variables.get('batch_stats', {})}
   raise ValueError(f'init_from entry {dict(source)} names neither a workdir '
@@ -213,10 +213,11 @@ def apply_init_from(state, init_from: Mapping[str, Any]):
   init_from = {network: dict(workdir=DIR | file=PATH | pretrained=NAME:PATH
   (colorjax.pretrained), network=<source network, default the same name>,
   step=<default latest>, path=<subtree of the target network, default all
-  of it>, source_path=<subtree of the source>, partial=<bool>)}. Params and
-  the network's mutable state (batch statistics) are copied; shapes must
-  match exactly, unless `partial`: then the arrays at the same path and
-  shape are copied, the others keep their init, and the mapping is printed.
+  of it>, source_path=<subtree of the source>, partial=<bool, default True
+  for pretrained files, else False>)}. Params and the network's mutable
+  state (batch statistics) are copied; shapes must match exactly, unless
+  `partial`: then the arrays at the same path and shape are copied, the
+  others keep their init, and the mapping is printed.
   Optimizer state stays fresh.
   """
   if not init_from:
@@ -234,7 +235,10 @@ def apply_init_from(state, init_from: Mapping[str, Any]):
     loaded = _source_network(source, cache)
     path, source_path = source.get('path', ''), source.get('source_path', '')
     what = f'{network}/{path} <- {source}'
-    fit = _partial if source.get('partial') else _checked
+    partial = source.get('partial')
+    if partial is None:   # a published network rarely covers all of ours
+      partial = bool(source.get('pretrained'))
+    fit = _partial if partial else _checked
     params[network] = _replace_subtree(
         params[network], path, fit(
             _subtree(params[network], path),

@@ -21,7 +21,9 @@ Choices the paper leaves open (each configurable):
   * Branch: 2x2 max pool, fc widths 1024/512/256 (Iizuka's global
     features), fc1 on the flattened pooled map (`model.branch_reduce`);
     a 1x1 fusion convolution back to 512 channels so Zhang's conv6 weights
-    fit. Classes: VOC's 20 object classes (background is not a tag:
+    fit, linear and initialised to pass conv5 through (`model.fusion=
+    'identity'`: with Zhang's weights the network starts as Zhang's;
+    'relu' is Iizuka's random-init + ReLU form). Classes: VOC's 20 object classes (background is not a tag:
     `multi_hot(21, first=1)`).
   * Eq. 1-2 on multi-label VOC images: the normalised multi-hot target
     (the paper's one-hot when one class is present; untagged images are
@@ -29,13 +31,15 @@ Choices the paper leaves open (each configurable):
   * Total loss L_color + alpha L_ls with alpha = 1 (both are per-sample mean
     cross-entropies; the paper gives no weight).
   * Rebalancing: Zhang's lambda = 0.5, sigma = 5 on the ab prior of the
-    training split (streamed, `loss.prior_images` images, cached in
-    `loss.prior_file`); targets at 1/4 resolution by subsampling.
+    training split (`loss.prior_images` images drawn with the data seed,
+    streamed once before training and cached in `loss.prior_file`, default
+    <workdir>/ab_prior.npy); targets at 1/4 resolution by subsampling.
   * Hard one-hot targets (`data.soft_encode_k=1`, the paper); Zhang's soft
     encoding is `soft_encode_k=5`.
   * Decoding: Zhang's annealed mean, T = 0.38 (`decoding.*`).
-  * Training: Zhang's Adam (b1 0.9, b2 0.99, weight decay 1e-3), learning
-    rate 3e-5, batch 40, 224x224 crops of images resized to short side 256,
+  * Training: Zhang's Adam (b1 0.9, b2 0.99) with his weight decay value
+    1e-3, applied decoupled (AdamW: lr x 1e-3 per step, not Caffe's L2
+    gradient term), learning rate 3e-5, batch 40, 224x224 crops of images resized to short side 256,
     flips; 30 epochs of VOC 2012 train_aug (the paper's 10,821 training
     images are not a standard split; train_aug has 10,582).
 
@@ -76,6 +80,7 @@ def get_config(arg: str = 'voc'):
   config.model = ml_collections.ConfigDict(model_lib.SIZES['paper'])
   config.model.use_classifier = True
   config.model.branch_reduce = 'flatten'
+  config.model.fusion = 'identity'
   config.model.dtype = 'float32'
   config.model.upconv = 'auto'
 
@@ -99,8 +104,7 @@ def get_config(arg: str = 'voc'):
   # Paper section 3.1: Zhang et al.'s weights for conv1-conv9; layers only
   # this network has (branch, fusion) keep their Gaussian init.
   config.init_from.model = ml_collections.ConfigDict(dict(
-      pretrained=ml_collections.FieldReference(None, field_type=str),
-      source_path='net', partial=True))
+      pretrained=ml_collections.FieldReference(None, field_type=str)))
 
   if variant in config_lib.CPU_TWINS:
     tiny = variant == 'tiny'

@@ -190,6 +190,16 @@ def test_semantic_interpretability_with_a_perfect_colorization(
   with pytest.raises(ValueError, match='NAME:PATH'):
     _oracle_run(config, {'s': dict(type='semantic_interpretability',
                                    classifier=path)}, 1.0)
+  # With image labels (multi-hot tags -> the first tagged class): accuracy
+  # of the colorized, ground-truth and gray images; a perfect colorization
+  # is exactly as accurate as the ground truth.
+  config.data.preprocess_eval += '|multi_hot(7)'
+  evals['s']['label_key'] = 'labels'
+  _, tagged = _oracle_run(config, evals, 1.0)
+  assert {'top1', 'top1_gt', 'top1_gray'} <= set(tagged['s'])
+  assert tagged['s']['top1'] == tagged['s']['top1_gt']
+  _, tagged_gray = _oracle_run(config, evals, 0.0)
+  assert tagged_gray['s']['top1'] == tagged_gray['s']['top1_gray']
 
 
 def test_presets_record_their_protocol_and_compare_refuses_mixing(
@@ -264,6 +274,15 @@ def test_reference_segmenter_reports_gray_colorized_rgb(shapes_data_dir,
   _, gray = _oracle_run(config, evals, 0.0)
   assert gray['r']['miou_colorized'] == pytest.approx(gray['r']['miou_gray'])
   assert runner.evaluators['r'].source.startswith(seg_dir)
+  # Full resolution: the 32x32 scenes sit on the dataset's 64x64 canvas;
+  # the segmenter sees the real region (32 -> its 32 input: no resampling)
+  # and is scored against segmentation_full over the real pixels only, so
+  # the triple equals the model-resolution one.
+  _, full = _oracle_run(config, {'r': dict(
+      type='reference_segmentation', segmenter=seg_dir,
+      resolution='full')}, 1.0)
+  for key in ('miou_rgb', 'miou_gray', 'miou_colorized'):
+    assert full['r'][key] == pytest.approx(perfect[key], abs=1e-6), key
   colorizer_dir, _ = tiny_run
   with pytest.raises(ValueError, match='not a segmenter'):
     _oracle_run(config, {'r': dict(type='reference_segmentation',

@@ -122,8 +122,9 @@ def test_classification_loss_is_eq_1_2_on_normalised_tags():
   sig, _ = instanceaware.classification_loss(
       jnp.asarray(logits), jnp.asarray(tags), 'sigmoid')
   np.testing.assert_allclose(float(sig), float(
-      F.binary_cross_entropy_with_logits(torch.tensor(logits),
-                                         torch.tensor(tags))), rtol=1e-5)
+      F.binary_cross_entropy_with_logits(
+          torch.tensor(logits), torch.tensor(tags),
+          reduction='none').sum(1).mean()), rtol=1e-5)
 
 
 def test_train_step_gradient_is_the_sum_of_both_losses():
@@ -252,24 +253,31 @@ def test_overfits_a_fixed_batch():
 
 
 def test_prior_is_computed_once_and_cached(shapes_data_dir, tmp_path):
-  """The rebalancing weights come from the train split's streamed prior;
-  with loss.prior_file they are written once and read back (same weights)."""
+  """The rebalancing weights come from the train split's streamed prior,
+  written once to <workdir>/ab_prior.npy (or loss.prior_file) and read back
+  by a resumed run (same weights)."""
   from conftest import tiny_config  # pylint: disable=g-import-not-at-top
   config = tiny_config(shapes_data_dir, 'instanceaware')
-  config.loss.prior_file = str(tmp_path / 'prior.npy')
   first = methods.get_method(config)
-  first.prepare_training()
+  first.prepare_training(str(tmp_path))
   weights = first.rebalance_weights()
-  prior = np.load(config.loss.prior_file)
+  prior = np.load(tmp_path / 'ab_prior.npy')
   np.testing.assert_allclose(prior.sum(), 1.0, rtol=1e-6)
   np.testing.assert_allclose(weights, quantize.rebalance_weights(prior))
   # E_P~[w] = 1 (Zhang et al. eq. 4) and rare bins weigh more.
   smooth = quantize.smooth_prior(prior)
   np.testing.assert_allclose(np.sum(smooth * weights), 1.0, rtol=1e-5)
   assert weights[np.argmax(smooth)] == weights.min()
+  config.loss.prior_file = str(tmp_path / 'elsewhere')     # '.npy' added
   second = methods.get_method(config)
-  second.prepare_training()
+  second.prepare_training(str(tmp_path))
   np.testing.assert_array_equal(second.rebalance_weights(), weights)
+  os.replace(tmp_path / 'elsewhere.npy', tmp_path / 'moved.npy')
+  np.save(tmp_path / 'elsewhere.npy', np.eye(313)[7])    # read, not redone
+  third = methods.get_method(config)
+  third.prepare_training(str(tmp_path))
+  np.testing.assert_array_equal(third.rebalance_weights(),
+                                quantize.rebalance_weights(np.eye(313)[7]))
 
 
 @pytest.fixture(scope='module')
@@ -312,6 +320,13 @@ def test_init_from_eccv16_copies_the_trunk_and_keeps_the_branch(
   for name in ('fc1', 'fusion', 'classifier'):
     np.testing.assert_array_equal(params[name]['kernel'],
                                   state.params['model'][name]['kernel'])
+  # The identity fusion: at step 0 the colours are exactly Zhang's.
+  l = jnp.asarray(np.random.default_rng(5).uniform(0, 100, (2, 64, 64, 1)),
+                  jnp.float32)
+  ours = method.outputs(loaded, l / 50.0 - 1.0)['logits']
+  module, variables = pretrained.load('eccv16', eccv16_file)
+  np.testing.assert_allclose(ours, module.apply(variables, l), rtol=1e-4,
+                             atol=1e-4 * float(jnp.max(jnp.abs(ours))))
 
 
 def test_colorize_with_published_weights_equals_the_torch_network(

@@ -13,8 +13,10 @@ from typing import Optional
 
 from absl import app
 from absl import flags
+import grain
 import numpy as np
 
+from colorjax import sharding
 from colorjax.color import quantize
 from colorjax.data import pipeline
 
@@ -22,16 +24,24 @@ from colorjax.data import pipeline
 def compute_split_prior(dataset: str, split: str,
                         data_dir: Optional[str] = None, size: int = 64,
                         batch_size: int = 16, worker_count: int = 0,
-                        max_images: Optional[int] = None) -> np.ndarray:
-  """P(q) [313] over (at most `max_images` of) a split, streaming."""
+                        max_images: Optional[int] = None,
+                        shuffle: bool = False, seed: int = 0) -> np.ndarray:
+  """P(q) [313] over (at most `max_images` of) a split, streaming.
+
+  Every process reads the same images (no sharding), so all hosts of a
+  multi-host run get the same prior. `shuffle` draws the `max_images` from
+  the whole split (seeded) rather than taking the first ones.
+  """
   spec = pipeline.LoaderSpec(
       dataset=dataset, split=split, global_batch_size=batch_size,
       preprocess=f'resize_short({size})|center_crop({size})|to_lab|keep(("ab",))',
-      data_dir=data_dir, shuffle=False, num_epochs=1,
+      data_dir=data_dir, shuffle=shuffle, seed=seed, num_epochs=1,
       worker_count=worker_count, drop_remainder=False)
-  max_batches = None if max_images is None else -(-max_images // batch_size)
-  return quantize.empirical_ab_prior(pipeline.create_loader(spec),
-                                     max_batches=max_batches)
+  local_batch = sharding.process_batch_size(batch_size)
+  max_batches = None if max_images is None else -(-max_images // local_batch)
+  loader = pipeline.create_loader(spec,
+                                  shard_options=grain.sharding.NoSharding())
+  return quantize.empirical_ab_prior(loader, max_batches=max_batches)
 
 
 if __name__ == '__main__':

@@ -4,7 +4,7 @@ A method turns a config into modules, losses and optimizers, and exposes
 pure functions the trainer jits and shards:
   batch_spec(batch_size) -> {key: ShapeDtypeStruct}   the training batch
   init_state(rng, batch) -> TrainState
-  prepare_training()                                   host-side setup
+  prepare_training(workdir)                            host-side setup
   train_step(state, batch, rng) -> (state, {metric: scalar})
   predict(state, batch) -> {'ab': [N,H,W,2] normalised, 'segmentation': logits,
                             ... any other head}
@@ -107,9 +107,10 @@ class Method(abc.ABC):
                            self.config.num_train_steps,
                            steps_per_epoch(self.config), network=network)
 
-  def prepare_training(self) -> None:
+  def prepare_training(self, workdir: Optional[str] = None) -> None:
     """Host-side work before the train step is traced (e.g. a dataset's ab
-    prior for loss weights); train_step must not read data itself."""
+    prior for loss weights, cached in `workdir`); train_step must not read
+    data itself."""
 
   def load_pretrained(self, state: TrainState) -> TrainState:
     """Replaces initial parameters by pretrained ones (default: none)."""

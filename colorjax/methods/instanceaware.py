@@ -66,8 +66,8 @@ def classification_loss(logits, tags, kind: str = 'softmax'):
     target = tags / jnp.maximum(count, 1.0)[:, None]
     nll = -jnp.sum(target * jax.nn.log_softmax(logits, -1), -1)
     return jnp.sum(nll * has) / jnp.maximum(jnp.sum(has), 1.0), jnp.sum(has)
-  if kind == 'sigmoid':
-    nll = optax.sigmoid_binary_cross_entropy(logits, tags)
+  if kind == 'sigmoid':    # summed over classes, as the softmax form
+    nll = jnp.sum(optax.sigmoid_binary_cross_entropy(logits, tags), -1)
     return jnp.mean(nll), jnp.asarray(tags.shape[0], jnp.float32)
   raise ValueError(f"loss.classification must be 'softmax' or 'sigmoid', "
                    f'not {kind!r}')
@@ -87,7 +87,9 @@ class InstanceAware(base.Method):
     self.network = lambda train: models.InstanceAware(
         widths=tuple(model.widths), depths=tuple(model.depths),
         fc_features=tuple(model.fc_features), num_classes=self.num_classes,
-        branch_reduce=model.branch_reduce, upconv=model.get('upconv', 'auto'),
+        branch_reduce=model.branch_reduce,
+        fusion=model.get('fusion', 'identity'),
+        upconv=model.get('upconv', 'auto'),
         train=train, dtype=base.compute_dtype(model.dtype))
     self.optimizer = self.make_optimizer('model')
     self._rebalance = None
@@ -114,29 +116,38 @@ class InstanceAware(base.Method):
         opt_state={'model': self.optimizer.init(params['model'])},
         model_state={'model': variables['batch_stats']})
 
-  def prepare_training(self):
-    self.rebalance_weights()
+  def prepare_training(self, workdir=None):
+    self.rebalance_weights(workdir)
 
-  def rebalance_weights(self) -> Optional[np.ndarray]:
-    """w [313] of the training split's prior (computed once, host side)."""
+  def rebalance_weights(self, workdir: Optional[str] = None
+                        ) -> Optional[np.ndarray]:
+    """w [313] of the training split's ab prior, computed once (host side)
+    and cached in `loss.prior_file` (default <workdir>/ab_prior.npy), so a
+    resumed run reuses it."""
     loss = self.config.loss
     if not loss.rebalance:
       return None
     if self._rebalance is None:
-      prior_file = loss.get('prior_file')
-      if prior_file and os.path.exists(os.path.expanduser(prior_file)):
-        prior = np.load(os.path.expanduser(prior_file))
-        source = prior_file
+      path = loss.get('prior_file') or (
+          os.path.join(workdir, 'ab_prior.npy') if workdir else None)
+      if path:
+        path = os.path.expanduser(path)
+        path = path if path.endswith('.npy') else path + '.npy'
+      if path and os.path.exists(path):
+        prior, source = np.load(path), path
       else:
         from colorjax.data import prior as prior_lib  # pylint: disable=g-import-not-at-top
         data = self.config.data
         prior = prior_lib.compute_split_prior(
             data.dataset, data.train_split, data.get('data_dir'),
-            max_images=loss.prior_images)
+            max_images=loss.prior_images, shuffle=True, seed=data.seed)
         source = (f'{data.dataset}/{data.train_split} '
-                  f'(first {loss.prior_images} images)')
-        if prior_file:
-          np.save(os.path.expanduser(prior_file), prior)
+                  f'({loss.prior_images} images drawn with seed {data.seed})')
+        if path and jax.process_index() == 0:
+          os.makedirs(os.path.dirname(path) or '.', exist_ok=True)
+          partial = path + f'.{os.getpid()}.tmp.npy'
+          np.save(partial, prior)
+          os.replace(partial, path)       # readers never see half a file
       self._rebalance = quantize.rebalance_weights(
           prior, loss.rebalance_lambda, loss.rebalance_sigma)
       logging.info('class rebalancing from the ab prior of %s: %d bins '
@@ -180,7 +191,9 @@ class InstanceAware(base.Method):
       metrics['loss_classification'] = terms['classification']
       top1 = jnp.argmax(outputs['classification'], -1)
       hit = jnp.take_along_axis(batch['labels'], top1[:, None], -1)[:, 0]
-      metrics['train_top1'] = jnp.mean((hit > 0).astype(jnp.float32))
+      # Over the tagged images (an untagged image has no right answer).
+      metrics['train_top1'] = (jnp.sum((hit > 0).astype(jnp.float32))
+                               / jnp.maximum(terms['tagged_images'], 1.0))
     return state.replace(step=state.step + 1, params={'model': params},
                          opt_state={'model': opt_state},
                          model_state={'model': stats}), metrics
@@ -230,12 +243,10 @@ def published_eccv16_config(image_size: int = 256) -> ml_collections.ConfigDict:
 def state_from_pretrained(method: InstanceAware, spec: str) -> base.TrainState:
   """A TrainState holding a converted published network ('eccv16:PATH')."""
   from colorjax import pretrained  # pylint: disable=g-import-not-at-top
-  from colorjax.pretrained import eccv16  # pylint: disable=g-import-not-at-top
   name, sep, path = spec.partition(':')
   if name != 'eccv16' or not sep or not path:
     raise ValueError(f'--pretrained must be eccv16:PATH, not {spec!r}')
-  _, variables = pretrained.load('eccv16', os.path.expanduser(path))
-  variables = eccv16.trunk_variables(variables)
+  variables = pretrained.load_embedded('eccv16', os.path.expanduser(path))
   return base.TrainState(step=jnp.zeros((), jnp.int32),
                          params={'model': variables['params']}, opt_state={},
                          model_state={'model': variables['batch_stats']})

@@ -15,7 +15,12 @@ Classification branch (section 2.1) at conv5's output: "down-sample ... by
 the image classes. Fusion: fc3 replicated over conv5's grid and concatenated
 with it, as Iizuka et al. 2016 (which the paper cites for it), then a 1x1
 fusion convolution (Iizuka's fusion layer) back to conv5's width so conv6's
-pretrained weights keep their shape. Open choices (configs/instanceaware.py):
+pretrained weights keep their shape. `fusion='identity'` (default) makes it
+linear and initialises it to pass conv5 through unchanged (zero weights on
+the fc3 channels): with Zhang's weights loaded, the network starts as
+Zhang's network exactly, and the branch's contribution grows from zero;
+`fusion='relu'` is Iizuka's form (random init, ReLU), which starts conv6-9
+on features they were not trained on. Open choices (configs/instanceaware.py):
 fc widths 1024/512/256 (Iizuka's global features), fc1 on the flattened
 pooled map (the paper's "fully connected"; `branch_reduce='mean'` pools it
 globally instead). `num_classes=0` removes the branch: Zhang's network.
@@ -47,6 +52,15 @@ _STRIDED = (0, 1, 2)      # blocks whose last convolution has stride 2
 _DILATED = (4, 5)         # blocks with dilation 2
 
 
+def _pass_through(width: int):
+  """1x1 kernel [1, 1, width + extra, width]: identity on the first `width`
+  input channels, zero on the rest."""
+  def init(key, shape, dtype=jnp.float32):
+    del key
+    return jnp.eye(shape[2], shape[3], dtype=dtype).reshape(shape)
+  return init
+
+
 class InstanceAware(nn.Module):
   """Normalised gray [N, H, W, 1] (L/50 - 1) -> {'logits': [N, H/4, W/4,
   313] (float32), 'classification': [N, C] logits when num_classes > 0}."""
@@ -55,6 +69,7 @@ class InstanceAware(nn.Module):
   fc_features: Sequence[int] = SIZES['paper']['fc_features']
   num_classes: int = 20
   branch_reduce: str = 'flatten'     # 'flatten' | 'mean'
+  fusion: str = 'identity'           # 'identity' | 'relu'
   num_bins: int = NUM_BINS
   upconv: str = 'auto'
   train: bool = False
@@ -97,7 +112,7 @@ class InstanceAware(nn.Module):
     if self.num_classes:
       conv5 = x
       h = nn.max_pool(conv5, (2, 2), (2, 2))
-      if self.branch_reduce == 'flatten':
+      if self.branch_reduce == 'flatten':   # fc1 fixes the input size
         h = h.reshape(h.shape[0], -1)
       elif self.branch_reduce == 'mean':
         h = jnp.mean(h, axis=(1, 2))
@@ -112,8 +127,16 @@ class InstanceAware(nn.Module):
       tiled = jnp.broadcast_to(h[:, None, None, :],
                                conv5.shape[:3] + (h.shape[-1],))
       x = jnp.concatenate([conv5, tiled.astype(conv5.dtype)], axis=-1)
-      x = nn.relu(nn.Conv(conv5.shape[-1], (1, 1), dtype=self.dtype,
-                          name='fusion')(x))
+      width = conv5.shape[-1]
+      if self.fusion == 'identity':
+        x = nn.Conv(width, (1, 1), dtype=self.dtype, name='fusion',
+                    kernel_init=_pass_through(width))(x)
+      elif self.fusion == 'relu':
+        x = nn.relu(nn.Conv(width, (1, 1), dtype=self.dtype,
+                            name='fusion')(x))
+      else:
+        raise ValueError(f"fusion must be 'identity' or 'relu', not "
+                         f'{self.fusion!r}')
     for index in range(5, 8):
       x, position = self._block(x, index)
     logits = nn.Conv(self.num_bins, (1, 1), dtype=self.dtype,

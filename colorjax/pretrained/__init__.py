@@ -14,6 +14,7 @@ from colorjax.pretrained.registry import check_hash
 from colorjax.pretrained.registry import convert
 from colorjax.pretrained.registry import hash_prefix
 from colorjax.pretrained.registry import load
+from colorjax.pretrained.registry import load_embedded
 from colorjax.pretrained.registry import names
 from colorjax.pretrained.registry import read_state_dict
 from colorjax.pretrained.registry import REGISTRY

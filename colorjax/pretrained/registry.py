@@ -47,6 +47,9 @@ class Spec:
   num_inputs: int = 1                          # arrays `apply` takes
   # state dict -> state dict: checks and drops entries without a Flax leaf.
   prepare_state: Optional[Callable[[Dict[str, Any]], Dict[str, Any]]] = None
+  # variables -> the variables a colorjax model that embeds this network
+  # uses (init_from `pretrained=NAME:PATH`), e.g. without a wrapper level.
+  embedded: Optional[Callable[[Dict[str, Any]], Dict[str, Any]]] = None
 
 
 REGISTRY: Dict[str, Spec] = {
@@ -79,7 +82,8 @@ REGISTRY: Dict[str, Spec] = {
         # L in [0, 100] -> model8's 313 logits at 1/4 size.
         Spec('eccv16', 'richzhang/colorization', eccv16.ECCV16,
              eccv16.torch_key, input_shape=(1, 64, 64, 1),
-             prepare_state=eccv16.prepare_state),
+             prepare_state=eccv16.prepare_state,
+             embedded=eccv16.trunk_variables),
     )
 }
 
@@ -175,6 +179,14 @@ def _spec(name: str) -> Spec:
     raise KeyError(f'unknown pretrained network {name!r}; '
                    f'known: {", ".join(names())}')
   return REGISTRY[name]
+
+
+def load_embedded(name: str, path: str) -> Dict[str, Any]:
+  """Variables of network `name` as a colorjax model embedding it names
+  them (what `init_from.<network>.pretrained=NAME:PATH` copies)."""
+  _, variables = load(name, path)
+  spec = _spec(name)
+  return spec.embedded(variables) if spec.embedded else variables
 
 
 def load(name: str, path: str, verify_hash: bool = True):
