@@ -37,6 +37,13 @@ Choices the paper leaves open (each configurable):
   * Hard one-hot targets (`data.soft_encode_k=1`, the paper); Zhang's soft
     encoding is `soft_encode_k=5`.
   * Decoding: Zhang's annealed mean, T = 0.38 (`decoding.*`).
+  * Initialisation: section 3.1 also names an ImageNet classifier
+    (Russakovsky et al.) for "the classification network"; here that
+    network is fc1-fc3 on Zhang's conv5 features, which no ImageNet
+    classifier has, so the branch starts from random init, as the paper's
+    "other layers as the Gaussian noise" (`init_from.model.pretrained`
+    loads Zhang's file; any other pretrained network with matching names
+    and shapes could be copied the same way).
   * Training: Zhang's Adam (b1 0.9, b2 0.99) with his weight decay value
     1e-3, applied decoupled (AdamW: lr x 1e-3 per step, not Caffe's L2
     gradient term), learning rate 3e-5, batch 40, 224x224 crops of images resized to short side 256,
