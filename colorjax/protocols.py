@@ -13,6 +13,10 @@ of different protocols side by side.
              per-pixel ab error curve at the photos' own resolution; LPIPS
              and FID with the weights given; semantic interpretability
              (top-1 of a VGG16 ImageNet/Places365 classifier) if given.
+  paper003   003 has only a user study; its issue's protocol: PSNR, SSIM,
+             L2ab, colourfulness at full resolution, LPIPS / FID with the
+             weights given, and the classification branch's top-1 on the
+             image tags.
   paper004   004 Table 3 / Fig. 9 / Fig. 11: mIoU of a reference segmenter
              on gray / colorized / RGB images, PSNR and ab RMSE at the
              original resolution; MS-SSIM diversity of 2 samples per image
@@ -52,6 +56,8 @@ _REFERENCE = dict(type='reference_segmentation', resolution='full',
                   skip_if_missing=True)
 _DIVERSITY = dict(type='diversity', resolution='full', num_samples=2,
                   skip_if_missing=True)
+_TAGS = dict(type='classification', output='classification',
+             label_key='labels', top_k=(1,), skip_if_missing=True)
 
 PRESETS: Dict[str, Preset] = {
     'paper000': Preset(
@@ -66,6 +72,13 @@ PRESETS: Dict[str, Preset] = {
          'semantic': _SEMANTIC},
         ('psnr_channel_mean', 'ssim', 'l2_ab', 'l2ab_auc', 'lpips', 'fid',
          'top1_agreement')),
+    'paper003': Preset(
+        'Paper 003 (no quantitative table in the paper): PSNR, SSIM, L2ab, '
+        'colourfulness at full resolution, LPIPS / FID, image-tag top-1',
+        {'colour': _COLOUR_ALL, 'perceptual': _PERCEPTUAL,
+         'classification': _TAGS},
+        ('psnr', 'ssim', 'l2_ab', 'colorfulness', 'delta_colorfulness',
+         'lpips', 'fid', 'top1')),
     'paper004': Preset(
         'Paper 004 Table 3, Fig. 9, Fig. 11: reference-segmenter mIoU on '
         'gray/colorized/RGB, PSNR and ab RMSE at the original resolution, '
@@ -85,11 +98,12 @@ PRESETS: Dict[str, Preset] = {
         'Every metric whose inputs are available, full resolution',
         {'colour': _COLOUR_ALL,
          'segmentation': dict(type='segmentation', skip_if_missing=True),
+         'classification': _TAGS,
          'perceptual': _PERCEPTUAL, 'semantic': _SEMANTIC,
          'reference': _REFERENCE, 'diversity': _DIVERSITY},
         ('psnr', 'ssim', 'rmse_ab', 'l2ab_auc', 'colorfulness',
-         'delta_colorfulness', 'miou', 'miou_colorized', 'lpips', 'fid',
-         'diversity_msssim')),
+         'delta_colorfulness', 'miou', 'miou_colorized', 'top1', 'lpips',
+         'fid', 'diversity_msssim')),
 }
 
 # Evaluator option each reference-network flag fills, by evaluator type.

@@ -46,15 +46,16 @@ Choices the paper leaves open (each configurable):
     and shapes could be copied the same way).
   * Training: Zhang's Adam (b1 0.9, b2 0.99) with his weight decay value
     1e-3, applied decoupled (AdamW: lr x 1e-3 per step, not Caffe's L2
-    gradient term), learning rate 3e-5, batch 40, 224x224 crops of images resized to short side 256,
-    flips; 30 epochs of VOC 2012 train_aug (the paper's 10,821 training
+    gradient term), learning rate 3e-5, batch 40; 256x256 crops (the
+    issue's size) of images resized to short side 292 (Zhang's 8:7 crop
+    ratio, for scale jitter), flips; 30 epochs of VOC 2012 train_aug (the paper's 10,821 training
     images are not a standard split; train_aug has 10,582).
 
 Size, measured by `python -m colorjax.benchmark model --config=...` (the
-paper gives none; tests/test_instanceaware.py guards these): 136,051,853
-parameters at 224x224, of which Zhang's network is 32,235,385 (=
+paper gives none; tests/test_instanceaware.py guards these): 167,509,133
+parameters at 256x256, of which Zhang's network is 32,235,385 (=
 richzhang/colorization's ECCVGenerator without model_out) and fc1
-102,761,472; 61.35 GFLOPs per image (XLA cost analysis of predict).
+134,218,752; 80.69 GFLOPs per image (XLA cost analysis of predict).
 """
 
 import ml_collections
@@ -77,7 +78,7 @@ def _preprocess(size: int, train: bool, k: int, classes: int,
 def get_config(arg: str = 'voc'):
   """arg: 'voc' (default), 'demo' (CPU minutes), 'tiny' (tests)."""
   variant = config_lib.parse_arg(arg, 'instanceaware', ('voc',), 'voc')
-  config = config_lib.base_config('instanceaware', 'voc', image_size=224,
+  config = config_lib.base_config('instanceaware', 'voc', image_size=256,
                                   ab_scale=AB_SCALE, epochs=30)
   config.data.batch_size = 40
   config.data.soft_encode_k = 1

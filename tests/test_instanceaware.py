@@ -33,7 +33,7 @@ def _config(arg='tiny', **model):
 # Documented in configs/instanceaware.py's docstring and README.
 SIZES = {
     ('voc', False): ECCV16_PARAMS,       # Zhang et al.'s network alone
-    ('voc', True): 136_051_853,          # + branch (fc1 on 14x14x512) + fusion
+    ('voc', True): 167_509_133,          # + branch (fc1 on 16x16x512) + fusion
     ('demo', True): 1_103_310,
     ('tiny', True): 25_254,
 }
@@ -57,9 +57,10 @@ def test_parameter_counts_and_output_shapes(arg, branch):
 
 
 def test_branch_adds_exactly_pool_fc_classifier_and_fusion():
-  """The paper-size branch = fc1 (14*14*512 -> 1024) + fc2 + fc3 + the
-  classifier over VOC's 20 object classes + the 1x1 fusion (768 -> 512)."""
-  fc = (14 * 14 * 512 + 1) * 1024 + (1024 + 1) * 512 + (512 + 1) * 256
+  """The paper-size branch = fc1 (16*16*512 -> 1024 at 256x256) + fc2 +
+  fc3 + the classifier over VOC's 20 object classes + the 1x1 fusion
+  (768 -> 512)."""
+  fc = (16 * 16 * 512 + 1) * 1024 + (1024 + 1) * 512 + (512 + 1) * 256
   extra = fc + (256 + 1) * 20 + (768 + 1) * 512
   assert SIZES[('voc', True)] - SIZES[('voc', False)] == extra
   assert methods.get_method(_config('voc')).num_classes == 20
