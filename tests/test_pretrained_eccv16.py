@@ -17,6 +17,7 @@ import torch
 from torch import nn
 
 from colorjax import pretrained
+from colorjax.color import quantize
 from colorjax.pretrained import eccv16
 from test_pretrained_fid_deeplab import _expected_keys
 from test_pretrained_fid_deeplab import _he_init
@@ -86,6 +87,9 @@ def _reference(seed=0):
     up.weight.copy_(torch.randn(up.weight.shape, generator=generator) *
                     (2.0 / fan_in) ** 0.5)
     up.bias.copy_(torch.rand(up.bias.shape, generator=generator) * 0.2 - 0.1)
+    # As in the release: the fixed expectation over the bins, / ab_norm.
+    model.model_out.weight.copy_(torch.tensor(
+        quantize.ab_gamut_bins().T[:, :, None, None] / 110.0))
   return model.eval()
 
 
@@ -160,3 +164,17 @@ def test_eccv16_mismatches_name_the_model(reference_state, tmp_path):
     np.savez(path, **{**reference_state, key: value})
     with pytest.raises(pretrained.CheckpointMismatchError, match=message):
       pretrained.load('eccv16', path)
+
+
+def test_model_out_checks_the_bin_order(caplog):
+  """The release's model_out x 110 is the bin centres in its order: the
+  same order as colorjax's passes silently, a permuted one is reported."""
+  centres = quantize.ab_gamut_bins().T[:, :, None, None] / 110.0
+  assert eccv16.bin_order_error(centres) < 1e-4
+  with caplog.at_level('WARNING'):
+    eccv16.check_bin_order(centres)
+  assert not caplog.records
+  permuted = centres[:, np.random.default_rng(0).permutation(313)]
+  with caplog.at_level('WARNING'):
+    eccv16.check_bin_order(permuted)
+  assert 'not the expectation' in caplog.text

@@ -26,9 +26,11 @@ shape and drops it (files without it load too).
 
 from typing import Any, Dict, Mapping, Tuple
 
+from absl import logging
 import flax.linen as nn
 import numpy as np
 
+from colorjax.color import quantize
 from colorjax.models import instanceaware
 from colorjax.pretrained import common
 
@@ -73,9 +75,32 @@ def prepare_state(state: Mapping[str, np.ndarray]) -> Dict[str, np.ndarray]:
         '313-way logits conv; keys: '
         f'{", ".join(sorted(state)[:6])}{", ..." if len(state) > 6 else ""})')
   if MODEL_OUT_KEY in state:
-    got = tuple(np.shape(state.pop(MODEL_OUT_KEY)))
+    model_out = np.asarray(state.pop(MODEL_OUT_KEY), np.float64)
+    got = tuple(np.shape(model_out))
     if got != MODEL_OUT_SHAPE:
       raise common.CheckpointMismatchError(
           f'state dict does not match {MODEL}: shape mismatches: '
           f'{MODEL_OUT_KEY} {got} (expected {MODEL_OUT_SHAPE})')
+    check_bin_order(model_out)
   return state
+
+
+def bin_order_error(model_out: np.ndarray) -> float:
+  """Largest |model_out x 110 - bin centre| over the 313 bins (ab units).
+
+  The release's model_out is the fixed expectation over the bins (its
+  forward multiplies by ab_norm = 110), so in the official file this is
+  ~0 exactly when colorjax's bins are in the file's order."""
+  centres = quantize.ab_gamut_bins().astype(np.float64)      # [313, 2]
+  return float(np.max(np.abs(model_out[:, :, 0, 0].T * 110.0 - centres)))
+
+
+def check_bin_order(model_out: np.ndarray) -> None:
+  error = bin_order_error(model_out)
+  if error > 0.5:
+    logging.warning(
+        '%s: model_out.weight is not the expectation over colorjax\'s 313 '
+        'ab bins in this order (largest difference %.1f ab units). The '
+        'official file\'s is; with another file, decoding maps the logits '
+        'to colorjax\'s bin centres, which may not be the ones it was '
+        'trained with.', MODEL, error)
