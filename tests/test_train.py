@@ -137,10 +137,16 @@ def test_sigkilled_cli_run_resumes_to_identical_params(
   _assert_trees_equal(final_params(uninterrupted[0]), final_params(workdir))
 
 
-def test_eight_devices_give_the_same_losses(uninterrupted, shapes_data_dir,
-                                            tmp_path):
+def test_eight_devices_give_the_same_losses(shapes_data_dir, tmp_path):
+  """A batch sharded over 8 devices: BatchNorm statistics, losses and
+  updates equal one device's. InstanceAware's tiny twin (BatchNorm in
+  every block, two losses, host-side prior) compiles in a fraction of
+  ChromaCMC's time; the two-process test covers the GAN's two optimizers."""
   workdir = str(tmp_path / 'eight')
-  process = _cli(_overrides(shapes_data_dir) + [
+  process = _cli([
+      '--config=configs/instanceaware.py:tiny',
+      '--config.data.dataset=semantic_shapes/test',
+      f'--config.data.data_dir={shapes_data_dir}',
       f'--workdir={workdir}', '--config.data.batch_size=8',
       '--config.data.eval_batch_size=8', '--config.num_train_steps=4'],
       env={'XLA_FLAGS': '--xla_force_host_platform_device_count=8'})
@@ -148,7 +154,7 @@ def test_eight_devices_give_the_same_losses(uninterrupted, shapes_data_dir,
   assert process.returncode == 0, output[-3000:]
   assert 'on 8 cpu device(s)' in output, output[-2000:]
   reference = str(tmp_path / 'one')
-  train.train_and_evaluate(tiny_config(shapes_data_dir, **{
+  train.train_and_evaluate(tiny_config(shapes_data_dir, 'instanceaware', **{
       'data.batch_size': 8, 'data.eval_batch_size': 8,
       'num_train_steps': 4}), reference)
   _assert_same_losses(read_log(reference), read_log(workdir), (2, 4))
@@ -158,7 +164,7 @@ def test_eight_devices_give_the_same_losses(uninterrupted, shapes_data_dir,
 def _assert_same_losses(expected, got, steps, rel=1e-4):
   for step in steps:
     keys = sorted(k for k in expected[step] if k.startswith('train/loss'))
-    assert len(keys) >= 4, keys
+    assert len(keys) >= 3, keys
     for key in keys:
       assert got[step][key] == pytest.approx(expected[step][key], rel=rel), (
           step, key)
