@@ -73,6 +73,9 @@ class _Data:
     self.path = cfg.get('path')
     self.split = cfg.get('split') or data.eval_split
     self.batch_size = cfg.get('batch_size') or data.eval_batch_size
+    # Joined tables (scene labels) belong to the training dataset's splits.
+    self.joins = (tuple(cfg.get('joins') or data.get('joins') or ())
+                  if self.dataset == data.dataset else ())
     preprocess_spec = cfg.get('preprocess') or data.preprocess_eval
     label_ops = data.get('label_ops')
     if self.dataset == 'image_folder':
@@ -124,7 +127,8 @@ class _Data:
   def source(self):
     if self.dataset == 'image_folder':
       return image_folder.ImageFolderSource(self.path)
-    return pipeline.data_source(self.dataset, self.split, self.data_dir)
+    return pipeline.data_source(self.dataset, self.split, self.data_dir,
+                                self.joins)
 
   def source_keys(self):
     """What the source's examples hold, when not everything (photos)."""

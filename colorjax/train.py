@@ -132,7 +132,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
   train_spec = pipeline.LoaderSpec.from_config(
       config.data, config.data.train_split, train=True)
   source = pipeline.data_source(train_spec.dataset, train_spec.split,
-                                train_spec.data_dir)
+                                train_spec.data_dir, train_spec.joins)
   resolve_train_size(config, source)
   method = methods.get_method(config)
   batch_spec = method.batch_spec(config.data.batch_size)

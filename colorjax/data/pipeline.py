@@ -41,6 +41,9 @@ class LoaderSpec:
   # The keys the source's examples hold, when not all the preprocessing
   # can apply (an unlabeled photo folder): ops reading others are dropped.
   source_keys: Optional[Tuple[str, ...]] = None
+  # Per-example tables joined to the source by example id ('scene_labels':
+  # colorjax.datasets.scene_labels adds `scene`).
+  joins: Tuple[str, ...] = ()
 
   @classmethod
   def from_config(cls, data_config, split: str, train: bool, **overrides):
@@ -58,13 +61,27 @@ class LoaderSpec:
         seed=data_config.get('seed', 0),
         num_epochs=None if train else 1,
         worker_count=data_config.get('worker_count', 0),
-        drop_remainder=train)
+        drop_remainder=train,
+        joins=tuple(data_config.get('joins') or ()))
     fields.update(overrides)
     return cls(**fields)
 
 
-def data_source(dataset: str, split: str, data_dir: Optional[str] = None):
-  """tfds ArrayRecord source, with a helpful error when not prepared."""
+def data_source(dataset: str, split: str, data_dir: Optional[str] = None,
+                joins: Tuple[str, ...] = ()):
+  """tfds ArrayRecord source, with a helpful error when not prepared, and
+  the `joins` tables attached by example id."""
+  source = _tfds_source(dataset, split, data_dir)
+  for join in joins:
+    if join != 'scene_labels':
+      raise ValueError(f'unknown join {join!r} (known: scene_labels)')
+    from colorjax.datasets import scene_labels  # pylint: disable=g-import-not-at-top
+    source = scene_labels.JoinedSource(
+        source, scene_labels.load(dataset, split, data_dir))
+  return source
+
+
+def _tfds_source(dataset: str, split: str, data_dir: Optional[str] = None):
   from colorjax.datasets import prepare as prepare_lib  # pylint: disable=g-import-not-at-top
   data_dir = os.path.expanduser(data_dir) if data_dir else None
   try:
@@ -190,7 +207,7 @@ def create_loader(spec: LoaderSpec, source=None, shard_options=None) -> Loader:
   process_count records so every process runs the same number of batches.
   """
   source = source if source is not None else data_source(
-      spec.dataset, spec.split, spec.data_dir)
+      spec.dataset, spec.split, spec.data_dir, spec.joins)
   local_batch = sharding.process_batch_size(spec.global_batch_size)
   if spec.num_epochs is None and spec.drop_remainder and shard_options is None:
     sampler = GlobalBatchSampler(
