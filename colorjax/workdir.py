@@ -122,12 +122,10 @@ def _source_network(source: Mapping[str, Any], workdir_cache) -> Dict:
       return flax.serialization.msgpack_restore(f.read())
   if source.get('pretrained'):      # NAME:PATH of colorjax.pretrained
     from colorjax import pretrained  # pylint: disable=g-import-not-at-top
-    name, sep, path = source['pretrained'].partition(':')
-    if not sep or not path:
-      raise ValueError(f"init_from pretrained must be NAME:PATH (e.g. "
-                       f"eccv16:/weights/colorization_release_v2-9b330a0b."
-                       f"pth), not {source['pretrained']!r}")
-    variables = pretrained.load_embedded(name, os.path.expanduser(path))
+    name, path = pretrained.parse_spec(
+        source['pretrained'], 'init_from pretrained',
+        'eccv16:/weights/colorization_release_v2-9b330a0b.pth')
+    variables = pretrained.load_embedded(name, path)
     return {'params': variables['params'],
             'model_state': variables.get('batch_stats', {})}
   raise ValueError(f'init_from entry {dict(source)} names neither a workdir '
@@ -173,9 +171,11 @@ def _checked(target, source, what: str):
                                                 sep='/'))
 
 
-def _partial(target, source, what: str):
+def graft(target, source):
   """`target` with every leaf that `source` has at the same path and shape
-  replaced; prints which modules were copied and which keep their init."""
+  replaced by the source's (cast to the target's dtype); the others keep
+  their values. Returns (tree, copied keys, kept keys, shape mismatches),
+  keys '/'-joined paths."""
   target_flat = flax.traverse_util.flatten_dict(
       flax.serialization.to_state_dict(target), sep='/')
   source_flat = flax.traverse_util.flatten_dict(
@@ -192,7 +192,17 @@ def _partial(target, source, what: str):
       kept.append(key)
       if other is not None:
         shapes.append(f'{key} {np.shape(other)} vs {np.shape(value)}')
-  unused = sorted(set(source_flat) - set(copied))
+  tree = flax.serialization.from_state_dict(
+      target, flax.traverse_util.unflatten_dict(out, sep='/'))
+  return tree, copied, kept, shapes
+
+
+def _partial(target, source, what: str):
+  """`graft`, printing which modules were copied and which keep their init."""
+  tree, copied, kept, shapes = graft(target, source)
+  source_keys = flax.traverse_util.flatten_dict(
+      flax.serialization.to_state_dict(source), sep='/')
+  unused = sorted(set(source_keys) - set(copied))
   modules = lambda keys: sorted({k.rsplit('/', 1)[0] for k in keys})  # pylint: disable=unnecessary-lambda-assignment
   if jax.process_index() == 0:
     print(f'init_from {what}: copied {len(copied)} arrays '
@@ -203,8 +213,7 @@ def _partial(target, source, what: str):
              if unused else ''))
   if not copied:
     raise ValueError(f'init_from {what}: no array of the source fits')
-  return flax.serialization.from_state_dict(
-      target, flax.traverse_util.unflatten_dict(out, sep='/'))
+  return tree
 
 
 def apply_init_from(state, init_from: Mapping[str, Any]):

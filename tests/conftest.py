@@ -19,6 +19,19 @@ def tiny_config(data_dir, name='chromacmc', **overrides):
   return apply_overrides(config, overrides)
 
 
+def fit_fixed_batch(method, batch, steps, seed=0):
+  """`steps` jitted train steps on one batch from a fresh state: (final
+  state, every step's metrics as floats). The overfit tests' loop."""
+  import jax  # pylint: disable=g-import-not-at-top
+  state = method.init_state(jax.random.PRNGKey(seed), batch)
+  step = jax.jit(method.train_step)
+  history = []
+  for i in range(steps):
+    state, metrics = step(state, batch, jax.random.PRNGKey(i))
+    history.append({k: float(v) for k, v in metrics.items()})
+  return state, history
+
+
 def apply_overrides(config, overrides):
   """Sets each dotted key ('data.batch_size') of `overrides` in `config`."""
   for key, value in overrides.items():

@@ -20,6 +20,7 @@ from colorjax.color import quantize
 from colorjax.methods import instanceaware
 from colorjax.pretrained import eccv16
 
+from conftest import fit_fixed_batch
 from test_pretrained_eccv16 import _reference
 from test_pretrained_eccv16 import ECCV16_PARAMS
 
@@ -236,12 +237,7 @@ def test_overfits_a_fixed_batch():
   config.loss.rebalance = False
   method = methods.get_method(config)
   batch = _scene_batch(method, config)
-  state = method.init_state(jax.random.PRNGKey(0), batch)
-  step = jax.jit(method.train_step)
-  history = []
-  for i in range(60):
-    state, metrics = step(state, batch, jax.random.PRNGKey(i))
-    history.append({k: float(v) for k, v in metrics.items()})
+  _, history = fit_fixed_batch(method, batch, 60)
   first, last = history[0], history[-1]
   assert last['loss_color'] < 0.66 * first['loss_color'], (first, last)
   tags = np.asarray(batch['labels'])

@@ -18,6 +18,7 @@ import pytest
 from colorjax import methods
 from colorjax.color import delta_e_cmc
 from colorjax.losses import dmol
+from conftest import fit_fixed_batch
 
 SGD_LR = 1000.0   # large, so (p0 - p1) / lr keeps float32 precision
 
@@ -268,13 +269,7 @@ def _overfit(name, variant, steps, seed=0):
   config.data.image_size = 32   # the test dataset's size (tiny_run's too)
   method = methods.get_method(config)
   batch = _scene_batch(method, config, 4, seed)
-  state = method.init_state(jax.random.PRNGKey(0), batch)
-  step = jax.jit(method.train_step)
-  history = []
-  for i in range(steps):
-    state, metrics = step(state, batch, jax.random.PRNGKey(i))
-    history.append({k: float(v) for k, v in metrics.items()})
-  return history
+  return fit_fixed_batch(method, batch, steps)[1]
 
 
 def test_chromacmc_overfits_a_fixed_batch():

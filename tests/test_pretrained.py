@@ -84,32 +84,43 @@ class TorchBottleneck(nn.Module):
 
 
 class TorchResNet(nn.Module):
-  """torchvision.models.resnet.ResNet(Bottleneck, layers)."""
+  """torchvision.models.resnet.ResNet(Bottleneck, layers), with its
+  replace_stride_with_dilation (DeepLab's dilated layer3/layer4)."""
 
-  def __init__(self, layers, num_classes=1000):
+  def __init__(self, layers, num_classes=1000,
+               replace_stride_with_dilation=(False, False, False)):
     super().__init__()
     self.inplanes = 64
+    self.dilation = 1
     self.conv1 = nn.Conv2d(3, 64, kernel_size=7, stride=2, padding=3,
                            bias=False)
     self.bn1 = nn.BatchNorm2d(64)
     self.relu = nn.ReLU(inplace=True)
     self.maxpool = nn.MaxPool2d(kernel_size=3, stride=2, padding=1)
     self.layer1 = self._make_layer(64, layers[0])
-    self.layer2 = self._make_layer(128, layers[1], stride=2)
-    self.layer3 = self._make_layer(256, layers[2], stride=2)
-    self.layer4 = self._make_layer(512, layers[3], stride=2)
+    self.layer2 = self._make_layer(128, layers[1], 2,
+                                   replace_stride_with_dilation[0])
+    self.layer3 = self._make_layer(256, layers[2], 2,
+                                   replace_stride_with_dilation[1])
+    self.layer4 = self._make_layer(512, layers[3], 2,
+                                   replace_stride_with_dilation[2])
     self.avgpool = nn.AdaptiveAvgPool2d((1, 1))
     self.fc = nn.Linear(512 * 4, num_classes)
 
-  def _make_layer(self, planes, blocks, stride=1):
+  def _make_layer(self, planes, blocks, stride=1, dilate=False):
     downsample = None
+    previous_dilation = self.dilation
+    if dilate:
+      self.dilation *= stride
+      stride = 1
     if stride != 1 or self.inplanes != planes * 4:
       downsample = nn.Sequential(
           nn.Conv2d(self.inplanes, planes * 4, 1, stride, bias=False),
           nn.BatchNorm2d(planes * 4))
-    layers = [TorchBottleneck(self.inplanes, planes, stride, downsample)]
+    layers = [TorchBottleneck(self.inplanes, planes, stride, downsample,
+                              previous_dilation)]
     self.inplanes = planes * 4
-    layers += [TorchBottleneck(self.inplanes, planes)
+    layers += [TorchBottleneck(self.inplanes, planes, dilation=self.dilation)
                for _ in range(1, blocks)]
     return nn.Sequential(*layers)
 

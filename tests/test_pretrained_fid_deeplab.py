@@ -31,7 +31,7 @@ from torch.nn import functional as F
 from colorjax import pretrained
 from colorjax.pretrained import common
 from colorjax.pretrained import inception
-from test_pretrained import TorchBottleneck
+from test_pretrained import TorchResNet
 
 RTOL = 1e-4   # relative to max |reference output|
 
@@ -424,45 +424,16 @@ def test_inception_fid_fc_optional_and_mismatches(fid_state, tmp_path):
 # torchvision's deeplabv3_resnet101: ResNet-101 backbone (dilated layer3/4),
 # DeepLabHead, FCNHead aux classifier.
 
-class TorchDilatedResNetBackbone(nn.Module):
+class TorchDilatedResNetBackbone(TorchResNet):
   """resnet101(replace_stride_with_dilation=[False, True, True]) as
   IntermediateLayerGetter keeps it (up to layer4: no avgpool, no fc);
   returns layer3's and layer4's maps."""
 
   def __init__(self, layers=(3, 4, 23, 3),
                replace_stride_with_dilation=(False, True, True)):
-    super().__init__()
-    self.inplanes = 64
-    self.dilation = 1
-    self.conv1 = nn.Conv2d(3, 64, kernel_size=7, stride=2, padding=3,
-                           bias=False)
-    self.bn1 = nn.BatchNorm2d(64)
-    self.relu = nn.ReLU(inplace=True)
-    self.maxpool = nn.MaxPool2d(kernel_size=3, stride=2, padding=1)
-    self.layer1 = self._make_layer(64, layers[0])
-    self.layer2 = self._make_layer(128, layers[1], 2,
-                                   replace_stride_with_dilation[0])
-    self.layer3 = self._make_layer(256, layers[2], 2,
-                                   replace_stride_with_dilation[1])
-    self.layer4 = self._make_layer(512, layers[3], 2,
-                                   replace_stride_with_dilation[2])
-
-  def _make_layer(self, planes, blocks, stride=1, dilate=False):
-    downsample = None
-    previous_dilation = self.dilation
-    if dilate:
-      self.dilation *= stride
-      stride = 1
-    if stride != 1 or self.inplanes != planes * 4:
-      downsample = nn.Sequential(
-          nn.Conv2d(self.inplanes, planes * 4, 1, stride, bias=False),
-          nn.BatchNorm2d(planes * 4))
-    layers = [TorchBottleneck(self.inplanes, planes, stride, downsample,
-                              previous_dilation)]
-    self.inplanes = planes * 4
-    layers += [TorchBottleneck(self.inplanes, planes, dilation=self.dilation)
-               for _ in range(1, blocks)]
-    return nn.Sequential(*layers)
+    super().__init__(layers,
+                     replace_stride_with_dilation=replace_stride_with_dilation)
+    del self.avgpool, self.fc
 
   def forward(self, x):
     x = self.maxpool(self.relu(self.bn1(self.conv1(x))))

@@ -8,6 +8,7 @@ import torch
 from colorjax.data import pipeline
 from colorjax.data import preprocess
 from colorjax.datasets import scene_labels
+from colorjax.pretrained import common
 from test_pretrained import _reference
 
 
@@ -37,7 +38,7 @@ def test_stored_top5_equal_the_torch_teacher_and_join_by_id(shapes_data_dir,
   for index in range(len(source)):
     example = source[index]
     rgb = preprocess.apply(ops, example)['rgb']
-    x = (rgb - scene_labels.IMAGENET_MEAN) / scene_labels.IMAGENET_STD
+    x = (rgb - common.IMAGENET_MEAN) / common.IMAGENET_STD
     with torch.no_grad():
       probs = torch.softmax(model(torch.tensor(x.transpose(2, 0, 1)[None])),
                             -1)[0].numpy()

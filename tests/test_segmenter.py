@@ -16,6 +16,7 @@ from colorjax import workdir as workdir_lib
 from colorjax.data import pipeline
 from colorjax.data import preprocess
 
+from conftest import fit_fixed_batch
 from conftest import tiny_config
 import segmenter as segmenter_config  # configs/, on sys.path via conftest
 
@@ -105,12 +106,7 @@ def test_overfits_one_batch_of_semantic_shapes(shapes_data_dir):
   config.optimizer.schedule = {'type': 'constant'}
   method = methods.get_method(config)
   batch = _shapes_batch(config, shapes_data_dir, 8)
-  state = method.init_state(jax.random.PRNGKey(0), batch)
-  step = jax.jit(method.train_step)
-  history = []
-  for i in range(60):
-    state, metrics = step(state, batch, jax.random.PRNGKey(i))
-    history.append({k: float(v) for k, v in metrics.items()})
+  state, history = fit_fixed_batch(method, batch, 60)
   first, last = history[0], history[-1]
   assert last['loss'] < first['loss'] / 8, (first, last)
   assert last['pixel_accuracy'] > 0.93, (first, last)

@@ -29,8 +29,6 @@ import numpy as np
 
 TOP_K = 5
 NUM_SCENES = 365
-IMAGENET_MEAN = np.array([0.485, 0.456, 0.406], np.float32)
-IMAGENET_STD = np.array([0.229, 0.224, 0.225], np.float32)
 TEACHER_PREPROCESS = 'resize(256)|center_crop(224)|to_rgb'
 
 
@@ -129,11 +127,9 @@ def compute(dataset: str, split: str, teacher: str,
   from colorjax import sharding  # pylint: disable=g-import-not-at-top
   from colorjax.data import pipeline  # pylint: disable=g-import-not-at-top
 
-  name, sep, path = teacher.partition(':')
-  if not sep or not path:
-    raise ValueError(f'--teacher must be NAME:PATH (e.g. vgg16:/weights/'
-                     f'vgg16_places365.pth), not {teacher!r}')
-  module, variables = pretrained.load(name, os.path.expanduser(path))
+  name, path = pretrained.parse_spec(teacher, '--teacher',
+                                     'vgg16:/weights/vgg16_places365.pth')
+  module, variables = pretrained.load(name, path)
   mesh = sharding.data_mesh()
   variables = jax.device_put(variables, sharding.replicated(mesh))
   source = pipeline.data_source(dataset, split, data_dir)
@@ -145,7 +141,7 @@ def compute(dataset: str, split: str, teacher: str,
 
   @jax.jit
   def predict(variables, rgb):
-    logits = module.apply(variables, (rgb - IMAGENET_MEAN) / IMAGENET_STD)
+    logits = module.apply(variables, pretrained.imagenet_normalize(rgb))
     if logits.shape[-1] != NUM_SCENES:
       raise ValueError(f'{teacher}: a {logits.shape[-1]}-way head, not '
                        f'Places365\'s {NUM_SCENES}')

@@ -30,21 +30,8 @@ import numpy as np
 
 from colorjax import metrics as metrics_lib
 from colorjax.evaluators import base
-
-IMAGENET_MEAN = np.array([0.485, 0.456, 0.406], np.float32)
-IMAGENET_STD = np.array([0.229, 0.224, 0.225], np.float32)
-
-
-def imagenet_normalize(rgb):
-  return (rgb - IMAGENET_MEAN) / IMAGENET_STD
-
-
-def _split_spec(spec: str, what: str):
-  name, sep, path = spec.partition(':')
-  if not sep or not path:
-    raise ValueError(f'{what} must be NAME:PATH (e.g. vgg16:/weights/'
-                     f'vgg16-397923af.pth), not {spec!r}')
-  return name, path
+from colorjax.pretrained import imagenet_normalize
+from colorjax.pretrained import parse_spec
 
 
 class SemanticInterpretabilityEvaluator(base.Evaluator):
@@ -56,7 +43,7 @@ class SemanticInterpretabilityEvaluator(base.Evaluator):
     super().__init__(name, cfg, method, config, mesh)
     self.classifier = None
     if cfg.get('classifier'):
-      network, path = _split_spec(cfg.classifier, f'evals.{name}.classifier')
+      network, path = parse_spec(cfg.classifier, f'evals.{name}.classifier')
       self.classifier = self.load_network('classifier', network, path)
     self.label_key = cfg.get('label_key')
     if self.label_key:
@@ -110,7 +97,7 @@ class ReferenceSegmentationEvaluator(base.Evaluator):
     if not spec:
       return
     if not os.path.isdir(os.path.expanduser(spec)):   # NAME:PATH
-      network, path = _split_spec(
+      network, path = parse_spec(
           spec, f'evals.{name}.segmenter (a workdir or NAME:PATH)')
       module = self.load_network('segmenter', network, path)
       self.input_size = int(cfg.get('input_size') or 513)

@@ -243,10 +243,11 @@ def published_eccv16_config(image_size: int = 256) -> ml_collections.ConfigDict:
 def state_from_pretrained(method: InstanceAware, spec: str) -> base.TrainState:
   """A TrainState holding a converted published network ('eccv16:PATH')."""
   from colorjax import pretrained  # pylint: disable=g-import-not-at-top
-  name, sep, path = spec.partition(':')
-  if name != 'eccv16' or not sep or not path:
+  name, path = pretrained.parse_spec(
+      spec, '--pretrained', 'eccv16:colorization_release_v2-9b330a0b.pth')
+  if name != 'eccv16':
     raise ValueError(f'--pretrained must be eccv16:PATH, not {spec!r}')
-  variables = pretrained.load_embedded('eccv16', os.path.expanduser(path))
+  variables = pretrained.load_embedded('eccv16', path)
   return base.TrainState(step=jnp.zeros((), jnp.int32),
                          params={'model': variables['params']}, opt_state={},
                          model_state={'model': variables['batch_stats']})

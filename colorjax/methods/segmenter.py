@@ -17,45 +17,23 @@ from typing import Dict
 from absl import logging
 import jax
 import jax.numpy as jnp
-import numpy as np
 import optax
 
 from colorjax.losses import segmentation as seg_losses
 from colorjax.methods import base
 from colorjax.models import segmenter as models
-
-IMAGENET_MEAN = (0.485, 0.456, 0.406)
-IMAGENET_STD = (0.229, 0.224, 0.225)
-
-
-def normalize(rgb: jax.Array) -> jax.Array:
-  """RGB in [0, 1] -> torchvision's normalised input (float32)."""
-  rgb = rgb.astype(jnp.float32)
-  return ((rgb - jnp.asarray(IMAGENET_MEAN, jnp.float32))
-          / jnp.asarray(IMAGENET_STD, jnp.float32))
+from colorjax.pretrained.common import imagenet_normalize
 
 
 def graft(reference, loaded, what: str):
-  """`reference` with every leaf that `loaded` has at the same path with the
-  same shape replaced by the loaded one; the others keep their initial
-  values (a head of another class count). Returns (tree, kept paths).
+  """`workdir.graft` of `loaded` into `reference` (a head of another class
+  count keeps its initial values). Returns (tree, kept paths).
 
   Raises ValueError when the two trees share almost nothing (a file of
   another network).
   """
-  flat_loaded = {jax.tree_util.keystr(p): v for p, v in
-                 jax.tree_util.tree_leaves_with_path(loaded)}
-  kept = []
-
-  def pick(path, value):
-    key = jax.tree_util.keystr(path)
-    new = flat_loaded.get(key)
-    if new is None or tuple(np.shape(new)) != tuple(np.shape(value)):
-      kept.append(key)
-      return value
-    return jnp.asarray(new, value.dtype)
-
-  tree = jax.tree_util.tree_map_with_path(pick, reference)
+  from colorjax import workdir as workdir_lib  # pylint: disable=g-import-not-at-top
+  tree, _, kept, _ = workdir_lib.graft(reference, loaded)
   total = len(jax.tree.leaves(reference))
   if total and len(kept) > max(4, total // 10):
     raise ValueError(f'{what}: {len(kept)} of {total} tensors have no '
@@ -86,7 +64,8 @@ class Segmenter(base.Method):
             'segmentation': base.image_spec(batch_size, size, 1, jnp.uint8)}
 
   def init_state(self, rng, batch):
-    variables = self.network(False).init(rng, normalize(batch['rgb']))
+    variables = self.network(False).init(
+        rng, imagenet_normalize(batch['rgb']))
     params = {'segmenter': variables['params']}
     return base.TrainState(
         step=jnp.zeros((), jnp.int32), params=params,
@@ -121,10 +100,10 @@ class Segmenter(base.Method):
     height, width = rgb.shape[1:3]
     if train and self.trains_batch_stats:
       outputs, updates = self.network(True).apply(
-          variables, normalize(rgb), mutable=['batch_stats'])
+          variables, imagenet_normalize(rgb), mutable=['batch_stats'])
       batch_stats = updates['batch_stats']
     else:
-      outputs = self.network(False).apply(variables, normalize(rgb))
+      outputs = self.network(False).apply(variables, imagenet_normalize(rgb))
     return models.logits_of(outputs, height, width), batch_stats
 
   def loss(self, logits, labels) -> jax.Array:

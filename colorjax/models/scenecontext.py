@@ -30,9 +30,9 @@ from typing import Any, Dict, Sequence
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
-import numpy as np
 
 from colorjax.models import layers
+from colorjax.pretrained.common import imagenet_normalize
 
 NUM_BINS = 313
 NUM_SCENES = 365
@@ -51,8 +51,6 @@ SIZES = {
     'tiny': dict(encoder_widths=(8, 8, 16, 16), middle_width=16,
                  decoder_convs=1, clas_hidden=16),
 }
-IMAGENET_MEAN = np.array([0.485, 0.456, 0.406], np.float32)
-IMAGENET_STD = np.array([0.229, 0.224, 0.225], np.float32)
 
 
 class SceneContext(nn.Module):
@@ -84,8 +82,7 @@ class SceneContext(nn.Module):
     if unknown:
       raise ValueError(f'unknown heads {sorted(unknown)}; known: {HEADS}')
     lightness = (gray.astype(jnp.float32) + 1.0) / 2.0       # L / 100
-    x = (jnp.repeat(lightness, 3, -1) - IMAGENET_MEAN) / IMAGENET_STD
-    x = x.astype(self.dtype)
+    x = imagenet_normalize(jnp.repeat(lightness, 3, -1)).astype(self.dtype)
     skips = []
     for k, width in enumerate(self.encoder_widths, start=1):
       x = self._conv_bn_relu(x, width, f'enc{k}_conv0', f'enc{k}_bn0')

@@ -9,6 +9,7 @@ each official file is obtained.
 
 from colorjax.pretrained.common import CheckpointMismatchError
 from colorjax.pretrained.common import HashMismatchError
+from colorjax.pretrained.common import imagenet_normalize
 from colorjax.pretrained.common import PretrainedError
 from colorjax.pretrained.registry import check_hash
 from colorjax.pretrained.registry import convert
@@ -16,5 +17,6 @@ from colorjax.pretrained.registry import hash_prefix
 from colorjax.pretrained.registry import load
 from colorjax.pretrained.registry import load_embedded
 from colorjax.pretrained.registry import names
+from colorjax.pretrained.registry import parse_spec
 from colorjax.pretrained.registry import read_state_dict
 from colorjax.pretrained.registry import REGISTRY

@@ -92,6 +92,17 @@ def names():
   return sorted(REGISTRY)
 
 
+def parse_spec(spec: str, what: str,
+               example: str = 'vgg16:/weights/vgg16-397923af.pth'):
+  """'NAME:PATH' -> (name, path with ~ expanded); `what` names the option
+  in the error a malformed spec raises."""
+  name, sep, path = spec.partition(':')
+  if not sep or not path:
+    raise ValueError(f'{what} must be NAME:PATH (e.g. {example}), not '
+                     f'{spec!r}')
+  return name, os.path.expanduser(path)
+
+
 # torchvision/timm hub convention: `<name>-<sha256 prefix>.<ext>`, e.g.
 # vgg16-397923af.pth; the prefix is the hex after the last '-'.
 _HASH_IN_NAME = re.compile(r'-([0-9a-f]{8,64})(?:\.[^-]*)?$')
