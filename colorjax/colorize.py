@@ -58,10 +58,17 @@ def inference_spec(config) -> str:
   names = [p.split('(')[0] for p in parts]
   if 'to_lab' not in names:
     raise ValueError('data.preprocess_eval has no to_lab op')
-  label_ops = ('keep', 'remap_labels', 'multi_hot', 'soft_encode')
+  # Training targets are not needed; ops reading what a photo lacks
+  # (labels, scene) cannot run.
+  targets = ('keep', 'soft_encode', 'downsample_targets')
   tail = [p for p, n in zip(parts[names.index('to_lab'):], names[
-      names.index('to_lab'):]) if n not in label_ops]
-  return '|'.join([f'resize({size})'] + tail)
+      names.index('to_lab'):]) if n not in targets]
+  tail, _ = preprocess.without_unavailable(
+      [op for part in tail for op in preprocess.parse(part)], ('image',))
+  kept = {op.op_name for op in tail}
+  return '|'.join([f'resize({size})'] + [
+      p for p in parts[names.index('to_lab'):]
+      if p.split('(')[0] in kept])
 
 
 def inference_ops(config):
@@ -236,9 +243,10 @@ if __name__ == '__main__':
   flags.DEFINE_float('temperature', None, 'sampling temperature, or the '
                      'annealed mean\'s T (default: the config\'s)')
   flags.DEFINE_integer('seed', 0, 'sampling seed')
-  flags.DEFINE_enum('decode', None, ['annealed_mean', 'mode', 'mean'],
-                    'how a 313-bin distribution becomes ab (default: the '
-                    'config\'s)')
+  flags.DEFINE_enum('decode', None,
+                    ['regression', 'annealed_mean', 'mode', 'mean'],
+                    'how a 313-bin distribution becomes ab, or the '
+                    'regression head (scenecontext; default: the config\'s)')
   flags.DEFINE_enum('sampler', 'cached', ['cached', 'naive'], 'sampler')
   flags.mark_flags_as_required(['input', 'output'])
   flags.mark_flags_as_mutual_exclusive(['workdir', 'pretrained'],

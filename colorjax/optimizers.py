@@ -29,7 +29,7 @@ _SCHEDULES = {
     'step': ('boundaries', 'factor'),
     'cosine': ('warmup', 'decay', 'end_fraction'),
     'linear_warmup': ('warmup',),
-    'cyclic': ('step_size', 'min_learning_rate', 'mode'),
+    'cyclic': ('step_size', 'min_learning_rate', 'mode', 'start'),
     'plateau': ('metric', 'mode', 'factor', 'patience', 'threshold',
                 'cooldown', 'min_scale'),
 }
@@ -220,8 +220,14 @@ def _schedule(config: dict, num_train_steps: int, steps_per_epoch):
                        "step_size_epochs, and mode 'triangular' or "
                        f"'triangular2' (got {mode!r})")
     low = float(schedule.get('min_learning_rate', 0.0))
+    start = schedule.get('start', 'low')
+    if start not in ('low', 'high'):
+      raise ValueError(f"cyclic schedule start must be 'low' (Smith) or "
+                       f"'high' (begin at the top), not {start!r}")
+    phase = half if start == 'high' else 0
 
     def rate(t):  # Smith 2017, "Cyclical learning rates", section 3.1.
+      t = t + phase
       cycle = jnp.floor(1 + t / (2 * half))
       height = (base - low) * jnp.maximum(0.0, 1 - jnp.abs(
           t / half - 2 * cycle + 1))

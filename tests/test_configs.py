@@ -10,9 +10,12 @@ PAPER_VARIANTS = {
     'chromacmc': {'voc': 'voc', 'ade20k': 'ade20k'},
     'pixsem': {'voc': 'voc', 'coco_stuff': 'coco_stuff'},
     'instanceaware': {'voc': 'voc'},
+    'scenecontext': {'coco': 'coco_stuff_164k',
+                     'coco_cyclic': 'coco_stuff_164k'},
 }
 # Training length of each paper config (each config's docstring says why).
-EPOCHS = {'chromacmc': 100, 'pixsem': 100, 'instanceaware': 30}
+EPOCHS = {'chromacmc': 100, 'pixsem': 100, 'instanceaware': 30,
+          'scenecontext': 20, ('scenecontext', 'coco_cyclic'): 16}
 
 
 @pytest.mark.parametrize('paper,variant,dataset', [
@@ -30,7 +33,8 @@ def test_paper_configs_use_the_shared_dataset_table(paper, variant, dataset):
   # EPOCHS[paper] epochs, the last partial epoch's batch included.
   epochs = config.num_train_steps * config.data.batch_size / entry[
       'train_images']
-  assert EPOCHS[paper] <= epochs < EPOCHS[paper] + (
+  expected = EPOCHS.get((paper, variant), EPOCHS[paper])
+  assert expected <= epochs < expected + (
       config.data.batch_size / entry['train_images'])
 
 

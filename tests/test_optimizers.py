@@ -75,6 +75,13 @@ def test_cyclic_peaks_and_valleys():
   np.testing.assert_allclose(rates('triangular2'),
                              [0.1, 1, 0.1, 0.55, 0.1, 0.325], rtol=1e-6)
 
+  # start='high' (paper 001's stage 2 starts at its top rate): half a period
+  # later than Smith's cycle.
+  high = _rates(_config(dict(type='cyclic', min_learning_rate=0.1,
+                             step_size_steps=10, start='high')),
+                [0, 5, 10, 20, 30])
+  np.testing.assert_allclose(high, [1, 0.55, 0.1, 1, 0.1], rtol=1e-6)
+
 
 def test_cyclic_matches_pytorch():
   import torch  # pylint: disable=g-import-not-at-top

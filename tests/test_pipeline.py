@@ -112,6 +112,38 @@ def test_brightness_contrast_changes_rgb_within_bounds(rng):
     assert o['image'].dtype == np.uint8
 
 
+def test_random_affine_moves_image_and_labels_together(rng):
+  """Zero ranges are the identity; a 90 degree turn is np.rot90 of image and
+  labels alike (one of the two senses); labels stay labels (nearest) and
+  the size is kept."""
+  image = rng.integers(0, 256, (16, 16, 3)).astype(np.uint8)
+  seg = rng.integers(0, 5, (16, 16, 1)).astype(np.uint8)
+  same = preprocess.apply(preprocess.parse(
+      'random_affine(rotate=0.0, scale=0.0, translate=0.0)'),
+                          {'image': image, 'segmentation': seg},
+                          np.random.default_rng(0))
+  np.testing.assert_array_equal(same['image'], image)
+  np.testing.assert_array_equal(same['segmentation'], seg)
+
+  class Quarter:      # draws: angle = +90 degrees, zoom 1, no shift
+    def uniform(self, low, high, size=None):
+      return high if size is None and high == 90.0 else (
+          1.0 if size is None else np.zeros(size))
+
+  op = preprocess.parse('random_affine(rotate=90.0, scale=0.0, '
+                        'translate=0.0)')[0]
+  turned = op.random_map({'image': image, 'segmentation': seg}, Quarter())
+  turns = [k for k in (1, -1)
+           if np.array_equal(turned['image'], np.rot90(image, k))]
+  assert len(turns) == 1
+  np.testing.assert_array_equal(turned['segmentation'],
+                                np.rot90(seg, turns[0]))
+  out = preprocess.apply([op], {'image': image, 'segmentation': seg},
+                         np.random.default_rng(3))
+  assert out['image'].shape == image.shape and out['image'].dtype == np.uint8
+  assert set(np.unique(out['segmentation'])) <= set(np.unique(seg))
+
+
 def test_remap_labels_and_multi_hot():
   seg = np.array([[0, 1, 150, 255]], np.uint8)[..., None]
   out = preprocess.apply(preprocess.parse('remap_labels({0: 255}, shift=-1)'),

@@ -85,6 +85,22 @@ def annealed_mean_from_logits(logits, temperature: float = 0.38):
   return probs @ jnp.asarray(ab_gamut_bins())
 
 
+DECODINGS = ('annealed_mean', 'mode', 'mean')
+
+
+def decode_ab_logits(logits, decode: str = 'annealed_mean',
+                     temperature: float = 0.38):
+  """313-bin logits [..., 313] -> ab [..., 2] in Lab units: the annealed
+  mean (eq. 14-15), the mean (T = 1) or the mode (eq. 13)."""
+  if decode == 'annealed_mean':
+    return annealed_mean_from_logits(logits, temperature)
+  if decode == 'mean':
+    return annealed_mean_from_logits(logits, 1.0)
+  if decode == 'mode':
+    return jnp.asarray(ab_gamut_bins())[jnp.argmax(logits, -1)]
+  raise ValueError(f'decode must be one of {DECODINGS}, not {decode!r}')
+
+
 def annealed_mean(probs, temperature: float = 0.38):
   """Paper 001 eq. 14-15: ab [..., 2] from a distribution over 313 bins.
 

@@ -100,6 +100,46 @@ class RandomFlip(grain.transforms.RandomMap):
     return _apply_geometry(example, lambda a, n: a[:, ::-1])
 
 
+@register('random_affine', reads=('image',), writes=('image',))
+@dataclasses.dataclass
+class RandomAffine(grain.transforms.RandomMap):
+  """Random rotation, scale and translation about the centre (paper 001's
+  "rotate, scale and translate"), keeping the size; the image bilinear,
+  labels nearest, and the border filled by replicating the edge (Keras'
+  ImageDataGenerator default `fill_mode='nearest'`, the authors' tool).
+
+  rotate: degrees ~ U(-r, r); scale: zoom ~ U(1-s, 1+s); translate: shift ~
+  U(-t, t) of the height / width, per axis.
+  """
+  rotate: float = 15.0
+  scale: float = 0.2
+  translate: float = 0.1
+
+  def random_map(self, example, rng):
+    import scipy.ndimage  # pylint: disable=g-import-not-at-top
+    h, w = example['image'].shape[:2]
+    angle = np.deg2rad(rng.uniform(-self.rotate, self.rotate))
+    zoom = rng.uniform(1.0 - self.scale, 1.0 + self.scale)
+    shift = rng.uniform(-self.translate, self.translate, 2) * (h, w)
+    cos, sin = np.cos(angle) / zoom, np.sin(angle) / zoom
+    # Output pixel o reads input matrix @ (o - centre - shift) + centre.
+    matrix = np.array([[cos, -sin], [sin, cos]])
+    centre = (np.array([h, w], np.float64) - 1.0) / 2.0
+    offset = centre - matrix @ (centre + shift)
+
+    def warp(array, nearest):
+      planes = array.reshape(h, w, -1)
+      out = np.stack([scipy.ndimage.affine_transform(
+          planes[..., c].astype(np.float32), matrix, offset,
+          order=0 if nearest else 1, mode='nearest')
+                      for c in range(planes.shape[-1])], -1)
+      if not nearest:
+        out = np.clip(np.rint(out), 0, 255)
+      return out.astype(array.dtype).reshape(array.shape)
+
+    return _apply_geometry(example, warp)
+
+
 @register('brightness_contrast', reads=('image',), writes=('image',))
 @dataclasses.dataclass
 class RandomBrightnessContrast(grain.transforms.RandomMap):

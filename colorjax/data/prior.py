@@ -9,11 +9,14 @@ does not grow with the split. Images are resized (short side `size`) first:
 the prior is a histogram, and downsampling barely changes it.
 """
 
+import logging
+import os
 from typing import Optional
 
 from absl import app
 from absl import flags
 import grain
+import jax
 import numpy as np
 
 from colorjax import sharding
@@ -43,6 +46,46 @@ def compute_split_prior(dataset: str, split: str,
                                   shard_options=grain.sharding.NoSharding())
   return quantize.empirical_ab_prior(loader, max_batches=max_batches)
 
+
+
+def rebalance_for(config, workdir: Optional[str] = None
+                  ) -> Optional[np.ndarray]:
+  """Class-rebalancing weights w [313] (Zhang et al. eq. 3-4; paper 001 eq.
+  11-12) of `config.data`'s training split, or None if `loss.rebalance` is
+  off.
+
+  The prior is streamed once from `loss.prior_images` images drawn with the
+  data seed (the same on every host) and cached in `loss.prior_file`
+  (default <workdir>/ab_prior.npy), so a resumed run reuses it; the file is
+  written atomically by process 0.
+  """
+  loss, data = config.loss, config.data
+  if not loss.rebalance:
+    return None
+  path = loss.get('prior_file') or (
+      os.path.join(workdir, 'ab_prior.npy') if workdir else None)
+  if path:
+    path = os.path.expanduser(path)
+    path = path if path.endswith('.npy') else path + '.npy'
+  if path and os.path.exists(path):
+    prior, source = np.load(path), path
+  else:
+    prior = compute_split_prior(
+        data.dataset, data.train_split, data.get('data_dir'),
+        max_images=loss.prior_images, shuffle=True, seed=data.seed)
+    source = (f'{data.dataset}/{data.train_split} '
+              f'({loss.prior_images} images drawn with seed {data.seed})')
+    if path and jax.process_index() == 0:
+      os.makedirs(os.path.dirname(path) or '.', exist_ok=True)
+      partial = path + f'.{os.getpid()}.tmp.npy'
+      np.save(partial, prior)
+      os.replace(partial, path)       # readers never see half a file
+  weights = quantize.rebalance_weights(prior, loss.rebalance_lambda,
+                                       loss.rebalance_sigma)
+  logging.info('class rebalancing from the ab prior of %s: %d bins used, '
+               'weights %.2f..%.2f', source, int(np.count_nonzero(prior)),
+               weights.min(), weights.max())
+  return weights
 
 if __name__ == '__main__':
   flags.DEFINE_string('dataset', 'semantic_shapes/64', 'tfds name')

@@ -1,5 +1,5 @@
 """Target ops: lower-resolution targets, soft-encoded ab bins, label
-remapping, image-level labels."""
+remapping, image-level labels, scene targets."""
 
 import dataclasses
 from typing import Dict
@@ -103,3 +103,32 @@ class MultiHotLabels(grain.transforms.Map):
     return out
 
 
+@register('scene_one_hot', reads=('scene',), writes=('scene',))
+@dataclasses.dataclass
+class SceneOneHot(grain.transforms.Map):
+  """Scene target -> float32 [num_scenes].
+
+  An integer scene id (semantic_shapes 2.0.0's `scene`) becomes a one-hot
+  vector; a vector already [num_scenes] (a soft label joined from
+  colorjax.datasets.scene_labels) passes through as float32.
+  """
+  num_scenes: int
+
+  def map(self, example):
+    scene = np.asarray(example['scene'])
+    out = dict(example)
+    if scene.ndim == 0 and np.issubdtype(scene.dtype, np.integer):
+      if not 0 <= int(scene) < self.num_scenes:
+        raise ValueError(f'scene_one_hot({self.num_scenes}): scene id '
+                         f'{int(scene)} is out of range')
+      hot = np.zeros(self.num_scenes, np.float32)
+      hot[int(scene)] = 1.0
+      out['scene'] = hot
+    elif scene.shape == (self.num_scenes,):
+      out['scene'] = scene.astype(np.float32)
+    else:
+      raise ValueError(
+          f'scene_one_hot({self.num_scenes}): `scene` must be an integer '
+          f'scene id or a [{self.num_scenes}] vector of scene probabilities; '
+          f'got shape {scene.shape}, dtype {scene.dtype}')
+    return out

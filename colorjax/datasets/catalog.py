@@ -43,24 +43,53 @@ DATASETS: Dict[str, dict] = {
                            ignore_label=None, train_images=4_998,
                            class_names=classes.PASCAL_CONTEXT, label_ops='',
                            max_image_side=500),
-    'semantic_shapes': dict(dataset='semantic_shapes/64',
+    # Pinned to 1.0.0: the demos' README numbers were measured on it.
+    'semantic_shapes': dict(dataset='semantic_shapes/64:1.0.0',
                             train_split='train', eval_split='validation',
                             num_classes=7, ignore_label=None,
                             train_images=4_096,
                             class_names=classes.SEMANTIC_SHAPES,
                             label_ops='',
                             max_image_side=64),
+    # 2.0.0: scene types decide every class's palette (feature `scene`).
+    'semantic_scenes': dict(dataset='semantic_shapes/64:2.0.0',
+                            train_split='train', eval_split='validation',
+                            num_classes=7, ignore_label=None,
+                            train_images=4_096,
+                            class_names=classes.SEMANTIC_SHAPES,
+                            label_ops='',
+                            max_image_side=64,
+                            num_scenes=3,
+                            scene_names=classes.SEMANTIC_SCENES),
 }
 
 
+def _parts(dataset: str):
+  """(builder name, version or '') of a tfds name 'name[/config][:version]'."""
+  name, _, version = dataset.partition(':')
+  return name.split('/')[0], version
+
+
 def lookup(name: str) -> dict:
-  """The entry of a catalog name ('voc') or a tfds name ('voc2012_aug')."""
+  """The entry of a catalog name ('voc') or a tfds name ('voc2012_aug',
+  'semantic_shapes/64:2.0.0').
+
+  A tfds name that is no entry's exactly (another build config such as
+  '.../test', or no version) takes the first entry of its builder, of its
+  version when it names one ('semantic_shapes/test:2.0.0' ->
+  'semantic_scenes'; 'semantic_shapes/test' -> 'semantic_shapes').
+  """
   if name in DATASETS:
     return DATASETS[name]
   for entry in DATASETS.values():
-    if entry['dataset'] == name or entry['dataset'].split('/')[0] == name:
+    if entry['dataset'] == name:
       return entry
-  for entry in DATASETS.values():   # another build config ('.../test')
-    if entry['dataset'].split('/')[0] == name.split('/')[0]:
+  builder, version = _parts(name)
+  same_builder = [e for e in DATASETS.values()
+                  if _parts(e['dataset'])[0] == builder]
+  for entry in same_builder:
+    if version and _parts(entry['dataset'])[1] == version:
       return entry
+  if same_builder:
+    return same_builder[0]
   raise ValueError(f'unknown dataset {name!r}; known: {sorted(DATASETS)}')

@@ -62,6 +62,8 @@ snow sofa table track train tree truck tvmonitor wall water window wood
 
 # The generated dataset (colorjax.datasets.semantic_shapes.CLASSES order).
 SEMANTIC_SHAPES = ('sky', 'grass', 'ball', 'box', 'flower', 'bar', 'fish')
+# Its scene types (version 2.0.0; semantic_shapes.SCENE_NAMES order).
+SEMANTIC_SCENES = ('day', 'sunset', 'autumn')
 
 assert len(VOC) == 21
 assert len(COCO_STUFF) == 182, len(COCO_STUFF)

@@ -20,7 +20,8 @@ does). Definitions (colorjax.metrics):
   colorfulness[_abs]_gt the same of the ground truth;
   delta_colorfulness[_abs]  |mean CF(colorized) - mean CF(ground truth)|
                         over the split (DDColor's dCF).
-The cumulative curve is written as a PNG (+ CSV) when a plots directory is
+cfg.output names the predict output scored (default 'ab'; e.g. paper
+001's 'ab_annealed_mean' beside its regression). The cumulative curve is written as a PNG (+ CSV) when a plots directory is
 given.
 """
 
@@ -45,13 +46,15 @@ class ColourEvaluator(base.Evaluator):
   uses_resolution = True
 
   def __init__(self, name, cfg, method, config, mesh):
+    self.output = cfg.get('output', 'ab')
+    self.needs_outputs = (self.output,)
     super().__init__(name, cfg, method, config, mesh)
     self.plots_dir = None
     self.artifacts = []
 
   def batch_metrics(self, state, batch, outputs, rng, networks):
     del state, rng, networks
-    s = self.scored(batch, outputs['ab'])
+    s = self.scored(batch, outputs[self.output])
     rgb_true = s.rgb(s.ab_true)
     rgb_pred = s.rgb()
     rgb_gray = s.rgb(jnp.zeros_like(s.ab_true))

@@ -13,6 +13,7 @@ _METHODS = {
     'chromacmc': 'colorjax.methods.chromacmc:ChromaCMC',
     'instanceaware': 'colorjax.methods.instanceaware:InstanceAware',
     'pixsem': 'colorjax.methods.pixsem:PixSemMethod',
+    'scenecontext': 'colorjax.methods.scenecontext:SceneContext',
     'segmenter': 'colorjax.methods.segmenter:Segmenter',
 }
 

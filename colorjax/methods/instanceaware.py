@@ -13,8 +13,6 @@ Loss = L_color (eq. 3) + alpha * L_ls (eq. 1-2):
 Decoding: the annealed mean of Zhang et al. (T = 0.38), or the mode / mean.
 """
 
-import logging
-import os
 from typing import Dict, Optional
 
 import jax
@@ -24,53 +22,14 @@ import numpy as np
 import optax
 
 from colorjax.color import quantize
+from colorjax.losses import distribution
 from colorjax.methods import base
 from colorjax.models import instanceaware as models
 
-DECODINGS = ('annealed_mean', 'mode', 'mean')
-
-
-def decode_ab(logits, decode: str = 'annealed_mean',
-              temperature: float = 0.38):
-  """313-bin logits [..., 313] -> ab [..., 2] in Lab units."""
-  if decode == 'annealed_mean':
-    return quantize.annealed_mean_from_logits(logits, temperature)
-  if decode == 'mean':
-    return quantize.annealed_mean_from_logits(logits, 1.0)
-  if decode == 'mode':
-    return jnp.asarray(quantize.ab_gamut_bins())[jnp.argmax(logits, -1)]
-  raise ValueError(f'decode must be one of {DECODINGS}, not {decode!r}')
-
-
-def colour_loss(logits, bins, bin_weights, rebalance: Optional[jax.Array]):
-  """Eq. 3: rebalanced cross-entropy against (soft-)encoded ab targets.
-
-  logits [N, h, w, Q]; bins / bin_weights [N, h, w, k] (nearest first);
-  rebalance [Q] or None. Mean over pixels and images, in float32.
-  """
-  log_probs = jax.nn.log_softmax(logits.astype(jnp.float32), -1)
-  picked = jnp.take_along_axis(log_probs, bins.astype(jnp.int32), -1)
-  nll = -jnp.sum(bin_weights.astype(jnp.float32) * picked, -1)
-  if rebalance is not None:
-    nll = nll * rebalance[bins[..., 0].astype(jnp.int32)]
-  return jnp.mean(nll)
-
-
-def classification_loss(logits, tags, kind: str = 'softmax'):
-  """Eq. 1-2 on multi-hot tags [N, C]: (loss, images counted)."""
-  logits = logits.astype(jnp.float32)
-  tags = tags.astype(jnp.float32)
-  if kind == 'softmax':
-    count = jnp.sum(tags, -1)
-    has = (count > 0).astype(jnp.float32)
-    target = tags / jnp.maximum(count, 1.0)[:, None]
-    nll = -jnp.sum(target * jax.nn.log_softmax(logits, -1), -1)
-    return jnp.sum(nll * has) / jnp.maximum(jnp.sum(has), 1.0), jnp.sum(has)
-  if kind == 'sigmoid':    # summed over classes, as the softmax form
-    nll = jnp.sum(optax.sigmoid_binary_cross_entropy(logits, tags), -1)
-    return jnp.mean(nll), jnp.asarray(tags.shape[0], jnp.float32)
-  raise ValueError(f"loss.classification must be 'softmax' or 'sigmoid', "
-                   f'not {kind!r}')
+DECODINGS = quantize.DECODINGS
+decode_ab = quantize.decode_ab_logits
+colour_loss = distribution.binned_colour_loss                   # eq. 3
+classification_loss = distribution.label_cross_entropy          # eq. 1-2
 
 
 class InstanceAware(base.Method):
@@ -121,39 +80,11 @@ class InstanceAware(base.Method):
 
   def rebalance_weights(self, workdir: Optional[str] = None
                         ) -> Optional[np.ndarray]:
-    """w [313] of the training split's ab prior, computed once (host side)
-    and cached in `loss.prior_file` (default <workdir>/ab_prior.npy), so a
-    resumed run reuses it."""
-    loss = self.config.loss
-    if not loss.rebalance:
-      return None
+    """w [313] of the training split's ab prior (data.prior.rebalance_for:
+    computed once, cached in `loss.prior_file` or <workdir>/ab_prior.npy)."""
     if self._rebalance is None:
-      path = loss.get('prior_file') or (
-          os.path.join(workdir, 'ab_prior.npy') if workdir else None)
-      if path:
-        path = os.path.expanduser(path)
-        path = path if path.endswith('.npy') else path + '.npy'
-      if path and os.path.exists(path):
-        prior, source = np.load(path), path
-      else:
-        from colorjax.data import prior as prior_lib  # pylint: disable=g-import-not-at-top
-        data = self.config.data
-        prior = prior_lib.compute_split_prior(
-            data.dataset, data.train_split, data.get('data_dir'),
-            max_images=loss.prior_images, shuffle=True, seed=data.seed)
-        source = (f'{data.dataset}/{data.train_split} '
-                  f'({loss.prior_images} images drawn with seed {data.seed})')
-        if path and jax.process_index() == 0:
-          os.makedirs(os.path.dirname(path) or '.', exist_ok=True)
-          partial = path + f'.{os.getpid()}.tmp.npy'
-          np.save(partial, prior)
-          os.replace(partial, path)       # readers never see half a file
-      self._rebalance = quantize.rebalance_weights(
-          prior, loss.rebalance_lambda, loss.rebalance_sigma)
-      logging.info('class rebalancing from the ab prior of %s: %d bins '
-                   'used, weights %.2f..%.2f', source,
-                   int(np.count_nonzero(prior)), self._rebalance.min(),
-                   self._rebalance.max())
+      from colorjax.data import prior as prior_lib  # pylint: disable=g-import-not-at-top
+      self._rebalance = prior_lib.rebalance_for(self.config, workdir)
     return self._rebalance
 
   def losses(self, outputs, batch, rebalance) -> Dict[str, jax.Array]:
