@@ -14,7 +14,10 @@ def tiny_config(data_dir, name='chromacmc', **overrides):
   """A config's `tiny` twin on the session's small semantic_shapes build."""
   import importlib  # pylint: disable=g-import-not-at-top
   config = importlib.import_module(name).get_config('tiny')
-  config.data.dataset = 'semantic_shapes/test'
+  # The version the twin pins (1.0.0 for all but paper 001's 2.0.0).
+  version = config.data.dataset.partition(':')[2]
+  config.data.dataset = 'semantic_shapes/test' + (f':{version}' if version
+                                                    else '')
   config.data.data_dir = data_dir
   return apply_overrides(config, overrides)
 
@@ -50,14 +53,17 @@ def rng():
 
 @pytest.fixture(scope='session')
 def shapes_data_dir(tmp_path_factory):
-  """A small semantic_shapes build (config 'test': 32x32) shared by tests."""
+  """A small semantic_shapes build (config 'test': 32x32, versions 2.0.0 and
+  1.0.0) shared by tests."""
   from colorjax.datasets import semantic_shapes  # pylint: disable=g-import-not-at-top
   data_dir = str(tmp_path_factory.mktemp('tfds'))
   config = semantic_shapes.SemanticShapesConfig(
       name='test', image_size=32, num_train=24, num_validation=8, num_test=0)
-  builder = semantic_shapes.SemanticShapes(
-      data_dir=data_dir, file_format='array_record', config=config)
-  builder.download_and_prepare()
+  for version in (None, '1.0.0'):     # the default (2.0.0, scenes) and 1.0.0
+    builder = semantic_shapes.SemanticShapes(
+        data_dir=data_dir, file_format='array_record', config=config,
+        version=version)
+    builder.download_and_prepare()
   return data_dir
 
 

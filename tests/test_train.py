@@ -45,7 +45,7 @@ def _cli(args, env=None, timeout=600):
 
 def _overrides(data_dir):
   return ['--config=configs/chromacmc.py:tiny',
-          '--config.data.dataset=semantic_shapes/test',
+          '--config.data.dataset=semantic_shapes/test:1.0.0',
           f'--config.data.data_dir={data_dir}']
 
 
@@ -145,7 +145,7 @@ def test_eight_devices_give_the_same_losses(shapes_data_dir, tmp_path):
   workdir = str(tmp_path / 'eight')
   process = _cli([
       '--config=configs/instanceaware.py:tiny',
-      '--config.data.dataset=semantic_shapes/test',
+      '--config.data.dataset=semantic_shapes/test:1.0.0',
       f'--config.data.data_dir={shapes_data_dir}',
       f'--workdir={workdir}', '--config.data.batch_size=8',
       '--config.data.eval_batch_size=8', '--config.num_train_steps=4'],
