@@ -20,19 +20,13 @@ from colorjax.color import quantize
 from colorjax.models import scenecontext as models
 import scenecontext as scenecontext_config
 
+from conftest import apply_overrides
 from conftest import fit_fixed_batch
 from conftest import tiny_config
 
 
 def _config(arg='tiny', **overrides):
-  config = scenecontext_config.get_config(arg)
-  for key, value in overrides.items():
-    *parents, leaf = key.split('.')
-    target = config
-    for parent in parents:
-      target = target[parent]
-    target[leaf] = value
-  return config
+  return apply_overrides(scenecontext_config.get_config(arg), overrides)
 
 
 def _random_outputs_and_batch(rng, n=2, size=8, classes=7, scenes=3, k=5):

@@ -13,7 +13,7 @@ The trainer knows nothing about generators, discriminators or heads.
 """
 
 import abc
-from typing import Any, Dict, Optional, Tuple
+from typing import Any, Callable, Dict, Optional, Tuple
 
 import flax
 import jax
@@ -121,3 +121,53 @@ class Method(abc.ABC):
     state = jax.eval_shape(self.init_state, jax.random.PRNGKey(0), batch)
     return {name: sum(x.size for x in jax.tree.leaves(params))
             for name, params in state.params.items()}
+
+
+class BinnedColourMethod(Method):
+  """A method with one BatchNorm network ('model': self.network(train) ->
+  module) trained on the 313-bin colour loss (papers 001 and 003): the
+  soft-encoded targets at 1/`target_stride` of the image size in the batch,
+  and the class-rebalancing weights of the training split's ab prior,
+  computed once before training."""
+
+  target_stride: int = 1
+  network: Callable[[bool], Any]
+  optimizer: Any
+
+  def __init__(self, config):
+    super().__init__(config)
+    self._rebalance = None
+
+  def batch_spec(self, batch_size):
+    size = self.config.data.image_size // self.target_stride
+    k = self.config.data.soft_encode_k
+    return {**super().batch_spec(batch_size),
+            'ab_bins': jax.ShapeDtypeStruct((batch_size, size, size, k),
+                                            jnp.int32),
+            'ab_weights': jax.ShapeDtypeStruct((batch_size, size, size, k),
+                                               jnp.float32)}
+
+  def init_state(self, rng, batch):
+    variables = self.network(False).init(rng, batch['gray'])
+    params = {'model': variables['params']}
+    return TrainState(
+        step=jnp.zeros((), jnp.int32), params=params,
+        opt_state={'model': self.optimizer.init(params['model'])},
+        model_state={'model': variables['batch_stats']})
+
+  def prepare_training(self, workdir=None):
+    self.rebalance_weights(workdir)
+
+  def rebalance_weights(self, workdir: Optional[str] = None):
+    """w [313] of the training split's ab prior, or None (data.prior.
+    rebalance_for: computed once, cached in `loss.prior_file` or
+    <workdir>/ab_prior.npy)."""
+    if self._rebalance is None:
+      from colorjax.data import prior as prior_lib  # pylint: disable=g-import-not-at-top
+      self._rebalance = prior_lib.rebalance_for(self.config, workdir)
+    return self._rebalance
+
+  def outputs(self, state, gray):
+    return self.network(False).apply(
+        {'params': state.params['model'],
+         'batch_stats': state.model_state['model']}, gray)

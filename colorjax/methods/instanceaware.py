@@ -13,12 +13,11 @@ Loss = L_color (eq. 3) + alpha * L_ls (eq. 1-2):
 Decoding: the annealed mean of Zhang et al. (T = 0.38), or the mode / mean.
 """
 
-from typing import Dict, Optional
+from typing import Dict
 
 import jax
 import jax.numpy as jnp
 import ml_collections
-import numpy as np
 import optax
 
 from colorjax.color import quantize
@@ -32,7 +31,7 @@ colour_loss = distribution.binned_colour_loss                   # eq. 3
 classification_loss = distribution.label_cross_entropy          # eq. 1-2
 
 
-class InstanceAware(base.Method):
+class InstanceAware(base.BinnedColourMethod):
   """Li et al., 'Instance-aware image colorization via deep neural networks'
   (paper 003)."""
 
@@ -51,41 +50,15 @@ class InstanceAware(base.Method):
         upconv=model.get('upconv', 'auto'),
         train=train, dtype=base.compute_dtype(model.dtype))
     self.optimizer = self.make_optimizer('model')
-    self._rebalance = None
+
+  target_stride = 4      # Zhang's 313-bin logits at 1/4 resolution
 
   def batch_spec(self, batch_size):
-    size = self.config.data.image_size
-    small = size // 4
-    k = self.config.data.soft_encode_k
-    spec = {**super().batch_spec(batch_size),
-            'ab_bins': jax.ShapeDtypeStruct((batch_size, small, small, k),
-                                            jnp.int32),
-            'ab_weights': jax.ShapeDtypeStruct((batch_size, small, small, k),
-                                               jnp.float32)}
+    spec = super().batch_spec(batch_size)
     if self.num_classes:
       spec['labels'] = jax.ShapeDtypeStruct((batch_size, self.num_classes),
                                             jnp.float32)
     return spec
-
-  def init_state(self, rng, batch):
-    variables = self.network(False).init(rng, batch['gray'])
-    params = {'model': variables['params']}
-    return base.TrainState(
-        step=jnp.zeros((), jnp.int32), params=params,
-        opt_state={'model': self.optimizer.init(params['model'])},
-        model_state={'model': variables['batch_stats']})
-
-  def prepare_training(self, workdir=None):
-    self.rebalance_weights(workdir)
-
-  def rebalance_weights(self, workdir: Optional[str] = None
-                        ) -> Optional[np.ndarray]:
-    """w [313] of the training split's ab prior (data.prior.rebalance_for:
-    computed once, cached in `loss.prior_file` or <workdir>/ab_prior.npy)."""
-    if self._rebalance is None:
-      from colorjax.data import prior as prior_lib  # pylint: disable=g-import-not-at-top
-      self._rebalance = prior_lib.rebalance_for(self.config, workdir)
-    return self._rebalance
 
   def losses(self, outputs, batch, rebalance) -> Dict[str, jax.Array]:
     terms = {'color': colour_loss(outputs['logits'], batch['ab_bins'],
@@ -128,11 +101,6 @@ class InstanceAware(base.Method):
     return state.replace(step=state.step + 1, params={'model': params},
                          opt_state={'model': opt_state},
                          model_state={'model': stats}), metrics
-
-  def outputs(self, state, gray):
-    return self.network(False).apply(
-        {'params': state.params['model'],
-         'batch_stats': state.model_state['model']}, gray)
 
   def predict(self, state, batch):
     """ab (annealed mean by default) upsampled bilinearly to the input size

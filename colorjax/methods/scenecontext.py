@@ -13,11 +13,10 @@ Decoding (section V-C): the regression head's ab by default; the annealed
 mean of H_soft (eq. 14-15, T = 0.38), its mode or mean on request.
 """
 
-from typing import Dict, Optional
+from typing import Dict
 
 import jax
 import jax.numpy as jnp
-import numpy as np
 import optax
 
 from colorjax.color import quantize
@@ -36,7 +35,7 @@ def regression_loss(ab_pred, ab_true):
   return jnp.mean(jnp.sum(diff * diff, -1))
 
 
-class SceneContext(base.Method):
+class SceneContext(base.BinnedColourMethod):
   """Nguyen-Quynh et al., 'Image colorization using the global scene-context
   style and pixel-wise semantic segmentation' (paper 001)."""
 
@@ -62,42 +61,16 @@ class SceneContext(base.Method):
         upsample=model.upsample, train=train,
         dtype=base.compute_dtype(model.dtype))
     self.optimizer = self.make_optimizer('model')
-    self._rebalance = None
 
   def batch_spec(self, batch_size):
     size = self.config.data.image_size
-    k = self.config.data.soft_encode_k
-    spec = {**super().batch_spec(batch_size),
-            'ab_bins': jax.ShapeDtypeStruct((batch_size, size, size, k),
-                                            jnp.int32),
-            'ab_weights': jax.ShapeDtypeStruct((batch_size, size, size, k),
-                                               jnp.float32)}
+    spec = super().batch_spec(batch_size)
     if 'seg' in self.heads:
       spec['segmentation'] = base.image_spec(batch_size, size, 1, jnp.uint8)
     if 'clas' in self.heads:
       spec['scene'] = jax.ShapeDtypeStruct((batch_size, self.num_scenes),
                                            jnp.float32)
     return spec
-
-  def init_state(self, rng, batch):
-    variables = self.network(False).init(rng, batch['gray'])
-    params = {'model': variables['params']}
-    return base.TrainState(
-        step=jnp.zeros((), jnp.int32), params=params,
-        opt_state={'model': self.optimizer.init(params['model'])},
-        model_state={'model': variables['batch_stats']})
-
-  def prepare_training(self, workdir=None):
-    self.rebalance_weights(workdir)
-
-  def rebalance_weights(self, workdir: Optional[str] = None
-                        ) -> Optional[np.ndarray]:
-    """w [313] of eq. 12 from the training split's prior (data.prior.
-    rebalance_for: computed once, cached in <workdir>/ab_prior.npy)."""
-    if self._rebalance is None:
-      from colorjax.data import prior as prior_lib  # pylint: disable=g-import-not-at-top
-      self._rebalance = prior_lib.rebalance_for(self.config, workdir)
-    return self._rebalance
 
   def losses(self, outputs, batch, rebalance) -> Dict[str, jax.Array]:
     """Eq. 17-20, one term per head of the variant."""
@@ -149,11 +122,6 @@ class SceneContext(base.Method):
     return state.replace(step=state.step + 1, params={'model': params},
                          opt_state={'model': opt_state},
                          model_state={'model': stats}), metrics
-
-  def outputs(self, state, gray):
-    return self.network(False).apply(
-        {'params': state.params['model'],
-         'batch_stats': state.model_state['model']}, gray)
 
   def predict(self, state, batch):
     """'ab' = the configured decoding (section V-C: the regression head),
