@@ -83,13 +83,38 @@ class TorchBottleneck(nn.Module):
     return self.relu(out + identity)
 
 
+class TorchBasicBlock(nn.Module):
+  """torchvision.models.resnet.BasicBlock (ResNet-18/34)."""
+  expansion = 1
+
+  def __init__(self, inplanes, planes, stride=1, downsample=None,
+               dilation=1):
+    super().__init__()
+    assert dilation == 1
+    self.conv1 = nn.Conv2d(inplanes, planes, 3, stride, padding=1,
+                           bias=False)
+    self.bn1 = nn.BatchNorm2d(planes)
+    self.relu = nn.ReLU(inplace=True)
+    self.conv2 = nn.Conv2d(planes, planes, 3, padding=1, bias=False)
+    self.bn2 = nn.BatchNorm2d(planes)
+    self.downsample = downsample
+
+  def forward(self, x):
+    identity = x if self.downsample is None else self.downsample(x)
+    out = self.relu(self.bn1(self.conv1(x)))
+    out = self.bn2(self.conv2(out))
+    return self.relu(out + identity)
+
+
 class TorchResNet(nn.Module):
-  """torchvision.models.resnet.ResNet(Bottleneck, layers), with its
+  """torchvision.models.resnet.ResNet(block, layers), with its
   replace_stride_with_dilation (DeepLab's dilated layer3/layer4)."""
 
   def __init__(self, layers, num_classes=1000,
-               replace_stride_with_dilation=(False, False, False)):
+               replace_stride_with_dilation=(False, False, False),
+               block=TorchBottleneck):
     super().__init__()
+    self.block = block
     self.inplanes = 64
     self.dilation = 1
     self.conv1 = nn.Conv2d(3, 64, kernel_size=7, stride=2, padding=3,
@@ -105,7 +130,7 @@ class TorchResNet(nn.Module):
     self.layer4 = self._make_layer(512, layers[3], 2,
                                    replace_stride_with_dilation[2])
     self.avgpool = nn.AdaptiveAvgPool2d((1, 1))
-    self.fc = nn.Linear(512 * 4, num_classes)
+    self.fc = nn.Linear(512 * block.expansion, num_classes)
 
   def _make_layer(self, planes, blocks, stride=1, dilate=False):
     downsample = None
@@ -113,14 +138,15 @@ class TorchResNet(nn.Module):
     if dilate:
       self.dilation *= stride
       stride = 1
-    if stride != 1 or self.inplanes != planes * 4:
+    width = planes * self.block.expansion
+    if stride != 1 or self.inplanes != width:
       downsample = nn.Sequential(
-          nn.Conv2d(self.inplanes, planes * 4, 1, stride, bias=False),
-          nn.BatchNorm2d(planes * 4))
-    layers = [TorchBottleneck(self.inplanes, planes, stride, downsample,
-                              previous_dilation)]
-    self.inplanes = planes * 4
-    layers += [TorchBottleneck(self.inplanes, planes, dilation=self.dilation)
+          nn.Conv2d(self.inplanes, width, 1, stride, bias=False),
+          nn.BatchNorm2d(width))
+    layers = [self.block(self.inplanes, planes, stride, downsample,
+                         previous_dilation)]
+    self.inplanes = width
+    layers += [self.block(self.inplanes, planes, dilation=self.dilation)
                for _ in range(1, blocks)]
     return nn.Sequential(*layers)
 
@@ -140,6 +166,10 @@ def _timm_seresnext(num_classes=1000):
 REFERENCES = {
     'vgg16': lambda n: TorchVGG(False, n),
     'vgg16_bn': lambda n: TorchVGG(True, n),
+    'resnet18': lambda n: TorchResNet([2, 2, 2, 2], n,
+                                      block=TorchBasicBlock),
+    'resnet34': lambda n: TorchResNet([3, 4, 6, 3], n,
+                                      block=TorchBasicBlock),
     'resnet50': lambda n: TorchResNet([3, 4, 6, 3], n),
     'resnet101': lambda n: TorchResNet([3, 4, 23, 3], n),
     'seresnext50_32x4d': _timm_seresnext,
@@ -181,8 +211,9 @@ def _assert_same_outputs(name, model, path, size=64):
   return module, variables
 
 
-@pytest.mark.parametrize('name', ['vgg16', 'vgg16_bn', 'resnet50',
-                                  'resnet101', 'seresnext50_32x4d'])
+@pytest.mark.parametrize('name', ['vgg16', 'vgg16_bn', 'resnet18',
+                                  'resnet34', 'resnet50', 'resnet101',
+                                  'seresnext50_32x4d'])
 def test_converted_weights_reproduce_reference_outputs(name, tmp_path):
   model = _reference(name)
   path = str(tmp_path / f'{name}.pth')
@@ -198,15 +229,16 @@ def test_safetensors_file_loads(tmp_path):
   _assert_same_outputs('seresnext50_32x4d', model, path)
 
 
-def test_places365_head_read_from_file(tmp_path):
+@pytest.mark.parametrize('name', ['resnet18', 'resnet50'])
+def test_places365_head_read_from_file(name, tmp_path):
   """365 classes from fc.weight; the CSAIL release's {'state_dict': ...}
-  with DataParallel's 'module.' prefix (resnet50_places365.pth.tar)."""
-  model = _reference('resnet50', num_classes=365, seed=2)
-  path = str(tmp_path / 'resnet50_places365.pth.tar')
-  torch.save({'epoch': 90, 'arch': 'resnet50',
+  with DataParallel's 'module.' prefix (resnet18/50_places365.pth.tar)."""
+  model = _reference(name, num_classes=365, seed=2)
+  path = str(tmp_path / f'{name}_places365.pth.tar')
+  torch.save({'epoch': 90, 'arch': name,
               'state_dict': {f'module.{k}': v
                              for k, v in model.state_dict().items()}}, path)
-  module, _ = _assert_same_outputs('resnet50', model, path)
+  module, _ = _assert_same_outputs(name, model, path)
   assert module.num_classes == 365
 
 

@@ -7,7 +7,8 @@
 The paper labels every training image with the top-5 probabilities of a
 Places365 VGG16, renormalised to sum to 1 (its eq. 20 target). The teacher
 (any `colorjax.pretrained` classifier file with a 365-way head: vgg16,
-vgg16_bn, resnet50, resnet101 in torchvision layout) runs once over a split
+vgg16_bn, resnet18, resnet34, resnet50, resnet101 in torchvision layout)
+runs once over a split
 as a jitted, data-sharded batch job; the (class, probability) pairs are
 stored per example id in `<tfds version dir>/scene_labels/<split>.npz`,
 next to the dataset, and the input pipeline joins them by id
@@ -206,7 +207,7 @@ if __name__ == '__main__':
   flags.DEFINE_string('split', 'train', 'split')
   flags.DEFINE_string('data_dir', None, 'tfds data_dir')
   flags.DEFINE_string('teacher', None, 'NAME:PATH of a Places365 classifier '
-                      '(vgg16, vgg16_bn, resnet50, resnet101)')
+                      '(vgg16, vgg16_bn, resnet18, resnet34, resnet50, resnet101)')
   flags.DEFINE_integer('batch_size', 64, 'images per forward pass')
   flags.DEFINE_string('output', None, 'default: next to the dataset')
   flags.DEFINE_integer('workers', 2, 'grain worker processes')
