@@ -2,6 +2,11 @@
 
   python -m colorjax.colorize --workdir=DIR --input=photo.jpg --input=folder/ \
       --output=out/ [--batch_size=8] [--save_segmentation]
+  # Methods that colorize under a semantic map (SemanticDriven): a user's
+  # map instead of the predicted one (a file, or a folder of maps named
+  # like the photos: photo.png or photo_segmentation.png):
+  python -m colorjax.colorize --workdir=DIR --input=photo.jpg --output=out/ \
+      --segmentation=edited/photo_segmentation.png
   # Diverse colorizations (sampling methods, e.g. PixSem):
   python -m colorjax.colorize --workdir=DIR --input=photo.jpg --output=out/ \
       --num_samples=8 --temperature=0.8 --seed=0 --sampler=cached
@@ -15,6 +20,10 @@ image is converted to L, resized to the model resolution with the same
 input transforms as evaluation, its ab predicted, upsampled bilinearly to
 the original size and recombined with the full-resolution L. Unreadable
 files are reported at the end (exit status 1) after the others are done.
+Label maps (`--save_segmentation` writes them, `--segmentation` reads them)
+are indexed PNGs at the photo's resolution: pixel value = class index, the
+palette only shows the classes; a map of any size is resized to the model's
+input by nearest neighbour.
 """
 
 import dataclasses
@@ -47,6 +56,47 @@ class Photo:
   path: str
   rgb: np.ndarray           # uint8 [H, W, 3]
   lightness: np.ndarray     # float32 [H, W, 1], L in [0, 100]
+  labels: Optional[np.ndarray] = None   # uint8 [h, w]: a given semantic map
+
+
+def indexed_png(labels: np.ndarray) -> Image.Image:
+  """uint8 class indices [H, W] -> a palette ('P') PNG image that shows the
+  classes in colour and reads back as the same indices."""
+  image = Image.fromarray(np.asarray(labels, np.uint8), mode='P')
+  image.putpalette(evaluators.PALETTE.reshape(-1).tolist())
+  return image
+
+
+def resize_labels(labels: np.ndarray, height: int, width: int) -> np.ndarray:
+  """Nearest-neighbour resize of a uint8 label map (labels stay labels)."""
+  if labels.shape[:2] == (height, width):
+    return np.asarray(labels, np.uint8)
+  return np.asarray(Image.fromarray(np.asarray(labels, np.uint8)).resize(
+      (width, height), Image.NEAREST))
+
+
+def find_maps(source: str, photos: Sequence[str]) -> dict:
+  """{photo path: map path} for `--segmentation`: one file (for a single
+  photo), or a folder holding <stem>.png or <stem>_segmentation.png per
+  photo. Photos without a map are left out (the caller reports them)."""
+  source = os.path.expanduser(source)
+  if os.path.isfile(source):
+    if len(photos) != 1:
+      raise ValueError(f'--segmentation={source} is one file but there are '
+                       f'{len(photos)} photos; pass a folder of maps named '
+                       'like the photos')
+    return {photos[0]: source}
+  if not os.path.isdir(source):
+    raise FileNotFoundError(f'--segmentation={source}: no such file or '
+                            'folder')
+  found = {}
+  for photo in photos:
+    stem = os.path.splitext(os.path.basename(photo))[0]
+    for name in (f'{stem}.png', f'{stem}_segmentation.png'):
+      if os.path.isfile(os.path.join(source, name)):
+        found[photo] = os.path.join(source, name)
+        break
+  return found
 
 
 def inference_spec(config) -> str:
@@ -137,33 +187,62 @@ class Colorizer:
     self.ab_scale = self.config.data.ab_scale
     self._predict = jax.jit(self.method.predict)
     self.samples = self.method.samples
+    self.takes_map = 'semantic_map' in self.method.predict_optional_keys
     if num_samples > 1 and not self.samples:
       raise ValueError(f'{self.config.method} is deterministic: '
                        '--num_samples > 1 needs a sampling method (pixsem)')
-    if self.samples:
-      self._sample = jax.jit(
-          lambda state, gray, rng: self.method.sample(
-              state, gray, rng, num_samples, temperature, sampler))
+    self._samplers = {}
 
-  def load(self, path: str) -> Photo:
-    rgb = imaging.decode_image(path).array
+  def _sampler(self, num_samples: int):
+    """The jitted sampler for `num_samples` (the temperature is traced, so
+    a new temperature does not recompile)."""
+    if num_samples not in self._samplers:
+      self._samplers[num_samples] = jax.jit(
+          lambda state, gray, rng, temperature: self.method.sample(
+              state, gray, rng, num_samples, temperature, self.sampler))
+    return self._samplers[num_samples]
+
+  def photo(self, rgb: np.ndarray, path: str = '',
+            labels: Optional[np.ndarray] = None) -> Photo:
+    """A decoded uint8 RGB photo (and optionally its label map) -> Photo."""
+    if labels is not None and not self.takes_map:
+      raise ValueError(f'{self.config.method} does not colorize under a '
+                       'semantic map (--segmentation needs a method that '
+                       'does, e.g. semanticdriven)')
     lightness = rgb_to_lab_numpy(rgb.astype(np.float32) / 255.0)[..., :1]
-    return Photo(path, rgb, lightness.astype(np.float32))
+    return Photo(path, rgb, lightness.astype(np.float32), labels)
 
-  def predict(self, photos: List[Photo], batch_index: int = 0):
-    """ab [N, S, h, w, 2] (Lab units) and label maps for each photo."""
+  def predict(self, photos: List[Photo], batch_index: int = 0,
+              num_samples: Optional[int] = None, temperature=None,
+              seed: Optional[int] = None):
+    """ab [N, S, h, w, 2] (Lab units) and label maps for each photo
+    (sampling methods: S = num_samples, default the Colorizer's, at
+    `temperature` with `seed`, defaults likewise).
+
+    Photos with `labels` are colorized under them (all of a batch, or
+    none: the batch has one structure)."""
     examples = [preprocess.apply(self.ops, {'image': p.rgb}) for p in photos]
     devices = jax.device_count()
     size = -(-len(examples) // devices) * devices
     batch = {k: np.stack([e[k] for e in examples])
              for k in self.method.predict_keys}
+    given = [p.labels is not None for p in photos]
+    if any(given):
+      if not all(given):
+        raise ValueError('a batch mixes photos with and without a map')
+      height, width = batch['gray'].shape[1:3]
+      batch['semantic_map'] = np.stack([
+          resize_labels(p.labels, height, width) for p in photos])[..., None]
     batch = {k: v for k, v in evaluation.pad_batch(batch, size).items()
              if k != 'mask'}
     batch = sharding.global_batch(self.mesh, batch)
     if self.samples:
-      rng = jax.random.fold_in(jax.random.PRNGKey(self.seed), batch_index)
-      ab, outputs = jax.device_get(self._sample(self.state, batch['gray'],
-                                                rng))
+      seed = self.seed if seed is None else seed
+      rng = jax.random.fold_in(jax.random.PRNGKey(seed), batch_index)
+      sampler = self._sampler(num_samples or self.num_samples)
+      ab, outputs = jax.device_get(sampler(
+          self.state, batch['gray'], rng,
+          self.temperature if temperature is None else temperature))
       ab = np.asarray(ab)[:len(photos)] * self.ab_scale
     else:
       outputs = jax.device_get(self._predict(self.state, batch))
@@ -179,24 +258,45 @@ def colorize(workdir: Optional[str], inputs: Sequence[str], output_dir: str,
              batch_size: int = 8, save_segmentation: bool = False,
              num_samples: int = 1, temperature=None, seed: int = 0,
              sampler: str = 'cached', pretrained: Optional[str] = None,
-             decode: Optional[str] = None):
-  """Writes <stem>_color.png (and <stem>_segmentation.png) per input; with
-  num_samples > 1, <stem>_sample<k>.png and a <stem>_grid.png of them all.
+             decode: Optional[str] = None,
+             segmentation: Optional[str] = None):
+  """Writes <stem>_color.png (and <stem>_segmentation.png, the predicted
+  map as an indexed PNG) per input; with num_samples > 1,
+  <stem>_sample<k>.png and a <stem>_grid.png of them all. `segmentation`:
+  a map file or a folder of maps to colorize under (see `find_maps`).
 
   Returns (written paths, {path: error message} of unreadable files).
   """
   colorizer = Colorizer(workdir, num_samples, temperature, seed, sampler,
                         pretrained, decode)
+  if segmentation and not colorizer.takes_map:
+    raise ValueError(f'--segmentation: {colorizer.config.method} does not '
+                     'colorize under a semantic map (semanticdriven does)')
   os.makedirs(output_dir, exist_ok=True)
   paths = find_images(inputs)
+  maps = find_maps(segmentation, paths) if segmentation else {}
   failures, written = {}, []
 
   def readable():
     for path in paths:
+      if segmentation and path not in maps:
+        failures[path] = (f'no map for it in {segmentation} (expected '
+                          f'{os.path.splitext(os.path.basename(path))[0]}'
+                          '.png or ..._segmentation.png)')
+        continue
       try:
-        yield colorizer.load(path)
+        rgb = imaging.decode_image(path).array
       except (imaging.DecodeError, OSError) as e:
         failures[path] = str(e)
+        continue
+      labels = None
+      if path in maps:
+        try:
+          labels = imaging.decode_label_map(maps[path])
+        except (imaging.DecodeError, OSError) as e:
+          failures[path] = f'its map {maps[path]}: {e}'
+          continue
+      yield colorizer.photo(rgb, path, labels)
 
   with tqdm.tqdm(total=len(paths), unit='image', disable=None) as bar:
     for index, photos in enumerate(_batches(readable(), batch_size)):
@@ -217,9 +317,7 @@ def colorize(workdir: Optional[str], inputs: Sequence[str], output_dir: str,
           written.append(out)
         if save_segmentation and labels is not None:
           height, width = photo.rgb.shape[:2]
-          seg = Image.fromarray(labels[i]).resize((width, height),
-                                                  Image.NEAREST)
-          seg = Image.fromarray(evaluators.PALETTE[np.asarray(seg)])
+          seg = indexed_png(resize_labels(labels[i], height, width))
           seg_path = _output_path(output_dir, photo.path, '_segmentation')
           seg.save(seg_path)
           written.append(seg_path)
@@ -237,7 +335,12 @@ if __name__ == '__main__':
   flags.DEFINE_multi_string('input', None, 'image files or folders')
   flags.DEFINE_string('output', None, 'output folder')
   flags.DEFINE_integer('batch_size', 8, 'images per forward pass')
-  flags.DEFINE_bool('save_segmentation', False, 'also write label maps')
+  flags.DEFINE_bool('save_segmentation', False, 'also write the predicted '
+                    'label maps (indexed PNG: value = class index)')
+  flags.DEFINE_string('segmentation', None, 'a label map (indexed or '
+                      'greyscale PNG of class indices, any size) or a '
+                      'folder of maps named like the photos, to colorize '
+                      'under (methods that take a map: semanticdriven)')
   flags.DEFINE_integer('num_samples', 1, 'colorizations per image '
                        '(sampling methods)')
   flags.DEFINE_float('temperature', None, 'sampling temperature, or the '
@@ -258,7 +361,8 @@ if __name__ == '__main__':
     written, failures = colorize(
         FLAGS.workdir, FLAGS.input, FLAGS.output, FLAGS.batch_size,
         FLAGS.save_segmentation, FLAGS.num_samples, FLAGS.temperature,
-        FLAGS.seed, FLAGS.sampler, FLAGS.pretrained, FLAGS.decode)
+        FLAGS.seed, FLAGS.sampler, FLAGS.pretrained, FLAGS.decode,
+        FLAGS.segmentation)
     print(f'wrote {len(written)} files to {FLAGS.output}')
     if failures:
       print(f'{len(failures)} file(s) could not be read:', file=sys.stderr)

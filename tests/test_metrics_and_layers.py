@@ -79,22 +79,25 @@ def test_cross_entropy_matches_torch_with_ignore(rng):
   assert ours == pytest.approx(float(reference), rel=1e-5)
 
 
-def test_upconv_equals_torch_conv_transpose_and_its_gradients(rng):
+@pytest.mark.parametrize('size,output_padding', [(4, 0), (3, 1)])
+def test_upconv_equals_torch_conv_transpose_and_its_gradients(
+    rng, size, output_padding):
   x = rng.normal(size=(2, 5, 7, 3)).astype(np.float32)
   # Our kernel: HWIO of the strided conv = [kh, kw, C_out, C_in];
   # torch ConvTranspose2d weight: [C_in, C_out, kh, kw].
-  kernel = rng.normal(size=(4, 4, 6, 3)).astype(np.float32)
+  kernel = rng.normal(size=(size, size, 6, 3)).astype(np.float32)
   cotangent = rng.normal(size=(2, 10, 14, 6)).astype(np.float32)
 
   def ours(x, kernel):
-    return layers.conv_transpose(x, kernel, 2, 1)
+    return layers.conv_transpose(x, kernel, 2, 1, output_padding)
 
   y, vjp = jax.vjp(ours, jnp.asarray(x), jnp.asarray(kernel))
   grad_x, grad_kernel = vjp(jnp.asarray(cotangent))
 
   tx = torch.from_numpy(x.transpose(0, 3, 1, 2)).requires_grad_()
   tw = torch.from_numpy(kernel.transpose(3, 2, 0, 1).copy()).requires_grad_()
-  ty = torch.nn.functional.conv_transpose2d(tx, tw, stride=2, padding=1)
+  ty = torch.nn.functional.conv_transpose2d(tx, tw, stride=2, padding=1,
+                                           output_padding=output_padding)
   ty.backward(torch.from_numpy(cotangent.transpose(0, 3, 1, 2)))
   np.testing.assert_allclose(np.asarray(y),
                              ty.detach().numpy().transpose(0, 2, 3, 1),
@@ -106,9 +109,13 @@ def test_upconv_equals_torch_conv_transpose_and_its_gradients(rng):
                              tw.grad.numpy().transpose(2, 3, 1, 0),
                              rtol=1e-4, atol=1e-3)
   # And it is the flax/XLA transposed convolution (gradients by autodiff).
+  pad = (size - 2, size - 2 + output_padding)
   reference = jax.lax.conv_transpose(
       jnp.asarray(x), jnp.asarray(kernel)[::-1, ::-1], (2, 2),
-      [(2, 2), (2, 2)], dimension_numbers=('NHWC', 'HWOI', 'NHWC'))
+      [pad, pad], dimension_numbers=('NHWC', 'HWOI', 'NHWC'))
+  np.testing.assert_allclose(
+      np.asarray(layers.conv_transpose_xla(x, kernel, 2, 1, output_padding)),
+      np.asarray(y), rtol=1e-4, atol=1e-4)
   np.testing.assert_allclose(np.asarray(y), np.asarray(reference),
                              rtol=1e-4, atol=1e-4)
 
@@ -133,12 +140,15 @@ def test_grouped_conv_matmul_equals_xla_grouped_conv(rng, stride):
                                atol=1e-3)
 
 
-def test_upconv_implementations_agree_in_values_and_gradients():
+@pytest.mark.parametrize('size,output_padding', [(4, 0), (3, 1)])
+def test_upconv_implementations_agree_in_values_and_gradients(
+    size, output_padding):
   """'adjoint' (CPU workaround, custom VJP) and 'xla' are one function."""
   from colorjax.models import layers  # pylint: disable=g-import-not-at-top
   rng = np.random.default_rng(0)
   x = jnp.asarray(rng.normal(size=(2, 5, 6, 3)), jnp.float32)
-  modules = {name: layers.UpConv(4, implementation=name)
+  modules = {name: layers.UpConv(4, size, output_padding=output_padding,
+                                 implementation=name)
              for name in ('adjoint', 'xla')}
   variables = modules['adjoint'].init(jax.random.PRNGKey(0), x)
 

@@ -132,3 +132,16 @@ class SceneOneHot(grain.transforms.Map):
           f'scene id or a [{self.num_scenes}] vector of scene probabilities; '
           f'got shape {scene.shape}, dtype {scene.dtype}')
     return out
+
+
+@register('semantic_map', reads=('segmentation',), writes=('semantic_map',))
+@dataclasses.dataclass
+class SemanticMap(grain.transforms.Map):
+  """Adds `semantic_map` = the ground-truth `segmentation`: the map a
+  map-conditioned colorizer (paper 002) reads instead of its own
+  prediction, e.g. to evaluate it with ground-truth maps."""
+
+  def map(self, example):
+    out = dict(example)
+    out['semantic_map'] = np.asarray(example['segmentation'])
+    return out

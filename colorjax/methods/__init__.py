@@ -15,6 +15,7 @@ _METHODS = {
     'pixsem': 'colorjax.methods.pixsem:PixSemMethod',
     'scenecontext': 'colorjax.methods.scenecontext:SceneContext',
     'segmenter': 'colorjax.methods.segmenter:Segmenter',
+    'semanticdriven': 'colorjax.methods.semanticdriven:SemanticDriven',
 }
 
 

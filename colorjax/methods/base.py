@@ -61,6 +61,9 @@ class Method(abc.ABC):
   # What `predict` reads from a batch: evaluators and colorize provide
   # exactly these (plus what each evaluator itself needs).
   predict_keys: Tuple[str, ...] = ('gray',)
+  # Keys `predict` uses when a batch has them (e.g. a given semantic map);
+  # evaluation keeps them when its preprocessing makes them.
+  predict_optional_keys: Tuple[str, ...] = ()
   # Sampling methods (diverse colorization) override `sample` and set this.
   samples: bool = False
 

@@ -24,32 +24,39 @@ def _strided_conv(x, kernel, stride, padding):
       dimension_numbers=_DIMENSIONS)
 
 
-def _upsampled_shape(u, kernel, stride, padding):
+def _upsampled_shape(u, kernel, stride, padding, output_padding=0):
   n, h, w, _ = u.shape
   kh, kw, c_out, _ = kernel.shape
-  # Inverse of floor((H + 2p - k) / s) + 1 = h, taking the largest H.
-  return (n, (h - 1) * stride + kh - 2 * padding,
-          (w - 1) * stride + kw - 2 * padding, c_out)
+  # Inverse of floor((H + 2p - k) / s) + 1 = h: the smallest H, plus
+  # output_padding (< stride) to pick another of the s sizes that map to h,
+  # as PyTorch's ConvTranspose2d(output_padding=...) does.
+  return (n, (h - 1) * stride + kh - 2 * padding + output_padding,
+          (w - 1) * stride + kw - 2 * padding + output_padding, c_out)
 
 
-@functools.partial(jax.custom_vjp, nondiff_argnums=(2, 3))
-def conv_transpose(u, kernel, stride: int, padding: int):
+@functools.partial(jax.custom_vjp, nondiff_argnums=(2, 3, 4))
+def conv_transpose(u, kernel, stride: int, padding: int,
+                   output_padding: int = 0):
   """Transposed conv: the adjoint of `_strided_conv(., kernel)` applied to u.
 
   kernel is HWIO of the *strided* conv: [kh, kw, C_out_of_this, C_in_of_u].
+  output_padding: PyTorch's (e.g. 3x3, stride 2, padding 1, output_padding
+  1 doubles the size exactly).
   """
-  shape = _upsampled_shape(u, kernel, stride, padding)
+  shape = _upsampled_shape(u, kernel, stride, padding, output_padding)
   _, adjoint = jax.vjp(
       lambda x: _strided_conv(x, kernel, stride, padding),
       jnp.zeros(shape, u.dtype))
   return adjoint(u)[0]
 
 
-def _conv_transpose_fwd(u, kernel, stride, padding):
-  return conv_transpose(u, kernel, stride, padding), (u, kernel)
+def _conv_transpose_fwd(u, kernel, stride, padding, output_padding):
+  return (conv_transpose(u, kernel, stride, padding, output_padding),
+          (u, kernel))
 
 
-def _conv_transpose_bwd(stride, padding, residuals, g):
+def _conv_transpose_bwd(stride, padding, output_padding, residuals, g):
+  del output_padding     # g already has the padded shape
   u, kernel = residuals
   # <A^T u, g> = <u, A g>: d/du = A g; d/dkernel = vjp of A(g) in the kernel.
   grad_u = _strided_conv(g, kernel, stride, padding)
@@ -68,17 +75,20 @@ def resolve_implementation(implementation: str, cpu: str, other: str) -> str:
   return cpu if jax.default_backend() == 'cpu' else other
 
 
-def conv_transpose_xla(u, kernel, stride: int, padding: int):
+def conv_transpose_xla(u, kernel, stride: int, padding: int,
+                       output_padding: int = 0):
   """The same transposed conv as `conv_transpose`, as XLA's lhs-dilated
   convolution (`lax.conv_transpose`): cuDNN / TPU handle it natively."""
   k = kernel.shape[0]
+  pad = (k - 1 - padding, k - 1 - padding + output_padding)
   return jax.lax.conv_transpose(
-      u, kernel, (stride, stride), [(k - 1 - padding, k - 1 - padding)] * 2,
+      u, kernel, (stride, stride), [pad] * 2,
       dimension_numbers=_DIMENSIONS, transpose_kernel=True)
 
 
 class UpConv(nn.Module):
-  """Upsampling transposed convolution (default: 4x4, stride 2, padding 1).
+  """Upsampling transposed convolution (default: 4x4, stride 2, padding 1;
+  3x3 needs output_padding=1 for an exact 2x, as in PyTorch).
 
   implementation: 'adjoint' (`conv_transpose`, custom VJP: fast on CPU),
   'xla' (`conv_transpose_xla`), or 'auto' = adjoint on CPU, xla elsewhere.
@@ -88,6 +98,7 @@ class UpConv(nn.Module):
   kernel_size: int = 4
   stride: int = 2
   padding: int = 1
+  output_padding: int = 0
   use_bias: bool = True
   implementation: str = 'auto'
   dtype: Any = jnp.float32
@@ -103,7 +114,7 @@ class UpConv(nn.Module):
     transpose = {'adjoint': conv_transpose,
                  'xla': conv_transpose_xla}[implementation]
     y = transpose(x.astype(self.dtype), kernel.astype(self.dtype),
-                  self.stride, self.padding)
+                  self.stride, self.padding, self.output_padding)
     if self.use_bias:
       bias = self.param('bias', nn.initializers.zeros, (self.features,),
                         self.param_dtype)

@@ -1,0 +1,526 @@
+"""SemanticDriven (paper 002): GridNet and the two-stream U-Net against
+plain-PyTorch references (values, and the eq. 1 loss's gradient), parameter
+counts from the layer list written out by hand, locality of a map edit, a
+fixed-batch overfit, the two stages and the joint twin end to end,
+colorize == predict, and the --save_segmentation / --segmentation round
+trip."""
+
+import os
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from PIL import Image
+import pytest
+import torch
+from torch import nn
+import torch.nn.functional as F
+
+from colorjax import colorize
+from colorjax import methods
+from colorjax import workdir as workdir_lib
+from colorjax.datasets import imaging
+from colorjax.methods import semanticdriven as method_lib
+from colorjax.models import semanticdriven as models
+import semanticdriven as semanticdriven_config
+
+from conftest import apply_overrides
+from conftest import fit_fixed_batch
+from conftest import tiny_config
+
+
+# ---------------------------------------------------------------------------
+# Parameter counts from the layer list (section 2.2-2.3), by hand.
+
+def _by_hand(depths, columns, widths, classes, map_input='index'):
+  conv = lambda cin, cout: 9 * cin * cout + cout  # pylint: disable=unnecessary-lambda-assignment
+  bn = lambda c: 2 * c  # pylint: disable=unnecessary-lambda-assignment
+  rows, half = len(depths), columns // 2
+  # Stem, head BatchNorm and head convolution.
+  grid = conv(1, depths[0]) + bn(depths[0]) + conv(depths[0], classes)
+  for j in range(columns):
+    for i in range(rows):
+      if j > 0:                               # residual unit along row i
+        grid += 2 * (bn(depths[i]) + conv(depths[i], depths[i]))
+      if j < half and i > 0:                  # down block into row i
+        grid += (bn(depths[i - 1]) + conv(depths[i - 1], depths[i])
+                 + bn(depths[i]) + conv(depths[i], depths[i]))
+      if j >= half and i < rows - 1:          # up block into row i
+        grid += (bn(depths[i + 1]) + conv(depths[i + 1], depths[i])
+                 + bn(depths[i]) + conv(depths[i], depths[i]))
+  unet, cin = 0, 1
+  for width in widths:                        # CL: two convolutions each
+    unet += conv(cin, width) + conv(width, width)
+    cin = width
+  previous = 0
+  for width in [2 * w for w in reversed(widths)]:   # DL: [1024, ..., 64]
+    unet += conv(previous + width, width) + conv(width, width)
+    previous = width
+  unet += conv(previous, 2) + (classes if map_input == 'embedding' else 0)
+  return {'gridnet': grid, 'colorizer': unet}
+
+
+@pytest.mark.parametrize('size,classes,expected', [
+    ('paper', 60, {'gridnet': 13_181_052, 'colorizer': 36_124_898}),
+    ('demo', 7, None), ('tiny', 7, None)])
+def test_parameter_counts_equal_the_layer_list(size, classes, expected):
+  arg = 'colorization' if size == 'paper' else f'colorization_{size}'
+  config = semanticdriven_config.get_config(arg)
+  assert config.data.num_classes == classes
+  method = methods.get_method(config)
+  counts = method.describe(_zeros_batch(method, 1))
+  model = models.SIZES[size]
+  want = _by_hand(model['grid_depths'], model['grid_columns'],
+                  model['encoder_widths'], classes)
+  assert counts == want
+  if expected:
+    assert counts == expected
+  config.model.map_input = 'embedding'
+  method = methods.get_method(config)
+  assert method.describe(_zeros_batch(method, 1))['colorizer'] == (
+      want['colorizer'] + classes)
+
+
+def _zeros_batch(method, n):
+  return {k: jnp.zeros(v.shape, v.dtype)
+          for k, v in method.batch_spec(n).items()}
+
+
+# ---------------------------------------------------------------------------
+# Plain-PyTorch references, filled with the Flax parameters.
+
+def _conv_weight(kernel):
+  """Flax HWIO kernel (or UpConv's [kh, kw, C_out, C_in]) -> torch's
+  Conv2d OIHW (or ConvTranspose2d [C_in, C_out, kh, kw]): both transpose
+  (3, 2, 0, 1)."""
+  return torch.from_numpy(np.asarray(kernel).transpose(3, 2, 0, 1).copy())
+
+
+def _fill(module, params, stats=None):
+  """Copies Flax params (and BatchNorm statistics) into a torch module
+  whose submodule names are the Flax names."""
+  with torch.no_grad():
+    for name, leaf in params.items():
+      target = getattr(module, name)
+      if 'kernel' in leaf:
+        target.weight.copy_(_conv_weight(leaf['kernel']))
+        target.bias.copy_(torch.from_numpy(np.array(leaf['bias'])))
+      elif 'scale' in leaf:
+        target.weight.copy_(torch.from_numpy(np.array(leaf['scale'])))
+        target.bias.copy_(torch.from_numpy(np.array(leaf['bias'])))
+        target.running_mean.copy_(torch.from_numpy(
+            np.array(stats[name]['mean'])))
+        target.running_var.copy_(torch.from_numpy(
+            np.array(stats[name]['var'])))
+      else:
+        _fill(target, leaf, None if stats is None else stats.get(name))
+
+
+class TorchUnit(nn.Module):
+  """Fourure et al.'s pre-activation units: BN-ReLU-conv twice."""
+
+  def __init__(self, cin, cout, kind):
+    super().__init__()
+    self.kind = kind
+    self.bn0 = nn.BatchNorm2d(cin)
+    if kind == 'up':
+      self.conv0 = nn.ConvTranspose2d(cin, cout, 3, 2, 1, output_padding=1)
+    else:
+      self.conv0 = nn.Conv2d(cin, cout, 3, 2 if kind == 'down' else 1, 1)
+    self.bn1 = nn.BatchNorm2d(cout)
+    self.conv1 = nn.Conv2d(cout, cout, 3, 1, 1)
+
+  def forward(self, x):
+    y = self.conv0(F.relu(self.bn0(x)))
+    y = self.conv1(F.relu(self.bn1(y)))
+    return x + y if self.kind == 'lateral' else y
+
+
+class TorchGridNet(nn.Module):
+
+  def __init__(self, depths, columns, classes):
+    super().__init__()
+    self.depths, self.columns = depths, columns
+    self.stem = nn.Conv2d(1, depths[0], 3, 1, 1)
+    rows, half = len(depths), columns // 2
+    for j in range(columns):
+      for i in range(rows):
+        if j > 0:
+          setattr(self, f'lat{i}_{j}', TorchUnit(depths[i], depths[i],
+                                                 'lateral'))
+        if j < half and i > 0:
+          setattr(self, f'down{i}_{j}', TorchUnit(depths[i - 1], depths[i],
+                                                  'down'))
+        if j >= half and i < rows - 1:
+          setattr(self, f'up{i}_{j}', TorchUnit(depths[i + 1], depths[i],
+                                                'up'))
+    self.head_bn = nn.BatchNorm2d(depths[0])
+    self.head = nn.Conv2d(depths[0], classes, 3, 1, 1)
+
+  def forward(self, x):
+    rows, half = len(self.depths), self.columns // 2
+    grid = {(0, 0): self.stem(x)}
+    for j in range(self.columns):
+      for i in (range(rows) if j < half else reversed(range(rows))):
+        if (i, j) == (0, 0):
+          continue
+        total = 0
+        if j > 0:
+          total = total + getattr(self, f'lat{i}_{j}')(grid[i, j - 1])
+        if j < half and i > 0:
+          total = total + getattr(self, f'down{i}_{j}')(grid[i - 1, j])
+        if j >= half and i < rows - 1:
+          total = total + getattr(self, f'up{i}_{j}')(grid[i + 1, j])
+        grid[i, j] = total
+    return self.head(F.relu(self.head_bn(grid[0, self.columns - 1])))
+
+
+class TorchTwoStreamUNet(nn.Module):
+  """Fig. 3-4 in PyTorch: a shared encoder run twice, InstanceNorm2d
+  (no affine) on the gray stream at every concatenation."""
+
+  def __init__(self, widths, classes):
+    super().__init__()
+    self.widths, self.classes = widths, classes
+    cin = 1
+    for k, width in enumerate(widths, start=1):
+      setattr(self, f'enc{k}_conv0', nn.Conv2d(cin, width, 3,
+                                               1 if k in (1, 5) else 2, 1))
+      setattr(self, f'enc{k}_conv1', nn.Conv2d(width, width, 3, 1, 1))
+      cin = width
+    previous = 0
+    for k, width in enumerate([2 * w for w in reversed(widths)], start=1):
+      if k in (1, 5):
+        conv0 = nn.Conv2d(previous + width, width, 3, 1, 1)
+      else:
+        conv0 = nn.ConvTranspose2d(previous + width, width, 3, 2, 1,
+                                   output_padding=1)
+      setattr(self, f'dec{k}_conv0', conv0)
+      setattr(self, f'dec{k}_conv1', nn.Conv2d(width, width, 3, 1, 1))
+      previous = width
+    self.head = nn.Conv2d(previous, 2, 3, 1, 1)
+
+  def encode(self, x):
+    out = []
+    for k in range(1, 6):
+      x = F.leaky_relu(getattr(self, f'enc{k}_conv0')(x), 0.01)
+      x = F.leaky_relu(getattr(self, f'enc{k}_conv1')(x), 0.01)
+      out.append(x)
+    return out
+
+  def forward(self, gray, labels, instance_norm=True):
+    semantic = 2.0 * labels.float() / (self.classes - 1) - 1.0
+    levels = [torch.cat([F.instance_norm(g, eps=1e-5) if instance_norm
+                         else g, s], 1)
+              for g, s in zip(self.encode(gray), self.encode(semantic))]
+    y = levels[4]
+    for k in range(1, 6):
+      if k > 1:
+        y = torch.cat([y, levels[5 - k]], 1)
+      y = F.leaky_relu(getattr(self, f'dec{k}_conv0')(y), 0.01)
+      y = F.leaky_relu(getattr(self, f'dec{k}_conv1')(y), 0.01)
+    return torch.tanh(self.head(y))
+
+
+def _nchw(x):
+  return torch.from_numpy(np.asarray(x).transpose(0, 3, 1, 2).copy())
+
+
+def test_gridnet_equals_a_pytorch_reference():
+  """Random weights and BatchNorm statistics, inference mode."""
+  depths, columns, classes = (4, 6, 8), 4, 5
+  module = models.GridNet(depths, columns, classes)
+  rng = np.random.default_rng(0)
+  gray = rng.uniform(-1, 1, (2, 16, 24, 1)).astype(np.float32)
+  variables = module.init(jax.random.PRNGKey(0), gray)
+  stats = jax.tree.map(
+      lambda v: rng.uniform(0.5, 1.5, v.shape).astype(np.float32),
+      variables['batch_stats'])
+  params = jax.tree.map(
+      lambda v: rng.uniform(0.5, 1.5, v.shape).astype(np.float32)
+      if v.ndim == 1 else v, variables['params'])
+  got = module.apply({'params': params, 'batch_stats': stats}, gray)
+  reference = TorchGridNet(depths, columns, classes).eval()
+  _fill(reference, params, stats)
+  with torch.no_grad():
+    want = reference(_nchw(gray)).numpy().transpose(0, 2, 3, 1)
+  assert got.shape == (2, 16, 24, classes)
+  np.testing.assert_allclose(np.asarray(got), want, rtol=1e-4,
+                             atol=1e-4 * np.abs(want).max())
+
+
+@pytest.mark.parametrize('instance_norm', ['all', 'none'])
+def test_colorizer_and_its_huber_gradient_equal_a_pytorch_reference(
+    instance_norm):
+  """Output and d(eq. 1)/d(every parameter) against PyTorch's huber_loss
+  through the reference network."""
+  widths, classes = (3, 4, 5, 6, 7), 9
+  module = models.TwoStreamUNet(widths, classes, instance_norm=instance_norm)
+  rng = np.random.default_rng(1)
+  gray = rng.uniform(-1, 1, (2, 16, 16, 1)).astype(np.float32)
+  labels = rng.integers(0, classes, (2, 16, 16, 1)).astype(np.int32)
+  target = rng.uniform(-0.9, 0.9, (2, 16, 16, 2)).astype(np.float32)
+  params = module.init(jax.random.PRNGKey(0), gray, labels)['params']
+  # Targets far from the output in places, so |error| > delta somewhere.
+  target[0, :4] = 3.0
+
+  def loss(p):
+    return method_lib.huber(module.apply({'params': p}, gray, labels),
+                            target)
+
+  value, grads = jax.value_and_grad(loss)(params)
+  reference = TorchTwoStreamUNet(widths, classes)
+  _fill(reference, params)
+  out = reference(_nchw(gray), _nchw(labels), instance_norm == 'all')
+  np.testing.assert_allclose(
+      np.asarray(module.apply({'params': params}, gray, labels)),
+      out.detach().numpy().transpose(0, 2, 3, 1), atol=2e-5)
+  torch_loss = F.huber_loss(out, _nchw(target), delta=1.0)
+  torch_loss.backward()
+  assert float(value) == pytest.approx(float(torch_loss.detach()), rel=1e-5)
+  for name in params:
+    torch_module = getattr(reference, name)
+    np.testing.assert_allclose(
+        np.asarray(grads[name]['kernel']).transpose(3, 2, 0, 1),
+        torch_module.weight.grad.numpy(), rtol=1e-3, atol=1e-6)
+    np.testing.assert_allclose(np.asarray(grads[name]['bias']),
+                               torch_module.bias.grad.numpy(), rtol=1e-3,
+                               atol=1e-6)
+
+
+def test_a_map_edit_changes_colours_only_in_its_neighbourhood():
+  """Repainting a 12x12 region in one corner changes the ab there, and
+  nothing beyond the network's receptive field (radius 79 px: 3 strided
+  levels of two 3x3 convolutions each, the bottleneck, the mirror decoder
+  and the head): the gray stream's instance norm does not see the map."""
+  module = models.TwoStreamUNet(models.SIZES['tiny']['encoder_widths'], 7)
+  rng = np.random.default_rng(2)
+  gray = rng.uniform(-1, 1, (1, 256, 256, 1)).astype(np.float32)
+  labels = np.ones((1, 256, 256, 1), np.int32)
+  params = module.init(jax.random.PRNGKey(0), gray, labels)
+  edited = labels.copy()
+  edited[:, 10:22, 10:22] = 5
+  apply = jax.jit(module.apply)
+  change = np.abs(np.asarray(apply(params, gray, edited))
+                  - np.asarray(apply(params, gray, labels))).max(-1)[0]
+  assert change[10:22, 10:22].max() > 1e-3
+  ys, xs = np.nonzero(change > 1e-6)
+  assert ys.max() < 22 + 80 and xs.max() < 22 + 80, (ys.max(), xs.max())
+  assert change[120:, 120:].max() == 0.0
+
+
+def _shapes_batch(method, config, data_dir, n=8):
+  from colorjax.data import pipeline  # pylint: disable=g-import-not-at-top
+  spec = pipeline.LoaderSpec(
+      dataset=config.data.dataset, split='train', global_batch_size=n,
+      preprocess=config.data.preprocess_eval, data_dir=data_dir,
+      shuffle=False, num_epochs=1, keys=tuple(method.batch_spec(n)))
+  batch = next(iter(pipeline.create_loader(spec)))
+  return {k: jnp.asarray(v) for k, v in batch.items()}
+
+
+def test_joint_twin_overfits_a_fixed_batch(shapes_data_dir):
+  """60 Adam steps (3e-3) on 8 scenes: GridNet's cross-entropy and the
+  colorizer's Huber loss both fall."""
+  config = tiny_config(shapes_data_dir, 'semanticdriven')
+  config.optimizer.learning_rate = 3e-3
+  method = methods.get_method(config)
+  batch = _shapes_batch(method, config, shapes_data_dir)
+  _, history = fit_fixed_batch(method, batch, 60)
+  first, last = history[0], history[-1]
+  assert last['loss_seg'] < 0.5 * first['loss_seg'], (first, last)
+  assert last['loss_color'] < 0.5 * first['loss_color'], (first, last)
+  assert last['pixel_accuracy'] > 0.8
+
+
+def test_training_maps_option(shapes_data_dir):
+  """'predicted' feeds GridNet's argmax, 'ground_truth' the labels, 'mix'
+  one or the other per image."""
+  config = tiny_config(shapes_data_dir, 'semanticdriven',
+                       stage='colorization')
+  method = methods.get_method(config)
+  batch = _shapes_batch(method, config, shapes_data_dir)
+  state = method.init_state(jax.random.PRNGKey(0), batch)
+  truth = np.asarray(batch['segmentation'], np.int32)
+  predicted = np.asarray(jnp.argmax(method.segment(state, batch['gray']),
+                                    -1))[..., None]
+  assert (predicted != truth).mean() > 0.1     # random GridNet
+  for option, want in (('ground_truth', truth), ('predicted', predicted)):
+    config.train_maps = option
+    got = np.asarray(method._training_maps(state, batch,  # pylint: disable=protected-access
+                                           jax.random.PRNGKey(0)))
+    np.testing.assert_array_equal(got, want)
+  config.train_maps = 'mix'
+  got = np.asarray(method._training_maps(state, batch, jax.random.PRNGKey(3)))  # pylint: disable=protected-access
+  from_prediction = [np.array_equal(g, p) for g, p in zip(got, predicted)]
+  from_truth = [np.array_equal(g, t) for g, t in zip(got, truth)]
+  assert all(a or b for a, b in zip(from_prediction, from_truth))
+  assert any(from_prediction) and any(from_truth)
+
+
+_RUNS = {}
+
+
+def _two_stage_workdirs(data_dir, tmp_path_factory):
+  """Stage 1 (GridNet) then stage 2 (colorizer, GridNet from stage 1),
+  tiny twins, trained once for the tests below."""
+  if not _RUNS:
+    from colorjax import train  # pylint: disable=g-import-not-at-top
+    seg = str(tmp_path_factory.mktemp('sd_segmentation'))
+    col = str(tmp_path_factory.mktemp('sd_colorization'))
+    config = semanticdriven_config.get_config('segmentation_tiny')
+    config.data.dataset = 'semantic_shapes/test:1.0.0'
+    config.data.data_dir = data_dir
+    train.train_and_evaluate(config, seg)
+    config = semanticdriven_config.get_config('colorization_tiny')
+    config.data.dataset = 'semantic_shapes/test:1.0.0'
+    config.data.data_dir = data_dir
+    config.num_train_steps = 8
+    config.init_from.gridnet.workdir = seg
+    train.train_and_evaluate(config, col)
+    _RUNS.update(segmentation=seg, colorization=col)
+  return _RUNS['segmentation'], _RUNS['colorization']
+
+
+def test_two_stages_end_to_end_gridnet_fixed_in_stage_two(shapes_data_dir,
+                                                          tmp_path_factory):
+  seg, col = _two_stage_workdirs(shapes_data_dir, tmp_path_factory)
+  with open(os.path.join(seg, 'metrics.jsonl')) as f:
+    text = f.read()
+  assert 'val_segmentation/miou' in text and 'val/psnr' not in text
+  assert 'train/loss_seg' in text and 'train/loss_color' not in text
+  with open(os.path.join(col, 'metrics.jsonl')) as f:
+    text = f.read()
+  for key in ('val/psnr', 'val_gt_maps/psnr', 'val_segmentation/miou',
+              'train/loss_color'):
+    assert key in text, key
+  assert 'train/loss_seg' not in text
+  _, stage1 = workdir_lib.restore_for_inference(seg)
+  _, stage2 = workdir_lib.restore_for_inference(col)
+  for a, b in zip(jax.tree.leaves((stage1.params['gridnet'],
+                                   stage1.model_state['gridnet'])),
+                  jax.tree.leaves((stage2.params['gridnet'],
+                                   stage2.model_state['gridnet']))):
+    np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
+  assert set(stage2.opt_state) == {'colorizer'}
+
+
+def test_joint_tiny_twin_trains_and_evaluates(shapes_data_dir, tmp_path):
+  from colorjax import train  # pylint: disable=g-import-not-at-top
+  config = tiny_config(shapes_data_dir, 'semanticdriven',
+                       **{'model.instance_norm': 'none'})
+  train.train_and_evaluate(config, str(tmp_path))
+  with open(tmp_path / 'metrics.jsonl') as f:
+    text = f.read()
+  for key in ('train/loss_seg', 'train/loss_color', 'val/psnr',
+              'val_gt_maps/psnr', 'val_segmentation/miou'):
+    assert key in text, key
+
+
+def _scene(data_dir, index=1):
+  import tensorflow_datasets as tfds  # pylint: disable=g-import-not-at-top
+  return tfds.data_source('semantic_shapes/test:1.0.0', split='validation',
+                          data_dir=data_dir)[index]
+
+
+def test_colorize_equals_predict_and_the_map_round_trip(shapes_data_dir,
+                                                        tmp_path_factory,
+                                                        tmp_path):
+  """colorize's file == predict (predicted map); --save_segmentation writes
+  an indexed PNG at the photo's size that reads back as predict's argmax;
+  colorizing under that file gives the same image; under an edited map the
+  colours change where it was edited."""
+  _, workdir = _two_stage_workdirs(shapes_data_dir, tmp_path_factory)
+  example = _scene(shapes_data_dir)
+  photo = np.asarray(Image.fromarray(example['image']).resize(
+      (64, 48), Image.BILINEAR))          # another size than the model's
+  Image.fromarray(photo).save(tmp_path / 'scene.png')
+  method, state = workdir_lib.restore_for_inference(workdir)
+  config = workdir_lib.load_config(workdir)
+  inputs = colorize.preprocess.apply(colorize.inference_ops(config),
+                                     {'image': photo})
+  outputs = jax.jit(method.predict)(state, {'gray': inputs['gray'][None]})
+  ab = np.asarray(outputs['ab'][0]) * config.data.ab_scale
+  predicted = np.argmax(np.asarray(outputs['segmentation'][0]), -1)
+
+  written, failures = colorize.colorize(
+      workdir, [str(tmp_path / 'scene.png')], str(tmp_path / 'out'),
+      save_segmentation=True)
+  assert not failures
+  lightness = colorize.rgb_to_lab_numpy(photo / 255.0)[..., :1]
+  want = colorize.recombine(lightness.astype(np.float32), ab)
+  np.testing.assert_array_equal(np.asarray(Image.open(written[0])), want)
+  saved = tmp_path / 'out' / 'scene_segmentation.png'
+  assert Image.open(saved).mode == 'P'
+  labels = imaging.decode_label_map(str(saved))
+  assert labels.shape == (48, 64)
+  np.testing.assert_array_equal(
+      labels, colorize.resize_labels(predicted.astype(np.uint8), 48, 64))
+
+  again, _ = colorize.colorize(workdir, [str(tmp_path / 'scene.png')],
+                               str(tmp_path / 'again'),
+                               segmentation=str(saved))
+  np.testing.assert_array_equal(np.asarray(Image.open(again[0])), want)
+
+  edited = labels.copy()
+  edited[:, :20] = (labels[:, :20] + 3) % config.data.num_classes
+  maps = tmp_path / 'maps'
+  maps.mkdir()
+  colorize.indexed_png(edited).save(maps / 'scene_segmentation.png')
+  changed, _ = colorize.colorize(workdir, [str(tmp_path / 'scene.png')],
+                                 str(tmp_path / 'edited'),
+                                 segmentation=str(maps))
+  difference = np.abs(np.asarray(Image.open(changed[0]), np.int32)
+                      - want.astype(np.int32)).max(-1)
+  assert difference[:, :20].mean() > 2 * difference[:, 40:].mean()
+  assert difference[:, :20].max() > 10
+
+
+def test_segmentation_flag_errors(shapes_data_dir, tmp_path_factory,
+                                  tmp_path, tiny_run):
+  _, workdir = _two_stage_workdirs(shapes_data_dir, tmp_path_factory)
+  Image.fromarray(_scene(shapes_data_dir)['image']).save(tmp_path / 'a.png')
+  Image.fromarray(_scene(shapes_data_dir, 2)['image']).save(
+      tmp_path / 'b.png')
+  maps = tmp_path / 'maps'
+  maps.mkdir()
+  colorize.indexed_png(np.zeros((32, 32), np.uint8)).save(maps / 'a.png')
+  Image.fromarray(np.zeros((8, 8, 3), np.uint8)).save(maps / 'rgb.png')
+  written, failures = colorize.colorize(
+      workdir, [str(tmp_path / 'a.png'), str(tmp_path / 'b.png')],
+      str(tmp_path / 'out'), segmentation=str(maps))
+  assert [os.path.basename(p) for p in written] == ['a_color.png']
+  assert 'no map for it' in failures[str(tmp_path / 'b.png')]
+  with pytest.raises(ValueError, match='is one file but there are 2'):
+    colorize.colorize(workdir, [str(tmp_path / 'a.png'),
+                                str(tmp_path / 'b.png')],
+                      str(tmp_path / 'out'),
+                      segmentation=str(maps / 'a.png'))
+  _, failures = colorize.colorize(workdir, [str(tmp_path / 'a.png')],
+                                  str(tmp_path / 'out'),
+                                  segmentation=str(maps / 'rgb.png'))
+  assert 'bad_label_mode' in failures[str(tmp_path / 'a.png')]
+  chromacmc_workdir, _ = tiny_run
+  with pytest.raises(ValueError, match='does not colorize under a semantic'):
+    colorize.colorize(chromacmc_workdir, [str(tmp_path / 'a.png')],
+                      str(tmp_path / 'out'), segmentation=str(maps))
+
+
+def test_config_variants():
+  for arg, stage in (('segmentation', 'segmentation'),
+                     ('colorization', 'colorization'), ('demo', 'joint'),
+                     ('tiny', 'joint'), ('segmentation_demo', 'segmentation'),
+                     ('colorization_tiny', 'colorization')):
+    config = semanticdriven_config.get_config(arg)
+    assert config.stage == stage, arg
+  config = semanticdriven_config.get_config('colorization')
+  assert config.data.image_size == 352
+  assert config.data.preprocess_train.startswith(
+      'resize(360)|random_crop(352)|flip')
+  assert config.optimizer.learning_rate == 1e-4
+  assert config.data.num_classes == 60
+  with pytest.raises(ValueError, match='unknown semanticdriven variant'):
+    semanticdriven_config.get_config('segmentation_huge')
+  config.stage = 'both'
+  with pytest.raises(ValueError, match='stage must be one of'):
+    methods.get_method(apply_overrides(config, {}))
