@@ -8,12 +8,23 @@
   python -m colorjax.benchmark model --config=configs/chromacmc.py
   python -m colorjax.benchmark sample --config=configs/pixsem.py
       [--num_samples=8] [--steps=5]
+  python -m colorjax.benchmark infer --config=configs/semanticdriven.py
+      [--batch_size=1] [--steps=5]
+  python -m colorjax.benchmark editor --config=configs/semanticdriven.py
+      [--workdir=W] [--photo=P] [--steps=5]
 
 pipeline: images/s of the grain input pipeline running a config's
 `data.preprocess_train` (default: paper 000's, configs/chromacmc.py: resize
 the short side to 256, random 256 crop, flip, Lab, equalised L,
 normalisation) against a plain single-process PIL + numpy loop doing the
 same work, with the same op arguments, on the same records.
+
+infer: images/s of SemanticDriven's GridNet + colorizer at 352x352 (or the
+config's size), JAX against the same networks in PyTorch with the same
+weights (benchmarks/torch_semanticdriven.py); the outputs are compared too.
+
+editor: the editor's stroke-to-update latency (the page's request after a
+stroke: map PNG in, colorize, result PNG out) against the model call alone.
 
 train: images/s of one train step, JAX against the PyTorch peer
 (benchmarks/torch_chromacmc.py); `--profile=N` adds a per-op XLA profile.
@@ -53,6 +64,10 @@ flags.DEFINE_string('profile_dir', None, 'train: keep the profiler trace here '
                     '(default: a temporary folder)')
 flags.DEFINE_integer('num_samples', 8, 'samples per image (sample)')
 flags.DEFINE_bool('naive', True, 'also time the naive sampler (sample)')
+flags.DEFINE_string('workdir', None, 'editor: a trained workdir (default: '
+                    'the --config model, randomly initialised)')
+flags.DEFINE_string('photo', None, 'editor: the photo to edit (default: a '
+                    'synthetic 640x480 scene)')
 FLAGS = flags.FLAGS
 
 WARMUP_BATCHES = 2
@@ -456,8 +471,198 @@ def benchmark_sample():
   return report
 
 
+def _torch_peer_module(name: str):
+  """benchmarks/<name>.py of this checkout (benchmark peers are not part of
+  the installed package)."""
+  import importlib.util  # pylint: disable=g-import-not-at-top
+  path = os.path.join(os.path.dirname(os.path.dirname(
+      os.path.abspath(__file__))), 'benchmarks', f'{name}.py')
+  spec = importlib.util.spec_from_file_location(name, path)
+  module = importlib.util.module_from_spec(spec)
+  spec.loader.exec_module(module)
+  return module
+
+
+def _time_calls(fn, steps: int) -> float:
+  """Seconds per call of fn() after two warm-up calls."""
+  for _ in range(2):
+    fn()
+  start = time.perf_counter()
+  for _ in range(steps):
+    fn()
+  return (time.perf_counter() - start) / steps
+
+
+def benchmark_infer():
+  """Images/s of SemanticDriven's inference (GridNet, argmax, colorizer) at
+  the config's size, against the same two networks in PyTorch with the same
+  weights (benchmarks/torch_semanticdriven.py), timed in the same run."""
+  import jax  # pylint: disable=g-import-not-at-top
+  import jax.numpy as jnp  # pylint: disable=g-import-not-at-top
+  from colorjax import methods  # pylint: disable=g-import-not-at-top
+  config = _load_config()
+  if config.method != 'semanticdriven':
+    sys.exit('infer: --config must be configs/semanticdriven.py[:arg]')
+  method = methods.get_method(config)
+  batch_size = FLAGS['batch_size'].value if FLAGS['batch_size'].present \
+      else 1
+  size = config.data.image_size
+  gray = np.random.default_rng(0).uniform(
+      -1, 1, (batch_size, size, size, 1)).astype(np.float32)
+  zeros = {k: jnp.zeros(v.shape, v.dtype)
+           for k, v in method.batch_spec(batch_size).items()}
+  state = jax.jit(method.init_state)(jax.random.PRNGKey(0), zeros)
+  predict = jax.jit(method.predict)
+  inputs = {'gray': jnp.asarray(gray)}
+  results = {}
+  with CpuShare() as load:
+    seconds = _time_calls(
+        lambda: jax.block_until_ready(predict(state, inputs)['ab']),
+        FLAGS.steps)
+  results['jax'] = {'images_per_s': round(batch_size / seconds, 2),
+                    'ms_per_image': round(1000 * seconds / batch_size, 2),
+                    'other_cpu': load.other}
+  _warn_if_busy('the JAX predict', load.other)
+  if FLAGS.torch_peer:
+    import torch  # pylint: disable=g-import-not-at-top
+    peer = _torch_peer_module('torch_semanticdriven')
+    model = config.model
+    gridnet = peer.TorchGridNet(tuple(model.grid_depths), model.grid_columns,
+                                config.data.num_classes).eval()
+    colorizer = peer.TorchTwoStreamUNet(tuple(model.encoder_widths),
+                                        config.data.num_classes).eval()
+    peer.fill(gridnet, jax.device_get(state.params['gridnet']),
+              jax.device_get(state.model_state['gridnet']))
+    peer.fill(colorizer, jax.device_get(state.params['colorizer']))
+    x = peer.nchw(gray)
+
+    def torch_predict():
+      with torch.no_grad():
+        labels = gridnet(x).argmax(1, keepdim=True)
+        return colorizer(x, labels, model.instance_norm != 'none')
+
+    with CpuShare() as load:
+      torch_seconds = _time_calls(torch_predict, FLAGS.steps)
+    _warn_if_busy('the PyTorch peer', load.other)
+    results['torch'] = {
+        'images_per_s': round(batch_size / torch_seconds, 2),
+        'ms_per_image': round(1000 * torch_seconds / batch_size, 2),
+        'other_cpu': load.other}
+    # Same weights, same input: the two must agree before timings count.
+    ab_jax = np.asarray(predict(state, inputs)['ab'])
+    ab_torch = torch_predict().numpy().transpose(0, 2, 3, 1)
+    results['max_abs_difference_ab'] = float(np.abs(ab_jax - ab_torch).max())
+    results['ratio_jax_over_torch'] = round(torch_seconds / seconds, 3)
+  device = jax.devices()[0]
+  report = {'benchmark': 'infer', 'config': FLAGS.config,
+            'device': f'{jax.device_count()} x {device.device_kind}',
+            'image_size': size, 'batch_size': batch_size,
+            'parameters': method.describe(zeros),
+            'paper_ms_per_image': '8 (GeForce GT 730, paper 002 section 4.1)',
+            **results}
+  print(json.dumps(report, indent=1))
+  return report
+
+
+def _editor_photo(width=640, height=480) -> np.ndarray:
+  """A synthetic scene of flat regions with some texture."""
+  rng = np.random.default_rng(0)
+  photo = np.zeros((height, width, 3), np.uint8)
+  photo[:] = (110, 150, 210)
+  photo[height // 2:] = (80, 140, 60)
+  for _ in range(6):
+    y, x = rng.integers(0, height - 100), rng.integers(0, width - 100)
+    photo[y:y + 90, x:x + 90] = rng.integers(30, 240, 3)
+  noise = rng.integers(-8, 9, photo.shape)
+  return np.clip(photo.astype(np.int32) + noise, 0, 255).astype(np.uint8)
+
+
+def benchmark_editor():
+  """Stroke-to-update latency of `python -m colorjax.editor`: the page's
+  /api/colorize round trip (map PNG in, colorize, result PNG out, JSON)
+  after each stroke, against the model call alone (engine.colorize with the
+  same photo and maps), in the same run."""
+  import base64  # pylint: disable=g-import-not-at-top
+  import io  # pylint: disable=g-import-not-at-top
+  import jax  # pylint: disable=g-import-not-at-top
+  import jax.numpy as jnp  # pylint: disable=g-import-not-at-top
+  from colorjax import methods  # pylint: disable=g-import-not-at-top
+  from colorjax.datasets import imaging  # pylint: disable=g-import-not-at-top
+  from colorjax.editor import engine as engine_lib  # pylint: disable=g-import-not-at-top
+  from colorjax.editor import server  # pylint: disable=g-import-not-at-top
+  if FLAGS.workdir:
+    engine = engine_lib.WorkdirEngine(FLAGS.workdir)
+    what = FLAGS.workdir
+  else:
+    config = _load_config()
+    method = methods.get_method(config)
+    zeros = {k: jnp.zeros(v.shape, v.dtype)
+             for k, v in method.batch_spec(1).items()}
+    state = jax.jit(method.init_state)(jax.random.PRNGKey(0), zeros)
+    engine = engine_lib.WorkdirEngine(None, restored=(config, method, state))
+    what = f'{FLAGS.config} (random init)'
+  if engine.mode != 'edit':
+    sys.exit(f'editor: {engine.method} takes no semantic map')
+  rgb = (imaging.decode_image(FLAGS.photo).array if FLAGS.photo
+         else _editor_photo())
+  client = server.create_app(engine).test_client()
+  buffer = io.BytesIO()
+  Image.fromarray(rgb).save(buffer, format='PNG')
+  start = time.perf_counter()
+  body = client.post('/api/image', data={'file': (io.BytesIO(
+      buffer.getvalue()), 'photo.png')},
+                     content_type='multipart/form-data').get_json()
+  upload_s = time.perf_counter() - start     # includes compilation
+  labels = imaging.decode_label_map(base64.b64decode(
+      body['labels'].split(',', 1)[1]))
+  rng = np.random.default_rng(0)
+  height, width = labels.shape
+  yy, xx = np.mgrid[:height, :width]
+  maps = []
+  for i in range(FLAGS.steps + 2):        # a disc of another class each
+    y, x = rng.integers(0, height), rng.integers(0, width)
+    edited = labels.copy()
+    edited[(yy - y) ** 2 + (xx - x) ** 2 < 20 ** 2] = i % len(
+        engine.class_names)
+    maps.append(edited)
+  urls = []
+  for edited in maps:
+    out = io.BytesIO()
+    Image.fromarray(edited).save(out, format='PNG')
+    urls.append('data:image/png;base64,' + base64.b64encode(
+        out.getvalue()).decode())
+
+  def timed(fn):
+    times = []
+    for i, _ in enumerate(maps):
+      start = time.perf_counter()
+      fn(i)
+      times.append(time.perf_counter() - start)
+    return float(np.median(times[2:]))     # two warm-up calls
+
+  with CpuShare() as load:
+    model_s = timed(lambda i: engine.colorize(rgb, maps[i]))
+    round_trip_s = timed(lambda i: client.post('/api/colorize', json={
+        'id': body['id'], 'map': urls[i]}).get_json()['result'])
+  _warn_if_busy('the editor', load.other)
+  device = jax.devices()[0]
+  report = {'benchmark': 'editor', 'model': what,
+            'device': f'{jax.device_count()} x {device.device_kind}',
+            'photo': f'{width}x{height}',
+            'model_input': engine._colorizer.config.data.image_size,  # pylint: disable=protected-access
+            'first_upload_s_with_compilation': round(upload_s, 2),
+            'stroke_to_update_ms': round(1000 * round_trip_s, 1),
+            'model_call_ms': round(1000 * model_s, 1),
+            'ratio_round_trip_over_model_call': round(round_trip_s / model_s,
+                                                      2),
+            'other_cpu': load.other}
+  print(json.dumps(report, indent=1))
+  return report
+
+
 BENCHMARKS = {'pipeline': benchmark_pipeline, 'train': benchmark_train,
-              'model': benchmark_model, 'sample': benchmark_sample}
+              'model': benchmark_model, 'sample': benchmark_sample,
+              'infer': benchmark_infer, 'editor': benchmark_editor}
 
 
 def main(argv):

@@ -77,8 +77,10 @@ def resize_labels(labels: np.ndarray, height: int, width: int) -> np.ndarray:
 
 def find_maps(source: str, photos: Sequence[str]) -> dict:
   """{photo path: map path} for `--segmentation`: one file (for a single
-  photo), or a folder holding <stem>.png or <stem>_segmentation.png per
-  photo. Photos without a map are left out (the caller reports them)."""
+  photo), or a folder holding <stem>_segmentation.png or <stem>.png per
+  photo (the first found; never the photo itself, so the folder may be
+  the photos' own). Photos without a map are left out (the caller reports
+  them)."""
   source = os.path.expanduser(source)
   if os.path.isfile(source):
     if len(photos) != 1:
@@ -92,9 +94,11 @@ def find_maps(source: str, photos: Sequence[str]) -> dict:
   found = {}
   for photo in photos:
     stem = os.path.splitext(os.path.basename(photo))[0]
-    for name in (f'{stem}.png', f'{stem}_segmentation.png'):
-      if os.path.isfile(os.path.join(source, name)):
-        found[photo] = os.path.join(source, name)
+    for name in (f'{stem}_segmentation.png', f'{stem}.png'):
+      candidate = os.path.join(source, name)
+      if os.path.isfile(candidate) and not os.path.samefile(candidate,
+                                                            photo):
+        found[photo] = candidate
         break
   return found
 
@@ -157,10 +161,14 @@ class Colorizer:
   def __init__(self, workdir: Optional[str], num_samples: int = 1,
                temperature=None, seed: int = 0, sampler: str = 'cached',
                pretrained: Optional[str] = None,
-               decode: Optional[str] = None):
+               decode: Optional[str] = None, restored=None):
+    """restored: (config, method, state) already in memory (benchmarks),
+    instead of a workdir or a published network."""
     if pretrained:        # a published network instead of a workdir
       from colorjax.methods import instanceaware  # pylint: disable=g-import-not-at-top
       self.config = instanceaware.published_eccv16_config()
+    elif restored:
+      self.config = restored[0]
     else:
       self.config = workdir_lib.load_config(workdir)
     if 'decoding' in self.config:      # methods that decode a distribution
@@ -179,6 +187,8 @@ class Colorizer:
       self.method = methods.get_method(self.config)
       self.state = instanceaware.state_from_pretrained(self.method,
                                                        pretrained)
+    elif restored:
+      _, self.method, self.state = restored
     else:
       self.method, self.state = workdir_lib.restore_for_inference(
           workdir, self.config)
@@ -282,7 +292,7 @@ def colorize(workdir: Optional[str], inputs: Sequence[str], output_dir: str,
       if segmentation and path not in maps:
         failures[path] = (f'no map for it in {segmentation} (expected '
                           f'{os.path.splitext(os.path.basename(path))[0]}'
-                          '.png or ..._segmentation.png)')
+                          '_segmentation.png or .png)')
         continue
       try:
         rgb = imaging.decode_image(path).array

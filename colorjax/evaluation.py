@@ -256,7 +256,8 @@ class Evaluation:
       raise ValueError(f'{data.describe()} gives no {missing}, which '
                        f'{self.config.method}.predict reads')
     keys = (set(self.method.predict_keys) |
-            ({'valid', *self.method.predict_optional_keys} & available))
+            ({'valid', *getattr(self.method, 'predict_optional_keys', ())}
+              & available))
     for name in active:
       keys |= set(self.evaluators[name].needs_keys)
       self.evaluators[name].start()

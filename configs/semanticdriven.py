@@ -119,8 +119,8 @@ def get_config(arg: str = 'colorization'):
 
   if twin:
     tiny = twin == 'tiny'
-    config_lib.shrink_for_cpu(config, tiny, steps=(6, 1200),
-                              eval_every=(6, 600), checkpoint_every=(2, 600))
+    config_lib.shrink_for_cpu(config, tiny, steps=(6, 800),
+                              eval_every=(6, 400), checkpoint_every=(2, 400))
     config.data.eval_max_batches = 1 if tiny else -1
     config.model.update(model_lib.SIZES[twin])
     config.optimizer.learning_rate = 1e-3

@@ -90,3 +90,23 @@ def tiny_run(shapes_data_dir, tmp_path_factory, compilation_cache):
   workdir = str(tmp_path_factory.mktemp('tiny_chromacmc'))
   result = train.train_and_evaluate(tiny_config(shapes_data_dir), workdir)
   return workdir, result
+
+
+@pytest.fixture(scope='session')
+def semanticdriven_workdirs(shapes_data_dir, tmp_path_factory):
+  """SemanticDriven's two stages, tiny twins, trained once: (stage 1
+  GridNet workdir, stage 2 workdir with stage 1's GridNet inside)."""
+  import semanticdriven  # pylint: disable=g-import-not-at-top
+  from colorjax import train  # pylint: disable=g-import-not-at-top
+  seg = str(tmp_path_factory.mktemp('sd_segmentation'))
+  col = str(tmp_path_factory.mktemp('sd_colorization'))
+  for arg, workdir in (('segmentation_tiny', seg),
+                       ('colorization_tiny', col)):
+    config = semanticdriven.get_config(arg)
+    config.data.dataset = 'semantic_shapes/test:1.0.0'
+    config.data.data_dir = shapes_data_dir
+    if workdir == col:
+      config.num_train_steps = 8
+      config.init_from.gridnet.workdir = seg
+    train.train_and_evaluate(config, workdir)
+  return seg, col

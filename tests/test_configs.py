@@ -12,10 +12,13 @@ PAPER_VARIANTS = {
     'instanceaware': {'voc': 'voc'},
     'scenecontext': {'coco': 'coco_stuff_164k',
                      'coco_cyclic': 'coco_stuff_164k'},
+    'semanticdriven': {'segmentation': 'pascal_context',
+                       'colorization': 'pascal_context'},
 }
 # Training length of each paper config (each config's docstring says why).
 EPOCHS = {'chromacmc': 100, 'pixsem': 100, 'instanceaware': 30,
-          'scenecontext': 20, ('scenecontext', 'coco_cyclic'): 16}
+          'scenecontext': 20, ('scenecontext', 'coco_cyclic'): 16,
+          'semanticdriven': 1000}
 
 
 @pytest.mark.parametrize('paper,variant,dataset', [

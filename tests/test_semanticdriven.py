@@ -13,7 +13,6 @@ import numpy as np
 from PIL import Image
 import pytest
 import torch
-from torch import nn
 import torch.nn.functional as F
 
 from colorjax import colorize
@@ -23,6 +22,7 @@ from colorjax.datasets import imaging
 from colorjax.methods import semanticdriven as method_lib
 from colorjax.models import semanticdriven as models
 import semanticdriven as semanticdriven_config
+import torch_semanticdriven
 
 from conftest import apply_overrides
 from conftest import fit_fixed_batch
@@ -86,146 +86,6 @@ def _zeros_batch(method, n):
           for k, v in method.batch_spec(n).items()}
 
 
-# ---------------------------------------------------------------------------
-# Plain-PyTorch references, filled with the Flax parameters.
-
-def _conv_weight(kernel):
-  """Flax HWIO kernel (or UpConv's [kh, kw, C_out, C_in]) -> torch's
-  Conv2d OIHW (or ConvTranspose2d [C_in, C_out, kh, kw]): both transpose
-  (3, 2, 0, 1)."""
-  return torch.from_numpy(np.asarray(kernel).transpose(3, 2, 0, 1).copy())
-
-
-def _fill(module, params, stats=None):
-  """Copies Flax params (and BatchNorm statistics) into a torch module
-  whose submodule names are the Flax names."""
-  with torch.no_grad():
-    for name, leaf in params.items():
-      target = getattr(module, name)
-      if 'kernel' in leaf:
-        target.weight.copy_(_conv_weight(leaf['kernel']))
-        target.bias.copy_(torch.from_numpy(np.array(leaf['bias'])))
-      elif 'scale' in leaf:
-        target.weight.copy_(torch.from_numpy(np.array(leaf['scale'])))
-        target.bias.copy_(torch.from_numpy(np.array(leaf['bias'])))
-        target.running_mean.copy_(torch.from_numpy(
-            np.array(stats[name]['mean'])))
-        target.running_var.copy_(torch.from_numpy(
-            np.array(stats[name]['var'])))
-      else:
-        _fill(target, leaf, None if stats is None else stats.get(name))
-
-
-class TorchUnit(nn.Module):
-  """Fourure et al.'s pre-activation units: BN-ReLU-conv twice."""
-
-  def __init__(self, cin, cout, kind):
-    super().__init__()
-    self.kind = kind
-    self.bn0 = nn.BatchNorm2d(cin)
-    if kind == 'up':
-      self.conv0 = nn.ConvTranspose2d(cin, cout, 3, 2, 1, output_padding=1)
-    else:
-      self.conv0 = nn.Conv2d(cin, cout, 3, 2 if kind == 'down' else 1, 1)
-    self.bn1 = nn.BatchNorm2d(cout)
-    self.conv1 = nn.Conv2d(cout, cout, 3, 1, 1)
-
-  def forward(self, x):
-    y = self.conv0(F.relu(self.bn0(x)))
-    y = self.conv1(F.relu(self.bn1(y)))
-    return x + y if self.kind == 'lateral' else y
-
-
-class TorchGridNet(nn.Module):
-
-  def __init__(self, depths, columns, classes):
-    super().__init__()
-    self.depths, self.columns = depths, columns
-    self.stem = nn.Conv2d(1, depths[0], 3, 1, 1)
-    rows, half = len(depths), columns // 2
-    for j in range(columns):
-      for i in range(rows):
-        if j > 0:
-          setattr(self, f'lat{i}_{j}', TorchUnit(depths[i], depths[i],
-                                                 'lateral'))
-        if j < half and i > 0:
-          setattr(self, f'down{i}_{j}', TorchUnit(depths[i - 1], depths[i],
-                                                  'down'))
-        if j >= half and i < rows - 1:
-          setattr(self, f'up{i}_{j}', TorchUnit(depths[i + 1], depths[i],
-                                                'up'))
-    self.head_bn = nn.BatchNorm2d(depths[0])
-    self.head = nn.Conv2d(depths[0], classes, 3, 1, 1)
-
-  def forward(self, x):
-    rows, half = len(self.depths), self.columns // 2
-    grid = {(0, 0): self.stem(x)}
-    for j in range(self.columns):
-      for i in (range(rows) if j < half else reversed(range(rows))):
-        if (i, j) == (0, 0):
-          continue
-        total = 0
-        if j > 0:
-          total = total + getattr(self, f'lat{i}_{j}')(grid[i, j - 1])
-        if j < half and i > 0:
-          total = total + getattr(self, f'down{i}_{j}')(grid[i - 1, j])
-        if j >= half and i < rows - 1:
-          total = total + getattr(self, f'up{i}_{j}')(grid[i + 1, j])
-        grid[i, j] = total
-    return self.head(F.relu(self.head_bn(grid[0, self.columns - 1])))
-
-
-class TorchTwoStreamUNet(nn.Module):
-  """Fig. 3-4 in PyTorch: a shared encoder run twice, InstanceNorm2d
-  (no affine) on the gray stream at every concatenation."""
-
-  def __init__(self, widths, classes):
-    super().__init__()
-    self.widths, self.classes = widths, classes
-    cin = 1
-    for k, width in enumerate(widths, start=1):
-      setattr(self, f'enc{k}_conv0', nn.Conv2d(cin, width, 3,
-                                               1 if k in (1, 5) else 2, 1))
-      setattr(self, f'enc{k}_conv1', nn.Conv2d(width, width, 3, 1, 1))
-      cin = width
-    previous = 0
-    for k, width in enumerate([2 * w for w in reversed(widths)], start=1):
-      if k in (1, 5):
-        conv0 = nn.Conv2d(previous + width, width, 3, 1, 1)
-      else:
-        conv0 = nn.ConvTranspose2d(previous + width, width, 3, 2, 1,
-                                   output_padding=1)
-      setattr(self, f'dec{k}_conv0', conv0)
-      setattr(self, f'dec{k}_conv1', nn.Conv2d(width, width, 3, 1, 1))
-      previous = width
-    self.head = nn.Conv2d(previous, 2, 3, 1, 1)
-
-  def encode(self, x):
-    out = []
-    for k in range(1, 6):
-      x = F.leaky_relu(getattr(self, f'enc{k}_conv0')(x), 0.01)
-      x = F.leaky_relu(getattr(self, f'enc{k}_conv1')(x), 0.01)
-      out.append(x)
-    return out
-
-  def forward(self, gray, labels, instance_norm=True):
-    semantic = 2.0 * labels.float() / (self.classes - 1) - 1.0
-    levels = [torch.cat([F.instance_norm(g, eps=1e-5) if instance_norm
-                         else g, s], 1)
-              for g, s in zip(self.encode(gray), self.encode(semantic))]
-    y = levels[4]
-    for k in range(1, 6):
-      if k > 1:
-        y = torch.cat([y, levels[5 - k]], 1)
-      y = F.leaky_relu(getattr(self, f'dec{k}_conv0')(y), 0.01)
-      y = F.leaky_relu(getattr(self, f'dec{k}_conv1')(y), 0.01)
-    return torch.tanh(self.head(y))
-
-
-def _nchw(x):
-  return torch.from_numpy(np.asarray(x).transpose(0, 3, 1, 2).copy())
-
-
 def test_gridnet_equals_a_pytorch_reference():
   """Random weights and BatchNorm statistics, inference mode."""
   depths, columns, classes = (4, 6, 8), 4, 5
@@ -240,10 +100,10 @@ def test_gridnet_equals_a_pytorch_reference():
       lambda v: rng.uniform(0.5, 1.5, v.shape).astype(np.float32)
       if v.ndim == 1 else v, variables['params'])
   got = module.apply({'params': params, 'batch_stats': stats}, gray)
-  reference = TorchGridNet(depths, columns, classes).eval()
-  _fill(reference, params, stats)
+  reference = torch_semanticdriven.TorchGridNet(depths, columns, classes).eval()
+  torch_semanticdriven.fill(reference, params, stats)
   with torch.no_grad():
-    want = reference(_nchw(gray)).numpy().transpose(0, 2, 3, 1)
+    want = reference(torch_semanticdriven.nchw(gray)).numpy().transpose(0, 2, 3, 1)
   assert got.shape == (2, 16, 24, classes)
   np.testing.assert_allclose(np.asarray(got), want, rtol=1e-4,
                              atol=1e-4 * np.abs(want).max())
@@ -269,13 +129,13 @@ def test_colorizer_and_its_huber_gradient_equal_a_pytorch_reference(
                             target)
 
   value, grads = jax.value_and_grad(loss)(params)
-  reference = TorchTwoStreamUNet(widths, classes)
-  _fill(reference, params)
-  out = reference(_nchw(gray), _nchw(labels), instance_norm == 'all')
+  reference = torch_semanticdriven.TorchTwoStreamUNet(widths, classes)
+  torch_semanticdriven.fill(reference, params)
+  out = reference(torch_semanticdriven.nchw(gray), torch_semanticdriven.nchw(labels), instance_norm == 'all')
   np.testing.assert_allclose(
       np.asarray(module.apply({'params': params}, gray, labels)),
       out.detach().numpy().transpose(0, 2, 3, 1), atol=2e-5)
-  torch_loss = F.huber_loss(out, _nchw(target), delta=1.0)
+  torch_loss = F.huber_loss(out, torch_semanticdriven.nchw(target), delta=1.0)
   torch_loss.backward()
   assert float(value) == pytest.approx(float(torch_loss.detach()), rel=1e-5)
   for name in params:
@@ -333,6 +193,25 @@ def test_joint_twin_overfits_a_fixed_batch(shapes_data_dir):
   assert last['pixel_accuracy'] > 0.8
 
 
+def test_joint_run_trains_the_colorizer_as_stage_two_does(shapes_data_dir):
+  """With ground-truth maps the joint stage's colorizer follows exactly the
+  colorization stage's trajectory (same seed, same batches): the two losses
+  share no parameter, so ':demo' is stage 1 and stage 2 side by side."""
+  joint = tiny_config(shapes_data_dir, 'semanticdriven')
+  stage = tiny_config(shapes_data_dir, 'semanticdriven',
+                      stage='colorization')
+  # The joint batch (gray, ab, segmentation) serves both.
+  batch = _shapes_batch(methods.get_method(joint), joint, shapes_data_dir)
+  colorizers = []
+  for config in (joint, stage):
+    state, _ = fit_fixed_batch(methods.get_method(config), batch, 5)
+    colorizers.append(state.params['colorizer'])
+  for a, b in zip(jax.tree.leaves(colorizers[0]),
+                  jax.tree.leaves(colorizers[1])):
+    np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=1e-5,
+                               atol=1e-6)
+
+
 def test_training_maps_option(shapes_data_dir):
   """'predicted' feeds GridNet's argmax, 'ground_truth' the labels, 'mix'
   one or the other per image."""
@@ -358,33 +237,9 @@ def test_training_maps_option(shapes_data_dir):
   assert any(from_prediction) and any(from_truth)
 
 
-_RUNS = {}
-
-
-def _two_stage_workdirs(data_dir, tmp_path_factory):
-  """Stage 1 (GridNet) then stage 2 (colorizer, GridNet from stage 1),
-  tiny twins, trained once for the tests below."""
-  if not _RUNS:
-    from colorjax import train  # pylint: disable=g-import-not-at-top
-    seg = str(tmp_path_factory.mktemp('sd_segmentation'))
-    col = str(tmp_path_factory.mktemp('sd_colorization'))
-    config = semanticdriven_config.get_config('segmentation_tiny')
-    config.data.dataset = 'semantic_shapes/test:1.0.0'
-    config.data.data_dir = data_dir
-    train.train_and_evaluate(config, seg)
-    config = semanticdriven_config.get_config('colorization_tiny')
-    config.data.dataset = 'semantic_shapes/test:1.0.0'
-    config.data.data_dir = data_dir
-    config.num_train_steps = 8
-    config.init_from.gridnet.workdir = seg
-    train.train_and_evaluate(config, col)
-    _RUNS.update(segmentation=seg, colorization=col)
-  return _RUNS['segmentation'], _RUNS['colorization']
-
-
-def test_two_stages_end_to_end_gridnet_fixed_in_stage_two(shapes_data_dir,
-                                                          tmp_path_factory):
-  seg, col = _two_stage_workdirs(shapes_data_dir, tmp_path_factory)
+def test_two_stages_end_to_end_gridnet_fixed_in_stage_two(
+    semanticdriven_workdirs):
+  seg, col = semanticdriven_workdirs
   with open(os.path.join(seg, 'metrics.jsonl')) as f:
     text = f.read()
   assert 'val_segmentation/miou' in text and 'val/psnr' not in text
@@ -423,14 +278,13 @@ def _scene(data_dir, index=1):
                           data_dir=data_dir)[index]
 
 
-def test_colorize_equals_predict_and_the_map_round_trip(shapes_data_dir,
-                                                        tmp_path_factory,
-                                                        tmp_path):
+def test_colorize_equals_predict_and_the_map_round_trip(
+    shapes_data_dir, semanticdriven_workdirs, tmp_path):
   """colorize's file == predict (predicted map); --save_segmentation writes
   an indexed PNG at the photo's size that reads back as predict's argmax;
   colorizing under that file gives the same image; under an edited map the
   colours change where it was edited."""
-  _, workdir = _two_stage_workdirs(shapes_data_dir, tmp_path_factory)
+  _, workdir = semanticdriven_workdirs
   example = _scene(shapes_data_dir)
   photo = np.asarray(Image.fromarray(example['image']).resize(
       (64, 48), Image.BILINEAR))          # another size than the model's
@@ -476,9 +330,9 @@ def test_colorize_equals_predict_and_the_map_round_trip(shapes_data_dir,
   assert difference[:, :20].max() > 10
 
 
-def test_segmentation_flag_errors(shapes_data_dir, tmp_path_factory,
+def test_segmentation_flag_errors(shapes_data_dir, semanticdriven_workdirs,
                                   tmp_path, tiny_run):
-  _, workdir = _two_stage_workdirs(shapes_data_dir, tmp_path_factory)
+  _, workdir = semanticdriven_workdirs
   Image.fromarray(_scene(shapes_data_dir)['image']).save(tmp_path / 'a.png')
   Image.fromarray(_scene(shapes_data_dir, 2)['image']).save(
       tmp_path / 'b.png')
@@ -504,6 +358,14 @@ def test_segmentation_flag_errors(shapes_data_dir, tmp_path_factory,
   with pytest.raises(ValueError, match='does not colorize under a semantic'):
     colorize.colorize(chromacmc_workdir, [str(tmp_path / 'a.png')],
                       str(tmp_path / 'out'), segmentation=str(maps))
+
+
+def test_label_maps_use_the_voc_palette():
+  from colorjax import evaluators  # pylint: disable=g-import-not-at-top
+  from fixtures import VOC_PALETTE  # pylint: disable=g-import-not-at-top
+  np.testing.assert_array_equal(evaluators.PALETTE[:4].reshape(-1),
+                                VOC_PALETTE[:12])
+  assert len({tuple(c) for c in evaluators.PALETTE[:60]}) == 60
 
 
 def test_config_variants():

@@ -18,9 +18,26 @@ import numpy as np
 from colorjax import color
 from colorjax import sharding
 
-# Colours of label maps in summaries and colorize's segmentation PNGs.
-PALETTE = np.random.default_rng(7).integers(40, 256, (256, 3)).astype(
-    np.uint8)
+
+
+def voc_colormap(n: int = 256) -> np.ndarray:
+  """The PASCAL VOC label colour map (the palette of VOC's and DeepLab's
+  label PNGs): class i's bits, three at a time, fill R, G and B from the
+  most significant bit down, so neighbouring indices get distinct colours."""
+  cmap = np.zeros((n, 3), np.uint8)
+  for i in range(n):
+    code, rgb = i, [0, 0, 0]
+    for bit in range(8):
+      for channel in range(3):
+        rgb[channel] |= ((code >> channel) & 1) << (7 - bit)
+      code >>= 3
+    cmap[i] = rgb
+  return cmap
+
+
+# Colours of label maps in summaries, colorize's indexed segmentation PNGs
+# and the editor.
+PALETTE = voc_colormap()
 
 
 def to_rgb(lightness, ab, ab_scale: float):
