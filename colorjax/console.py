@@ -77,7 +77,10 @@ class Progress:
 
 
 def _main_values(scalars: Mapping[str, float], limit: int = 6):
-  keys = [k for k in scalars if k.startswith('loss')]
+  # A loss's `_weighted` copy (its share of the objective) stays in the
+  # metrics files, off the line.
+  keys = [k for k in scalars
+          if k.startswith('loss') and not k.endswith('_weighted')]
   keys += [k for k in scalars if k.startswith('bits_per_dim')]
   values = [(k, scalars[k]) for k in keys[:limit]]
   rates = {k: v for k, v in scalars.items() if k.startswith('learning_rate')}

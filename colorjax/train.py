@@ -3,8 +3,10 @@
 It knows nothing about any paper: a method (colorjax.methods) supplies
 batch_spec / init_state / train_step / predict, and the loop
   * creates the state sharded from the start (eval_shape -> jit(init,
-    out_shardings)) on the data mesh (colorjax.sharding), copies networks
-    named by `config.init_from`, and jits the step with a donated state;
+    out_shardings)) on the data mesh (colorjax.sharding), loads the method's
+    pretrained weights and the networks named by `config.init_from`
+    (recorded in <workdir>/pretrained.json), and jits the step with a
+    donated state;
   * derives each step's key as fold_in(seed key, step), so a resumed run
     replays exactly the randomness of an uninterrupted one;
   * checkpoints the state and the grain iterator (colorjax.workdir) and
@@ -73,6 +75,17 @@ def create_state(method, config, mesh, batch_shapes):
   return sharding.init_replicated(method.init_state, mesh,
                                   jax.random.PRNGKey(config.seed),
                                   batch_shapes)
+
+
+def start_from_weights(method, config, state, workdir: str):
+  """A fresh state's pretrained parts: the method's weights files
+  (`load_pretrained`, which says when a part the paper pretrains starts from
+  random init), then `config.init_from`; the method's account of where its
+  pretrained parts came from goes to <workdir>/pretrained.json."""
+  state = method.load_pretrained(state)
+  state = workdir_lib.apply_init_from(state, config.get('init_from'))
+  workdir_lib.save_pretrained_record(workdir, method.pretrained_record())
+  return state
 
 
 def check_batch(batch, expected):
@@ -155,8 +168,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
     state = workdir_lib.restore_state(manager, state,
                                       data_iterator=train_iter)
   else:
-    state = method.load_pretrained(state)
-    state = workdir_lib.apply_init_from(state, config.get('init_from'))
+    state = start_from_weights(method, config, state, workdir)
     state = jax.device_put(state, state_shardings)
   start_step = int(state.step)
   sizes = {k: f'{sum(x.size for x in jax.tree.leaves(v)):,}'

@@ -1,7 +1,9 @@
 """A training run's directory: its config, checkpoints, and restoring them.
 
 A workdir holds `config.json` (so later commands need only --workdir),
-`checkpoints/` (orbax: train state + grain iterator), metrics and samples.
+`checkpoints/` (orbax: train state + grain iterator), metrics and samples,
+and `pretrained.json` for methods with pretrained parts (which weights file,
+with its SHA-256, or random init; written when training starts fresh).
 `init_from` copies networks from another workdir or a weights file into a
 fresh state (two-stage methods, fine-tuning).
 """
@@ -21,6 +23,7 @@ from colorjax import methods
 from colorjax import sharding
 
 CONFIG_FILE = 'config.json'
+PRETRAINED_FILE = 'pretrained.json'
 
 
 def save_config(config: ml_collections.ConfigDict, workdir: str):
@@ -28,6 +31,15 @@ def save_config(config: ml_collections.ConfigDict, workdir: str):
     os.makedirs(workdir, exist_ok=True)
     with open(os.path.join(workdir, CONFIG_FILE), 'w') as f:
       f.write(config.to_json_best_effort(indent=1, sort_keys=True))
+
+
+def save_pretrained_record(workdir: str, record: Mapping[str, Any]):
+  """Writes `record` (Method.pretrained_record: part -> where its initial
+  weights came from) as <workdir>/pretrained.json; nothing when empty."""
+  if record and jax.process_index() == 0:
+    os.makedirs(workdir, exist_ok=True)
+    with open(os.path.join(workdir, PRETRAINED_FILE), 'w') as f:
+      json.dump(record, f, indent=1, sort_keys=True)
 
 
 def load_config(workdir: str) -> ml_collections.ConfigDict:

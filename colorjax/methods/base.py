@@ -4,6 +4,8 @@ A method turns a config into modules, losses and optimizers, and exposes
 pure functions the trainer jits and shards:
   batch_spec(batch_size) -> {key: ShapeDtypeStruct}   the training batch
   init_state(rng, batch) -> TrainState
+  load_pretrained(state) -> TrainState                 fresh starts: weights
+  pretrained_record() -> {part: source}                files, pretrained.json
   prepare_training(workdir)                            host-side setup
   train_step(state, batch, rng) -> (state, {metric: scalar})
   predict(state, batch) -> {'ab': [N,H,W,2] normalised, 'segmentation': logits,
@@ -118,6 +120,11 @@ class Method(abc.ABC):
   def load_pretrained(self, state: TrainState) -> TrainState:
     """Replaces initial parameters by pretrained ones (default: none)."""
     return state
+
+  def pretrained_record(self) -> Dict[str, Any]:
+    """{part: where its initial weights came from (file, SHA-256) or random
+    init}, for <workdir>/pretrained.json (default: nothing to record)."""
+    return {}
 
   def describe(self, batch: Batch) -> Dict[str, Any]:
     """Parameter counts of each network (from shapes only, no compute)."""

@@ -5,14 +5,24 @@ updated discriminator (pix2pix order), with a single generator forward and
 backward pass: the generator's VJP is taken once, its output gradient comes
 from the eq. 9 objective
     L_G = (1 - lambda) * GAN + lambda * L_CMC + L_seg,   lambda = 0.99.
+Section V-C's ablations are config switches: `model.use_segmentation=False`
+drops the head and L_seg (Table 2), `loss.colour='l2'` replaces L_CMC by
+the squared Euclidean Lab distance (Table 3). Each weighted term of L_G is
+logged (`loss_<term>_weighted`) next to the raw one, so eq. 9's balance is
+visible; `loss.cmc_scale` picks the colour term's units (configs/
+chromacmc.py says why 'normalised' is the one where eq. 9's "consistent
+order of magnitude" holds).
 """
 
-from typing import Dict
+import os
+from typing import Any, Dict, Optional
 
 import jax
 import jax.numpy as jnp
 import optax
 
+from colorjax import console
+from colorjax import pretrained
 from colorjax.color import delta_e_cmc
 from colorjax.color import join_lab
 from colorjax.losses import adversarial
@@ -20,6 +30,18 @@ from colorjax.losses import segmentation as seg_losses
 from colorjax.methods import base
 from colorjax.models import chromacmc as models
 from colorjax.models import seresnext
+from colorjax.pretrained import timm_seresnext
+
+COLOUR_LOSSES = ('cmc', 'l2')
+CMC_SCALES = ('lab', 'normalised')
+
+RANDOM_BRANCH_WARNING = (
+    'WARNING: the SE-ResNeXt50 global branch starts from random '
+    'initialisation; the paper\'s is ImageNet-pretrained (section IV-B1).\n'
+    f'  Get timm\'s {timm_seresnext.NAME} ImageNet weights '
+    f'({timm_seresnext.HUB_FILE}, or {timm_seresnext.PTH_URL}) and pass\n'
+    '  --config.model.pretrained_branch=PATH '
+    '(--config.model.expect_pretrained_branch=False: random on purpose).')
 
 
 class ChromaCMC(base.Method):
@@ -32,10 +54,27 @@ class ChromaCMC(base.Method):
     self.ab_scale = config.data.ab_scale
     self.num_classes = config.data.num_classes
     self.ignore_label = config.data.get('ignore_label')
+    self.use_segmentation = model.get('use_segmentation', True)
+    loss = config.loss
+    self.colour = loss.get('colour', 'cmc')
+    scale = loss.get('cmc_scale', 'lab')
+    if self.colour not in COLOUR_LOSSES or scale not in CMC_SCALES:
+      raise ValueError(
+          f'loss.colour={self.colour!r}, loss.cmc_scale={scale!r}: known '
+          f'colour losses {COLOUR_LOSSES}, scales {CMC_SCALES}')
+    # What a per-pixel colour distance is divided by: 1 (Lab units) or the
+    # ab scale (the units of the network's tanh output).
+    self.colour_unit = 1.0 if scale == 'lab' else float(self.ab_scale)
+    # Eq. 9's weight of each generator term.
+    self.term_weights = {'gan': 1.0 - loss.lambda_cmc,
+                         self.colour: loss.lambda_cmc}
+    if self.use_segmentation:
+      self.term_weights['segmentation'] = loss.seg_weight
 
     def generator(train):
       return models.Generator(
           num_classes=self.num_classes,
+          use_segmentation=self.use_segmentation,
           trunk_channels=tuple(model.trunk_channels),
           frb_channels=model.frb_channels,
           branch_width=model.branch_width,
@@ -53,9 +92,11 @@ class ChromaCMC(base.Method):
                        for name in ('generator', 'discriminator')}
 
   def batch_spec(self, batch_size):
-    size = self.config.data.image_size
-    return {**super().batch_spec(batch_size),
-            'segmentation': base.image_spec(batch_size, size, 1, jnp.uint8)}
+    spec = super().batch_spec(batch_size)
+    if self.use_segmentation:
+      size = self.config.data.image_size
+      spec['segmentation'] = base.image_spec(batch_size, size, 1, jnp.uint8)
+    return spec
 
   def init_state(self, rng, batch) -> base.TrainState:
     g_rng, d_rng = jax.random.split(rng)
@@ -71,10 +112,28 @@ class ChromaCMC(base.Method):
         model_state={'generator': g_vars.get('batch_stats', {}),
                      'discriminator': d_vars.get('batch_stats', {})})
 
+  def _branch_init_from(self) -> Optional[Dict[str, Any]]:
+    """The `config.init_from` entry that fills the branch (the whole
+    generator, or a path under 'branch'), if one is set."""
+    entry = dict(self.config.get('init_from', {}).get('generator') or {})
+    if not any(entry.get(k) for k in ('workdir', 'file', 'pretrained')):
+      return None
+    path = (entry.get('path') or '').strip('/')
+    return entry if path.split('/')[0] in ('', 'branch') else None
+
   def load_pretrained(self, state: base.TrainState) -> base.TrainState:
-    """Loads the SE-ResNeXt50 branch from config.model.pretrained_branch."""
-    path = self.config.model.get('pretrained_branch')
+    """Loads the SE-ResNeXt50 branch from config.model.pretrained_branch.
+
+    Without one (nor an init_from entry for it), a config that expects the
+    paper's pretrained branch (`model.expect_pretrained_branch`: the paper
+    configs, not the CPU twins) says once that it starts from random init.
+    """
+    model = self.config.model
+    path = model.get('pretrained_branch')
     if not path:
+      if (model.use_branch and model.get('expect_pretrained_branch', False)
+          and self._branch_init_from() is None):
+        console.say(RANDOM_BRANCH_WARNING)
       return state
     g_params = dict(state.params['generator'])
     g_stats = dict(state.model_state['generator'])
@@ -87,18 +146,53 @@ class ChromaCMC(base.Method):
         params={**state.params, 'generator': g_params},
         model_state={**state.model_state, 'generator': g_stats})
 
+  def pretrained_record(self) -> Dict[str, Any]:
+    """Where the branch's initial weights came from (<workdir>/
+    pretrained.json): the file and its SHA-256, or random init."""
+    model = self.config.model
+    if not model.use_branch:
+      return {}
+    source, path, sha256 = None, None, None
+    entry = self._branch_init_from()
+    if model.get('pretrained_branch'):
+      source, path = 'config.model.pretrained_branch', model.pretrained_branch
+    elif entry is not None:
+      source = 'config.init_from.generator'
+      path = entry.get('file') or entry.get('workdir')
+      if entry.get('pretrained'):
+        path = pretrained.parse_spec(entry['pretrained'],
+                                     'init_from pretrained')[1]
+    if path:
+      path = os.path.abspath(os.path.expanduser(path))
+      if os.path.isfile(path):
+        sha256 = pretrained.file_sha256(path)
+    return {'generator/branch': {
+        'network': timm_seresnext.NAME, 'pretrained': source is not None,
+        'expected': bool(model.get('expect_pretrained_branch', False)),
+        'source': source, 'path': path, 'sha256': sha256}}
+
   def generator_losses(self, outputs, batch) -> Dict[str, jax.Array]:
-    """The non-adversarial terms of eq. 9 (also used by evaluation)."""
+    """The non-adversarial terms of eq. 9, unweighted.
+
+    The colour term under its name: 'cmc', the per-pixel mean of eq. 1, or
+    'l2' (Table 3), the per-pixel mean of the squared Euclidean Lab
+    distance |Lab_true - Lab_pred|^2 (= da^2 + db^2, L being shared), each
+    distance divided by `colour_unit` first; 'segmentation' (eq. 7) when the
+    model has the head.
+    """
     lab_true = join_lab(batch['l'], batch['ab'], self.ab_scale)
     lab_pred = join_lab(batch['l'], outputs['ab'], self.ab_scale)
     loss = self.config.loss
-    return {
-        'cmc': jnp.mean(delta_e_cmc(lab_true, lab_pred, l=loss.cmc_l,
-                                    c=loss.cmc_c)),
-        'segmentation': seg_losses.cross_entropy(
-            outputs['segmentation'], batch['segmentation'],
-            self.ignore_label),
-    }
+    if self.colour == 'cmc':
+      distance = delta_e_cmc(lab_true, lab_pred, l=loss.cmc_l, c=loss.cmc_c)
+      terms = {'cmc': jnp.mean(distance / self.colour_unit)}
+    else:
+      difference = (lab_true - lab_pred) / self.colour_unit
+      terms = {'l2': jnp.mean(jnp.sum(jnp.square(difference), axis=-1))}
+    if self.use_segmentation:
+      terms['segmentation'] = seg_losses.cross_entropy(
+          outputs['segmentation'], batch['segmentation'], self.ignore_label)
+    return terms
 
   def train_step(self, state, batch, rng):
     gray, ab_true = batch['gray'], batch['ab']
@@ -135,19 +229,18 @@ class ChromaCMC(base.Method):
     new_d_params = optax.apply_updates(d_params, d_updates)
 
     # Generator update against the updated discriminator (eq. 9).
-    lam = self.config.loss.lambda_cmc
-
     def g_objective(outputs):
       fooled, _ = discriminator.apply(
           {'params': new_d_params, 'batch_stats': new_d_stats}, gray,
           outputs['ab'], mutable=['batch_stats'])
       terms = self.generator_losses(outputs, batch)
       terms['gan'] = adversarial.generator_loss(fooled)
-      total = ((1.0 - lam) * terms['gan'] + lam * terms['cmc']
-               + self.config.loss.seg_weight * terms['segmentation'])
-      return total, terms
+      # (1 - lambda) * GAN + lambda * colour + seg_weight * L_seg, summed in
+      # that order.
+      weighted = {k: w * terms[k] for k, w in self.term_weights.items()}
+      return sum(weighted.values()), (terms, weighted)
 
-    (g_loss, terms), output_grads = jax.value_and_grad(
+    (g_loss, (terms, weighted)), output_grads = jax.value_and_grad(
         g_objective, has_aux=True)(outputs)
     (g_grads,) = generator_vjp(output_grads)
     g_updates, g_opt = self.optimizers['generator'].update(
@@ -160,8 +253,9 @@ class ChromaCMC(base.Method):
         opt_state={'generator': g_opt, 'discriminator': d_opt},
         model_state={'generator': g_stats, 'discriminator': new_d_stats})
     metrics = {
-        'loss': g_loss, 'loss_cmc': terms['cmc'],
-        'loss_segmentation': terms['segmentation'], 'loss_gan': terms['gan'],
+        'loss': g_loss, **{f'loss_{k}': v for k, v in terms.items()},
+        # What the generator's gradient sees of each term (eq. 9's balance).
+        **{f'loss_{k}_weighted': v for k, v in weighted.items()},
         'loss_discriminator': d_loss,
         'd_real': jnp.mean(jax.nn.sigmoid(real_logits)),
         'd_fake': jnp.mean(jax.nn.sigmoid(fake_logits)),

@@ -20,7 +20,9 @@ Generator (Fig. 2), with the choices the text leaves open:
     parameter memory (328.7 MB here vs 328.29 MB), where a 3x3-conv pair
     would give 366.7 MB.
   * Heads on the last 256x256x64 features: ab = tanh(3x3 conv -> 2) (ab /
-    110), segmentation logits = 3x3 conv -> C.
+    110), segmentation logits = 3x3 conv -> C. `use_segmentation=False`
+    drops the segmentation head (Table 2's -seg variant): the output is
+    {'ab'} alone.
 Discriminator: PatchGAN on concat(L, ab): four 4x4 stride-2 convs (64, 128,
 256, 512; BN from the second, LeakyReLU 0.2) then a 3x3 conv to one logit
 per patch: a 16x16 patch map for 256x256 input (paper: "16x16 patch").
@@ -70,6 +72,8 @@ class Generator(nn.Module):
   branch_width: int = 64
   branch_blocks: Sequence[int] = seresnext.STAGE_BLOCKS
   use_branch: bool = True
+  # False: Table 2's -seg variant, without the segmentation output.
+  use_segmentation: bool = True
   dropout: float = 0.0
   # CPU workarounds or XLA's ops (layers.UpConv / layers.GroupedConv).
   upconv: str = 'auto'
@@ -141,10 +145,12 @@ class Generator(nn.Module):
 
     ab = jnp.tanh(nn.Conv(2, (3, 3), padding='SAME', dtype=self.dtype,
                           name='ab_head')(x))
-    segmentation = nn.Conv(self.num_classes, (3, 3), padding='SAME',
-                           dtype=self.dtype, name='segmentation_head')(x)
-    return {'ab': ab.astype(jnp.float32),
-            'segmentation': segmentation.astype(jnp.float32)}
+    outputs = {'ab': ab.astype(jnp.float32)}
+    if self.use_segmentation:
+      outputs['segmentation'] = nn.Conv(
+          self.num_classes, (3, 3), padding='SAME', dtype=self.dtype,
+          name='segmentation_head')(x).astype(jnp.float32)
+    return outputs
 
 
 class PatchDiscriminator(nn.Module):

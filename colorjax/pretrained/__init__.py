@@ -13,6 +13,7 @@ from colorjax.pretrained.common import imagenet_normalize
 from colorjax.pretrained.common import PretrainedError
 from colorjax.pretrained.registry import check_hash
 from colorjax.pretrained.registry import convert
+from colorjax.pretrained.registry import file_sha256
 from colorjax.pretrained.registry import hash_prefix
 from colorjax.pretrained.registry import load
 from colorjax.pretrained.registry import load_embedded

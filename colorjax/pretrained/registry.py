@@ -123,6 +123,15 @@ def hash_prefix(path: str) -> Optional[str]:
   return match.group(1) if match else None
 
 
+def file_sha256(path: str) -> str:
+  """The full SHA-256 hex digest of a file (read in 1 MiB chunks)."""
+  digest = hashlib.sha256()
+  with open(path, 'rb') as f:
+    for chunk in iter(lambda: f.read(1 << 20), b''):
+      digest.update(chunk)
+  return digest.hexdigest()
+
+
 def check_hash(path: str) -> Optional[str]:
   """Checks the file against the SHA-256 prefix in its name (if any).
 
@@ -132,11 +141,7 @@ def check_hash(path: str) -> Optional[str]:
   prefix = hash_prefix(path)
   if prefix is None:
     return None
-  digest = hashlib.sha256()
-  with open(path, 'rb') as f:
-    for chunk in iter(lambda: f.read(1 << 20), b''):
-      digest.update(chunk)
-  digest = digest.hexdigest()
+  digest = file_sha256(path)
   if not digest.startswith(prefix):
     raise common.HashMismatchError(
         f'{path}: SHA-256 {digest} does not start with {prefix} (the prefix '

@@ -12,6 +12,14 @@ from colorjax.models import seresnext
 from colorjax.pretrained import common
 
 NAME = 'seresnext50_32x4d'
+# timm's ImageNet weights of NAME, fetched by the user (README, "Pretrained
+# networks (offline)"): the Hugging Face hub file, or the same weights as
+# timm's older release .pth (its name carries the SHA-256 prefix `load`
+# checks).
+HUB_FILE = ('model.safetensors of the Hugging Face hub model '
+            'timm/seresnext50_32x4d.racm_in1k')
+PTH_URL = ('https://github.com/rwightman/pytorch-image-models/releases/'
+           'download/v0.1-weights/seresnext50_32x4d_racm-a304a460.pth')
 
 
 def torch_key(flax_path: Tuple[str, ...]) -> str:
