@@ -125,3 +125,13 @@ def test_colorize_writes_diverse_samples_at_full_resolution(
   for a, b in zip(outputs['cached'], outputs['naive']):
     np.testing.assert_array_equal(a, b)
   assert not np.array_equal(outputs['cached'][0], outputs['cached'][1])
+  # The editor's sample mode is the same code path: same seed, same
+  # samples; another temperature (traced: no recompilation) other samples.
+  from colorjax.editor import engine as engine_lib  # pylint: disable=g-import-not-at-top
+  engine = engine_lib.WorkdirEngine(workdir)
+  assert engine.mode == 'sample'
+  samples = engine.sample(photo, 3, temperature=1.0, seed=4)
+  for a, b in zip(samples, outputs['cached']):
+    np.testing.assert_array_equal(a, b)
+  colder = engine.sample(photo, 3, temperature=0.5, seed=4)
+  assert not np.array_equal(colder[0], samples[0])
