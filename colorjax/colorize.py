@@ -212,6 +212,11 @@ class Colorizer:
               state, gray, rng, num_samples, temperature, self.sampler))
     return self._samplers[num_samples]
 
+  def load(self, path: str) -> Photo:
+    """A photo file of any size and mode -> Photo (imaging.DecodeError or
+    OSError when it cannot be read)."""
+    return self.photo(imaging.decode_image(path).array, path)
+
   def photo(self, rgb: np.ndarray, path: str = '',
             labels: Optional[np.ndarray] = None) -> Photo:
     """A decoded uint8 RGB photo (and optionally its label map) -> Photo."""
@@ -295,18 +300,17 @@ def colorize(workdir: Optional[str], inputs: Sequence[str], output_dir: str,
                           '_segmentation.png or .png)')
         continue
       try:
-        rgb = imaging.decode_image(path).array
+        photo = colorizer.load(path)
       except (imaging.DecodeError, OSError) as e:
         failures[path] = str(e)
         continue
-      labels = None
       if path in maps:
         try:
-          labels = imaging.decode_label_map(maps[path])
+          photo.labels = imaging.decode_label_map(maps[path])
         except (imaging.DecodeError, OSError) as e:
           failures[path] = f'its map {maps[path]}: {e}'
           continue
-      yield colorizer.photo(rgb, path, labels)
+      yield photo
 
   with tqdm.tqdm(total=len(paths), unit='image', disable=None) as bar:
     for index, photos in enumerate(_batches(readable(), batch_size)):
