@@ -99,7 +99,7 @@ def test_gridnet_equals_a_pytorch_reference():
   params = jax.tree.map(
       lambda v: rng.uniform(0.5, 1.5, v.shape).astype(np.float32)
       if v.ndim == 1 else v, variables['params'])
-  got = module.apply({'params': params, 'batch_stats': stats}, gray)
+  got = jax.jit(module.apply)({'params': params, 'batch_stats': stats}, gray)
   reference = torch_semanticdriven.TorchGridNet(depths, columns, classes).eval()
   torch_semanticdriven.fill(reference, params, stats)
   with torch.no_grad():
@@ -128,12 +128,12 @@ def test_colorizer_and_its_huber_gradient_equal_a_pytorch_reference(
     return method_lib.huber(module.apply({'params': p}, gray, labels),
                             target)
 
-  value, grads = jax.value_and_grad(loss)(params)
+  value, grads = jax.jit(jax.value_and_grad(loss))(params)
   reference = torch_semanticdriven.TorchTwoStreamUNet(widths, classes)
   torch_semanticdriven.fill(reference, params)
   out = reference(torch_semanticdriven.nchw(gray), torch_semanticdriven.nchw(labels), instance_norm == 'all')
   np.testing.assert_allclose(
-      np.asarray(module.apply({'params': params}, gray, labels)),
+      np.asarray(jax.jit(module.apply)({'params': params}, gray, labels)),
       out.detach().numpy().transpose(0, 2, 3, 1), atol=2e-5)
   torch_loss = F.huber_loss(out, torch_semanticdriven.nchw(target), delta=1.0)
   torch_loss.backward()
