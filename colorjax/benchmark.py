@@ -64,6 +64,10 @@ flags.DEFINE_string('profile_dir', None, 'train: keep the profiler trace here '
                     '(default: a temporary folder)')
 flags.DEFINE_integer('num_samples', 8, 'samples per image (sample)')
 flags.DEFINE_bool('naive', True, 'also time the naive sampler (sample)')
+flags.DEFINE_integer('naive_pixels', 0,
+                     'time the naive sampler on only the first N of its n '
+                     'pixel steps (each one full generator pass) and '
+                     'extrapolate to n; 0: all (sample)')
 flags.DEFINE_string('workdir', None, 'editor: a trained workdir (default: '
                     'the --config model, randomly initialised)')
 flags.DEFINE_string('photo', None, 'editor: the photo to edit (default: a '
@@ -414,6 +418,7 @@ def benchmark_sample():
   import jax  # pylint: disable=g-import-not-at-top
   import jax.numpy as jnp  # pylint: disable=g-import-not-at-top
   from colorjax import methods  # pylint: disable=g-import-not-at-top
+  from colorjax.models import pixsem as models_lib  # pylint: disable=g-import-not-at-top
   config = _load_config()
   method = methods.get_method(config)
   num_samples = FLAGS.num_samples
@@ -434,9 +439,23 @@ def benchmark_sample():
       cond = conditioning(state, gray)
     jax.block_until_ready(cond)
     conditioning_s = (time.perf_counter() - start) / FLAGS.steps
+    chroma = size // config.data.downsample
+    pixels = chroma * chroma
+    partial = 0 < FLAGS.naive_pixels < pixels
     for sampler in ('cached', 'naive') if FLAGS.naive else ('cached',):
-      fn = jax.jit(lambda s, g, r, sampler=sampler: method.sample(
-          s, g, r, num_samples, sampler=sampler)[0])
+      if sampler == 'naive' and partial:
+        # The first naive_pixels steps of the naive loop (conditioning
+        # included once), extrapolated below: every step is the same
+        # full generator pass.
+        generator = method.model.generator
+        module = models_lib.GENERATORS[generator]
+        fn = jax.jit(lambda s, g, r: module.sample_naive(
+            s.model_state['ema']['generator'],
+            jnp.repeat(conditioning(s, g), num_samples, 0), r,
+            method.model.num_mixtures, num_pixels=FLAGS.naive_pixels))
+      else:
+        fn = jax.jit(lambda s, g, r, sampler=sampler: method.sample(
+            s, g, r, num_samples, sampler=sampler)[0])
       samples = fn(state, gray, jax.random.PRNGKey(0))     # compile + warm up
       jax.block_until_ready(samples)
       repeats = FLAGS.steps if sampler == 'cached' else 1
@@ -444,16 +463,28 @@ def benchmark_sample():
       for i in range(repeats):
         samples = fn(state, gray, jax.random.PRNGKey(i + 1))
       jax.block_until_ready(samples)
-      seconds = seconds_per_image[sampler] = (
-          (time.perf_counter() - start) / repeats)
+      seconds = (time.perf_counter() - start) / repeats
+      if sampler == 'naive' and partial:
+        seconds = conditioning_s + (seconds - conditioning_s) * (
+            pixels / FLAGS.naive_pixels)
+      seconds_per_image[sampler] = seconds
       results[sampler] = {'seconds_per_image': round(seconds, 4),
                           'samples_per_s': round(num_samples / seconds, 3)}
-  _warn_if_busy('the samplers', load.other)
+      if sampler == 'naive' and partial:
+        results[sampler]['extrapolated_from_pixel_steps'] = (
+            f'{FLAGS.naive_pixels} of {pixels}')
+  _warn_if_busy('sampling', load.other)
   device = jax.devices()[0]
   report = {'benchmark': 'sample', 'config': FLAGS.config,
             'device': f'{jax.device_count()} x {device.device_kind}',
             'image_size': size,
             'chroma_size': size // config.data.downsample,
+            'generator': dict(
+                type=method.model.generator,
+                channels=method.model.generator_channels,
+                blocks=method.model.generator_blocks,
+                scales=(method.model.generator_scales
+                        if method.model.generator == 'pixelcnnpp' else 1)),
             'num_samples_per_image': num_samples,
             'conditioning_seconds_per_image': round(conditioning_s, 4),
             'other_cpu': load.other,

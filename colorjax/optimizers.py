@@ -29,6 +29,7 @@ _SCHEDULES = {
     'step': ('boundaries', 'factor'),
     'cosine': ('warmup', 'decay', 'end_fraction'),
     'linear_warmup': ('warmup',),
+    'exponential': ('decay_rate',),
     'cyclic': ('step_size', 'min_learning_rate', 'mode', 'start'),
     'plateau': ('metric', 'mode', 'factor', 'patience', 'threshold',
                 'cooldown', 'min_scale'),
@@ -213,6 +214,12 @@ def _schedule(config: dict, num_train_steps: int, steps_per_epoch):
       progress = jnp.clip((t - warmup) / max(decay - warmup, 1), 0.0, 1.0)
       cosine = 0.5 * (1 + jnp.cos(jnp.pi * progress))
       return ramp * (end + (base - end) * cosine)
+  elif kind == 'exponential':  # PixelCNN++'s lr_decay: base * rate^step.
+    decay_rate = float(schedule.get('decay_rate', 1.0))
+    if not 0.0 < decay_rate <= 1.0:
+      raise ValueError(f'exponential schedule decay_rate must be in (0, 1], '
+                       f'not {decay_rate}')
+    rate = lambda t: base * decay_rate ** t
   elif kind == 'cyclic':
     half, mode = get('step_size'), schedule.get('mode', 'triangular')
     if not half or mode not in ('triangular', 'triangular2'):

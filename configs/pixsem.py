@@ -3,16 +3,30 @@
   python -m colorjax.main --config=configs/pixsem.py --workdir=DIR
   python -m colorjax.main --config=configs/pixsem.py:coco_stuff --workdir=DIR
   python -m colorjax.main --config=configs/pixsem.py:demo --workdir=DIR
+  python -m colorjax.main --config=configs/pixsem.py:voc_small --workdir=DIR
   variants: --config.model.variant=embedding | semantic_embedding |
             semantic_generator (default, the full model) | feature_transform
 
 Paper settings: gray rescaled to 128x128, colour at 32x32; Table 1/2 widths
 (64, 128, 256, 512), 160 embedding channels; mixture of 10 logistics;
 lambda1:lambda2:lambda3 = 1:100:1; Adam lr 1e-3, b1 0.95, b2 0.9995;
-Polyak averaging. Choices it leaves open: generator width 160 and 5 gated
-blocks (PixelCNN++ uses 160 filters), batch 16, EMA decay 0.9995, 100
-epochs, random horizontal flip; ab normalised by 128 (Lab's range) onto
-the DMoL's [-1, 1] grid; COCO-Stuff's 'unlabeled' (255) ignored.
+Polyak averaging. Choices it leaves open:
+- The generator "follows PixelCNN++" (section 3.1): its multi-scale
+  layout with the reference implementation's defaults (Salimans et al.
+  2017, pixel_cnn_pp/train.py): 3 scales (32, 16, 8), 5 gated blocks per
+  scale (nr_resnet), 160 filters, dropout 0.5, concat_elu; the
+  conditioning map average-pooled to each scale. `:voc_small` /
+  `:coco_stuff_small` (model.generator='small') keep the earlier
+  single-scale stack of 5 full-resolution blocks (no dropout).
+- "An initial learning rate equal to 0.001" (section 4.1) implies a decay:
+  PixelCNN++'s exponential decay, x 0.999995 per step
+  (optimizer.schedule.type='exponential', decay_rate); about x 0.72 over
+  the 100 VOC epochs.
+- Batch 16, EMA decay 0.9995, 100 epochs, random horizontal flip; ab
+  normalised by 128 (Lab's range) onto the DMoL's [-1, 1] grid;
+  COCO-Stuff's 'unlabeled' (255) ignored.
+The twins use the same multi-scale generator, shrunk (no dropout: their
+runs are far too short to overfit).
 
 Size, measured by `python -m colorjax.benchmark model --config=...` (the
 paper gives no parameter count; tests/test_methods.py guards these):
@@ -37,14 +51,19 @@ def _preprocess(size: int, train: bool) -> str:
 
 
 def get_config(arg: str = 'voc'):
-  """arg: 'voc' (default), 'coco_stuff', 'demo' (CPU minutes), 'tiny'."""
-  variant = config_lib.parse_arg(arg, 'pixsem', ('voc', 'coco_stuff'), 'voc')
+  """arg: 'voc' (default), 'coco_stuff', '<either>_small' (single-scale
+  generator), 'demo' (CPU minutes), 'tiny'."""
+  variant = config_lib.parse_arg(
+      arg, 'pixsem', ('voc', 'coco_stuff', 'voc_small', 'coco_stuff_small'),
+      'voc')
   config = config_lib.base_config(
-      'pixsem', 'coco_stuff' if variant == 'coco_stuff' else 'voc',
+      'pixsem', 'coco_stuff' if variant.startswith('coco_stuff') else 'voc',
       image_size=128, ab_scale=AB_SCALE)
   config.data.downsample = FACTOR
 
   config.model = ml_collections.ConfigDict(model_lib.SIZES['paper'])
+  if variant.endswith('_small'):
+    config.model.update(model_lib.SIZES['small'])
   config.model.variant = 'semantic_generator'
   config.model.dtype = 'float32'
   config.model.ema_decay = 0.9995       # Polyak averaging
@@ -56,7 +75,7 @@ def get_config(arg: str = 'voc'):
 
   config.optimizer = ml_collections.ConfigDict(dict(
       name='adam', learning_rate=1e-3, kwargs=dict(b1=0.95, b2=0.9995),
-      schedule=dict(type='constant')))
+      schedule=dict(type='exponential', decay_rate=0.999995)))
 
   config.sampling = ml_collections.ConfigDict()
   config.sampling.temperature = 1.0

@@ -76,13 +76,15 @@ CHROMACMC_SIZES = {
     'tiny': {'generator': 1_258_241, 'discriminator': 9_329},
 }
 PIXSEM_SIZES = {
-    ('voc', 'embedding'): 56_285_048,
-    ('voc', 'semantic_embedding'): 80_173_495,
-    ('voc', 'semantic_generator'): 80_240_695,
-    ('voc', 'feature_transform'): 80_665_015,
-    ('coco_stuff', 'semantic_generator'): 82_982_042,
-    ('demo', 'semantic_generator'): 694_625,
-    ('tiny', 'semantic_generator'): 47_397,
+    ('voc', 'embedding'): 108_688_568,
+    ('voc', 'semantic_embedding'): 132_577_015,
+    ('voc', 'semantic_generator'): 133_007_095,
+    ('voc', 'feature_transform'): 133_068_535,
+    ('coco_stuff', 'semantic_generator'): 138_530_522,
+    # The single-scale generator (the sizes before PixelCNN++'s layout).
+    ('voc_small', 'semantic_generator'): 80_240_695,
+    ('demo', 'semantic_generator'): 1_195_873,
+    ('tiny', 'semantic_generator'): 69_629,
 }
 
 

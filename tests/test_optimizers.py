@@ -58,6 +58,8 @@ STEPS = (0, 1, 7, 10, 19, 20, 33, 40, 59, 60, 99, 100, 150)
     (dict(type='cyclic', min_learning_rate=0.1, step_size_epochs=2,
           mode='triangular2'), 5, lambda t: _triangular(t, 0.1, 0.3, 10, True)),
     (dict(type='plateau', metric='train/loss'), None, lambda t: 0.3),
+    (dict(type='exponential', decay_rate=0.99), None,
+     lambda t: 0.3 * 0.99 ** t),
 ])
 def test_schedules_match_closed_forms(schedule, steps_per_epoch, expected):
   config = _config(schedule, learning_rate=0.3)
@@ -250,6 +252,7 @@ def test_clip_grad_norm():
 @pytest.mark.parametrize('schedule', [
     dict(type='cosine', warmup_steps=3),
     dict(type='step', boundaries_epochs=[1, 2], factor=0.5),
+    dict(type='exponential', decay_rate=0.8),
     dict(type='cyclic', min_learning_rate=0.2, step_size_steps=3,
          mode='triangular2'),
 ])
@@ -323,6 +326,8 @@ def test_field_references_are_resolved():
      'both warmup_steps and warmup_epochs'),
     (_config(dict(type='plateau')), None, 'needs `metric`'),
     (_config(dict(type='cyclic')), None, 'needs step_size_steps'),
+    (_config(dict(type='exponential', decay_rate=1.5)), None,
+     r'decay_rate must be in \(0, 1\]'),
     (_config(None, frozen=('brnch/.*',)), None,
      "'brnch/.*' matches no parameter.*branch/conv/bias"),
 ])

@@ -31,8 +31,12 @@ class PixSemMethod(base.Method):
         num_classes=config.data.num_classes, variant=model.variant,
         widths=tuple(model.widths), blocks=tuple(model.blocks),
         embedding_channels=model.embedding_channels,
+        # Workdirs from before the multi-scale generator have no field.
+        generator=model.get('generator', 'small'),
         generator_channels=model.generator_channels,
         generator_blocks=model.generator_blocks,
+        generator_scales=model.get('generator_scales', 3),
+        generator_dropout=model.get('generator_dropout', 0.0),
         num_mixtures=model.num_mixtures,
         dtype=base.compute_dtype(model.dtype))
     self.optimizer = self.make_optimizer('model')
@@ -71,12 +75,13 @@ class PixSemMethod(base.Method):
     return terms
 
   def train_step(self, state, batch, rng):
-    del rng   # the model is deterministic in training (no dropout)
     weights = self.config.loss
 
     def loss_fn(params):
+      # The generator's dropout (PixelCNN++'s; 0 in the twins) is on here.
       outputs = self.model.apply({'params': params}, batch['gray'],
-                                 batch['ab_small'])
+                                 batch['ab_small'], train=True,
+                                 rngs={'dropout': rng})
       terms = self.losses(outputs, batch)
       total = (weights.embedding * terms['nll_embedding']
                + weights.generator * terms['nll_generator']

@@ -5,8 +5,10 @@
   h (Table 2): shares f's bottom layers (up to the first dilated stage),
     then its own 512-channel dilated stage and an ASPP head: three 3x3
     convolutions with dilations 6, 12, 18 to #classes, summed.
-  g: the conditional PixelCNN++ of colorjax.models.pixelcnn over the 32x32
-    ab map, conditioned per pixel on
+  g: a conditional PixelCNN++ over the 32x32 ab map (`generator`:
+    'pixelcnnpp', the multi-scale network of colorjax.models.pixelcnnpp,
+    the paper preset; or 'small', colorjax.models.pixelcnn's single-scale
+    stack), conditioned per pixel on
       'embedding'          f(X)                          (purple flow)
       'semantic_embedding' f(X) trained jointly with h   (purple + blue)
       'semantic_generator' concat(f(X), softmax h(X))    (+ green, final)
@@ -24,20 +26,31 @@ import jax.numpy as jnp
 
 from colorjax.losses import dmol
 from colorjax.models import pixelcnn
+from colorjax.models import pixelcnnpp
 
 # Model sizes (config.model fields): Tables 1-2 of the paper, and the CPU
 # twins' (same architecture, shrunk; see configs/pixsem.py).
+# generator_blocks: gated blocks per scale (PixelCNN++'s nr_resnet) for
+# 'pixelcnnpp', blocks in all for 'small'.
 SIZES = {
     'paper': dict(widths=(64, 128, 256, 512), blocks=(2, 2, 2, 3, 3),
-                  embedding_channels=160, generator_channels=160,
-                  generator_blocks=5, num_mixtures=10),
+                  embedding_channels=160, generator='pixelcnnpp',
+                  generator_channels=160, generator_blocks=5,
+                  generator_scales=3, generator_dropout=0.5,
+                  num_mixtures=10),
+    'small': dict(generator='small', generator_channels=160,
+                  generator_blocks=5, generator_dropout=0.0),
     'demo': dict(widths=(16, 32, 48, 64), blocks=(1, 1, 1, 1, 1),
-                 embedding_channels=32, generator_channels=32,
-                 generator_blocks=3, num_mixtures=5),
+                 embedding_channels=32, generator='pixelcnnpp',
+                 generator_channels=32, generator_blocks=1,
+                 generator_scales=3, generator_dropout=0.0, num_mixtures=5),
     'tiny': dict(widths=(8, 8, 16, 16), blocks=(1, 1, 1, 1, 1),
-                 embedding_channels=8, generator_channels=8,
-                 generator_blocks=1, num_mixtures=2),
+                 embedding_channels=8, generator='pixelcnnpp',
+                 generator_channels=8, generator_blocks=1,
+                 generator_scales=2, generator_dropout=0.0, num_mixtures=2),
 }
+
+GENERATORS = {'pixelcnnpp': pixelcnnpp, 'small': pixelcnn}
 
 VARIANTS = ('embedding', 'semantic_embedding', 'semantic_generator',
             'feature_transform')
@@ -126,31 +139,51 @@ class PixSem(nn.Module):
   widths: Sequence[int] = (64, 128, 256, 512)
   blocks: Sequence[int] = (2, 2, 2, 3, 3)
   embedding_channels: int = 160
+  generator: str = 'pixelcnnpp'
   generator_channels: int = 160
   generator_blocks: int = 5
+  generator_scales: int = 3
+  generator_dropout: float = 0.0
   num_mixtures: int = 10
   dtype: Any = jnp.float32
 
   def setup(self):
     if self.variant not in VARIANTS:
       raise ValueError(f'variant {self.variant!r} not in {VARIANTS}')
+    if self.generator not in GENERATORS:
+      raise ValueError(f'generator {self.generator!r} not in '
+                       f'{tuple(GENERATORS)}')
+    if self.generator == 'small' and self.generator_dropout:
+      raise ValueError("the 'small' generator has no dropout; set "
+                       'model.generator_dropout=0')
+    self._g = GENERATORS[self.generator]
     self.conditioning = Conditioning(
         self.num_classes, self.variant, tuple(self.widths),
         tuple(self.blocks), self.embedding_channels, self.num_mixtures,
         self.dtype)
     cond_channels = self.embedding_channels + (
         self.num_classes if self.variant == 'semantic_generator' else 0)
-    self.generator = self.param(
+    extra = ({'num_scales': self.generator_scales}
+             if self.generator == 'pixelcnnpp' else {})
+    self.generator_params = self.param(
         'generator',
-        lambda rng: pixelcnn.init_params(rng, 2, cond_channels,
-                                         self.generator_channels,
-                                         self.generator_blocks,
-                                         self.num_mixtures))
+        lambda rng: self._g.init_params(rng, 2, cond_channels,
+                                        self.generator_channels,
+                                        self.generator_blocks,
+                                        self.num_mixtures, **extra))
 
-  def __call__(self, gray, ab) -> Dict[str, jnp.ndarray]:
-    """Teacher-forced outputs for training (eq. 6)."""
+  def __call__(self, gray, ab, train: bool = False
+               ) -> Dict[str, jnp.ndarray]:
+    """Teacher-forced outputs for training (eq. 6); `train` turns on the
+    generator's dropout (rng collection 'dropout')."""
     out = self.conditioning(gray)
-    out['generator_dmol'] = pixelcnn.forward(self.generator, ab, out['cond'])
+    if train and self.generator_dropout:
+      out['generator_dmol'] = self._g.forward(
+          self.generator_params, ab, out['cond'], self.generator_dropout,
+          self.make_rng('dropout'))
+    else:
+      out['generator_dmol'] = self._g.forward(self.generator_params, ab,
+                                              out['cond'])
     return out
 
   def sample(self, gray, rng, num_samples: int = 1, temperature: float = 1.0,
@@ -158,13 +191,13 @@ class PixSem(nn.Module):
     """ab samples [N, num_samples, h, w, 2]; the conditioning runs once."""
     out = self.conditioning(gray)
     cond = jnp.repeat(out['cond'], num_samples, axis=0)
-    params = self.generator
+    params = self.generator_params
     if sampler == 'cached':
-      ab, _ = pixelcnn.sample_cached(params, cond, rng, self.num_mixtures,
-                                     temperature)
+      ab, _ = self._g.sample_cached(params, cond, rng, self.num_mixtures,
+                                    temperature)
     elif sampler == 'naive':
-      ab = pixelcnn.sample_naive(params, cond, rng, self.num_mixtures,
-                                 temperature)
+      ab = self._g.sample_naive(params, cond, rng, self.num_mixtures,
+                                temperature)
     else:
       raise ValueError(f'sampler {sampler!r} not in (cached, naive)')
     n = gray.shape[0]
