@@ -1,6 +1,10 @@
 """Puts evaluation results of several workdirs side by side.
 
   python -m colorjax.compare W1 W2 ... [--preset=paper004] [--output=DIR]
+  # Train and evaluate every method and its ablations (colorjax.suite):
+  python -m colorjax.compare --suite=demo [--quick] [--seeds=N] \
+      [--images=N] [--only=chromacmc,pixsem/embedding] [--output=DIR]
+  python -m colorjax.compare --suite=paper --data_dir=DIR --dry_run
 
 Each argument is a workdir (its `eval/<preset>/metrics.json`, written by
 `python -m colorjax.evaluate --preset=...`) or a metrics.json file. The
@@ -9,14 +13,19 @@ resolution protocol and canvas, image limit and count, and the same
 reference-network files (SHA-256) -- or compare refuses, naming what
 differs: numbers from different protocols are not comparable. Writes a
 markdown table (the preset's headline metrics) and a CSV (every metric).
+
+`--suite` runs colorjax.suite (see its docstring): the runs' results,
+checked to share one protocol per evaluation dataset, go into a table of
+means and spreads over seeds (`seed_tables`), a CSV and a figure.
 """
 
 import csv
 import io
 import json
+import math
 import os
 import sys
-from typing import Dict, List, Optional, Sequence
+from typing import Dict, List, Optional, Sequence, Tuple
 
 from absl import app
 from absl import flags
@@ -78,8 +87,12 @@ def check_same_protocol(runs: Dict[str, dict]) -> None:
         'comparable:\n  ' + '\n  '.join(problems))
 
 
-def _number(value) -> bool:
+def is_number(value) -> bool:
+  """An int or float result (not a bool)."""
   return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+_number = is_number
 
 
 def tables(runs: Dict[str, dict]):
@@ -125,14 +138,164 @@ def compare(paths: Sequence[str], preset: Optional[str] = None):
   return runs
 
 
+# ------------------------------------------------------- means over seeds
+def mean_std(values: Sequence[float]) -> Tuple[float, Optional[float], int]:
+  """(mean, sample standard deviation (ddof 1; None for one value), count)
+  of the finite numbers in `values` (NaN and None left out; an empty list
+  gives (nan, None, 0))."""
+  numbers = [float(v) for v in values
+             if _number(v) and math.isfinite(float(v))]
+  n = len(numbers)
+  if not n:
+    return math.nan, None, 0
+  mean = sum(numbers) / n
+  if n == 1:
+    return mean, None, 1
+  var = sum((v - mean) ** 2 for v in numbers) / (n - 1)
+  return mean, math.sqrt(var), n
+
+
+def aggregate(groups: Dict[str, List[dict]], exclude: Sequence[str] = ()
+              ) -> Dict[str, Dict[str, Tuple[float, Optional[float], int]]]:
+  """{label: {key: (mean, std, count)}} of every numeric key (but
+  `exclude`) of each group's results (a group: the runs of one
+  configuration, one per seed)."""
+  out = {}
+  for label, results in groups.items():
+    keys = sorted({k for r in results for k, v in r.items()
+                   if _number(v) and k not in exclude})
+    out[label] = {k: mean_std([r.get(k) for r in results]) for k in keys}
+  return out
+
+
+def format_number(value, digits: int = 4) -> str:
+  """4 significant digits; integers of 10,000 and more with separators."""
+  if value is None or (isinstance(value, float) and math.isnan(value)):
+    return '-'
+  if isinstance(value, float) and value.is_integer() and abs(value) >= 1e4:
+    value = int(value)
+  if isinstance(value, int):
+    return f'{value:,}'
+  return f'{value:.{digits}g}'
+
+
+def format_mean_std(stat: Tuple[float, Optional[float], int],
+                    digits: int = 4) -> str:
+  """'16.75 ± 0.12' over several seeds, '16.75' for one (or no spread:
+  a parameter count), '-' for none."""
+  mean, std, n = stat
+  if not n:
+    return '-'
+  if not std:
+    return format_number(mean, digits)
+  return f'{format_number(mean, digits)} ± {std:.2g}'
+
+
+def seed_tables(groups: Dict[str, List[dict]],
+                columns: Sequence[Tuple[str, str]],
+                label_keys: Sequence[str] = ('method', 'variant')):
+  """(markdown, csv text) of runs grouped by configuration, each cell the
+  mean ± sample std over the group's results (its seeds).
+
+  groups: {label: [results, one per seed]} in table order; columns: (key,
+  header) of the markdown's numeric columns (a key no result has is left
+  out); label_keys: text fields of the first result shown before them.
+  The CSV has every numeric key (but seed and step) as <key>_mean and
+  <key>_std, and n_seeds.
+  """
+  stats = aggregate(groups, exclude=('seed', 'step'))
+  shown = [(k, h) for k, h in columns
+           if any(k in s for s in stats.values())]
+  lines = ['| ' + ' | '.join(list(label_keys) + ['seeds'] +
+                             [h for _, h in shown]) + ' |',
+           '|' + '---|' * (len(label_keys) + 1 + len(shown))]
+  for label, results in groups.items():
+    first = results[0]
+    seeds = len(results)
+    cells = [str(first.get(k, '')) for k in label_keys] + [str(seeds)]
+    cells += [format_mean_std(stats[label][k]) if k in stats[label] else '-'
+              for k, _ in shown]
+    lines.append('| ' + ' | '.join(cells) + ' |')
+  keys = sorted({k for s in stats.values() for k in s})
+  out = io.StringIO()
+  writer = csv.writer(out)
+  writer.writerow(list(label_keys) + ['n_seeds'] + [
+      f'{k}_{part}' for k in keys for part in ('mean', 'std')])
+  for label, results in groups.items():
+    row = [results[0].get(k, '') for k in label_keys] + [len(results)]
+    for k in keys:
+      mean, std, n = stats[label].get(k, (math.nan, None, 0))
+      row += [repr(mean) if n else '', repr(std) if std is not None else '']
+    writer.writerow(row)
+  return '\n'.join(lines) + '\n', out.getvalue()
+
+
+def runs_csv(results: Sequence[dict], first_keys: Sequence[str]) -> str:
+  """One CSV row per result (every seed), every numeric key."""
+  keys = sorted({k for r in results for k, v in r.items() if _number(v)}
+                - set(first_keys))
+  out = io.StringIO()
+  writer = csv.writer(out)
+  writer.writerow(list(first_keys) + keys)
+  for r in results:
+    writer.writerow([r.get(k, '') for k in first_keys] +
+                    [r.get(k, '') for k in keys])
+  return out.getvalue()
+
+
 FLAGS = flags.FLAGS
 
 if __name__ == '__main__':
+  from colorjax import suite as suite_lib  # pylint: disable=g-import-not-at-top  (registers its preset)
   flags.DEFINE_enum('preset', None, protocols.names(), 'which results of '
-                    'each workdir (default: its only eval/<preset>)')
-  flags.DEFINE_string('output', None, 'folder for comparison.md and .csv')
+                    'each workdir (default: its only eval/<preset>); with '
+                    f'--suite: the evaluation (default '
+                    f'{suite_lib.SUITE_PRESET})')
+  flags.DEFINE_string('output', None, 'folder for comparison.md and .csv; '
+                      'with --suite: the suite\'s folder (default '
+                      'suite_<kind>)')
+  flags.DEFINE_enum('suite', None, list(suite_lib.SUITES), 'train and '
+                    'evaluate every method and its ablations '
+                    '(colorjax.suite) instead of comparing workdirs')
+  flags.DEFINE_bool('quick', False, '--suite=demo on the :tiny twins with a '
+                    'tiny budget (minutes; CI)')
+  flags.DEFINE_integer('images', None, 'training images per run (default: '
+                       + ', '.join(f'{k} {v:,}' for k, v in
+                                   suite_lib.DEFAULT_IMAGES.items()) + ')')
+  flags.DEFINE_integer('seeds', 1, 'seeds 0..N-1 of every run')
+  flags.DEFINE_list('only', None, 'methods or method/variant to run, e.g. '
+                    'chromacmc,pixsem/embedding')
+  flags.DEFINE_string('data_dir', None, 'tfds data_dir of every run '
+                      '(--suite=paper: where the datasets are prepared)')
+  flags.DEFINE_string('shapes', None, 'semantic_shapes build config of the '
+                      'demo suites (default: the configs\' 64)')
+  flags.DEFINE_integer('max_images', None, 'evaluation images per run '
+                       '(default: ' + ', '.join(
+                           f'{k} {v:,}' for k, v in
+                           suite_lib.DEFAULT_EVAL_IMAGES.items()) + ')')
+  flags.DEFINE_multi_string('override', [], 'METHOD:KEY=VALUE (METHOD or '
+                            '*): --config.KEY=VALUE for that method\'s runs')
+  flags.DEFINE_bool('dry_run', False, 'print the planned runs (commands and '
+                    'config overrides) and stop')
 
   def main(argv):
+    if FLAGS.suite:
+      if len(argv) > 1:
+        raise app.UsageError('--suite takes no workdir arguments')
+      kind = 'quick' if FLAGS.quick else FLAGS.suite
+      from colorjax import console  # pylint: disable=g-import-not-at-top
+      console.quiet_libraries(FLAGS.verbosity)   # as the trainer's CLI
+      try:
+        result = suite_lib.run_suite(
+            FLAGS.suite, FLAGS.output or f'suite_{kind}', FLAGS.quick,
+            FLAGS.images, FLAGS.seeds, FLAGS.only, FLAGS.data_dir,
+            FLAGS.shapes, FLAGS.preset, FLAGS.max_images, FLAGS.override,
+            FLAGS.dry_run, argv=['python', '-m', 'colorjax.compare'] +
+            sys.argv[1:])
+      except (ValueError, KeyError) as e:
+        print(f'compare: {e}', file=sys.stderr)
+        sys.exit(2)
+      sys.exit(1 if result['failed'] else 0)
     paths: List[str] = argv[1:]
     if len(paths) < 1:
       raise app.UsageError('name at least one workdir or metrics.json')

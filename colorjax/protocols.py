@@ -24,6 +24,9 @@ of different protocols side by side.
   fid5k-256  FID and LPIPS of the first 5,000 images of the split (each
              photo's real region resized to 299 for Inception, 256 for
              LPIPS) plus colourfulness and its difference to ground truth.
+  suite      the comparison suite (colorjax.suite): colour metrics at the
+             model input and the method's own segmentation head, first
+             256 images (under it SemanticDriven can be fed the true maps).
   full       everything colorjax computes, at full resolution: colour
              metrics, the method's own segmentation head, perceptual
              metrics, semantic interpretability, reference segmenter,
@@ -94,6 +97,14 @@ PRESETS: Dict[str, Preset] = {
                                                    lpips_size=256)},
         ('fid', 'lpips', 'colorfulness', 'delta_colorfulness'),
         max_images=5000),
+    'suite': Preset(
+        "The comparison suite (colorjax.suite): colour metrics at the model "
+        "input and the method's own segmentation head",
+        {'colour': dict(type='colour', resolution='model'),
+         'segmentation': dict(type='segmentation', skip_if_missing=True)},
+        ('psnr', 'ssim', 'rmse_ab', 'l2ab_auc', 'colorfulness',
+         'delta_colorfulness', 'miou'),
+        max_images=256),
     'full': Preset(
         'Every metric whose inputs are available, full resolution',
         {'colour': _COLOUR_ALL,
