@@ -476,7 +476,12 @@ def test_workdir_engine_serves_what_colorize_writes(real_workdir, tmp_path):
   client = server.create_app(engine).test_client()
   photo = _wide_scene()
   Image.fromarray(photo).save(tmp_path / 'wide.png')
+  runs = []
+  predict = engine._colorizer.predict    # pylint: disable=protected-access
+  engine._colorizer.predict = lambda *a, **k: runs.append(1) or predict(   # pylint: disable=protected-access
+      *a, **k)
   body = upload(client, encode(photo), 'wide.png').get_json()
+  assert len(runs) == 1       # one model run gives the map and the colours
   written, _ = colorize.colorize(real_workdir, [str(tmp_path / 'wide.png')],
                                  str(tmp_path / 'out'),
                                  save_segmentation=True)

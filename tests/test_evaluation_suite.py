@@ -248,17 +248,25 @@ def test_presets_record_their_protocol_and_compare_refuses_mixing(
   assert result.returncode == 2 and 'not comparable' in result.stderr
 
 
-def test_reference_segmenter_reports_gray_colorized_rgb(shapes_data_dir,
-                                                        tiny_run, tmp_path):
-  """004 Table 3's triple: the segmenter's mIoU on RGB and on gray equals
-  its own evaluation of those images; a perfect colorization scores as
-  RGB, ab = 0 as gray."""
+@pytest.fixture(scope='module')
+def tiny_segmenter(shapes_data_dir, tmp_path_factory):
+  """(workdir, its own final evaluation) of the tiny reference segmenter."""
   from colorjax import train  # pylint: disable=g-import-not-at-top
   from conftest import tiny_config  # pylint: disable=g-import-not-at-top
   seg_config = tiny_config(shapes_data_dir, 'segmenter')
   seg_config.data.eval_max_batches = -1
-  seg_dir = str(tmp_path / 'segmenter')
-  own = train.train_and_evaluate(seg_config, seg_dir)['eval']
+  seg_dir = str(tmp_path_factory.mktemp('segmenter'))
+  return seg_dir, train.train_and_evaluate(seg_config, seg_dir)['eval']
+
+
+def test_reference_segmenter_reports_gray_colorized_rgb(shapes_data_dir,
+                                                        tiny_run,
+                                                        tiny_segmenter):
+  """004 Table 3's triple: the segmenter's mIoU on RGB and on gray equals
+  its own evaluation of those images; a perfect colorization scores as
+  RGB, ab = 0 as gray."""
+  from conftest import tiny_config  # pylint: disable=g-import-not-at-top
+  seg_dir, own = tiny_segmenter
   config = tiny_config(shapes_data_dir)
   config.data.eval_max_batches = -1
   evals = {'r': dict(type='reference_segmentation', segmenter=seg_dir)}
@@ -349,3 +357,39 @@ def test_diversity_metrics_equal_their_references(shapes_data_dir,
   assert got['diversity_msssim'] == pytest.approx(float(pairs.mean()),
                                                   rel=1e-5)
   assert os.path.exists(tmp_path / 'plots' / 'd_msssim_histogram.png')
+
+
+def test_paper_presets_000_and_004_run_their_tables_protocols(
+    shapes_data_dir, tiny_run, tiny_segmenter, tmp_path):
+  """000 Table 1 (PSNR, SSIM, entropy at the model input) on ChromaCMC and
+  004 Table 3 / Fig. 11 (reference-segmenter mIoU on gray / colorized /
+  RGB, PSNR and ab RMSE at the photos' resolution, MS-SSIM between two
+  samples with its histogram) on PixSem, each through its preset."""
+  from colorjax import train  # pylint: disable=g-import-not-at-top
+  from conftest import tiny_config  # pylint: disable=g-import-not-at-top
+  workdir, _ = tiny_run
+  table1 = evaluate.evaluate_workdir(workdir, preset='paper000',
+                                     plots_dir=str(tmp_path / 'p000'))
+  assert table1['preset'] == 'paper000'
+  assert table1['protocol']['colour']['resolution'] == 'model'
+  for key in ('psnr', 'ssim', 'entropy'):
+    assert np.isfinite(table1[key]), key
+  assert 0.0 < table1['entropy'] <= 8.0          # bits, 256 grey levels
+
+  pixsem_dir = str(tmp_path / 'pixsem')
+  train.train_and_evaluate(tiny_config(shapes_data_dir, name='pixsem',
+                                       num_train_steps=2), pixsem_dir)
+  seg_dir, own = tiny_segmenter
+  table3 = evaluate.evaluate_workdir(
+      pixsem_dir, preset='paper004', networks={'segmenter': seg_dir},
+      plots_dir=str(tmp_path / 'p004'))
+  assert table3['preset'] == 'paper004' and not table3.get('skipped')
+  assert table3['protocol']['colour']['resolution'] == 'full'
+  assert table3['miou_rgb'] == pytest.approx(own['miou'], abs=0.02)
+  assert table3['miou_gray'] == pytest.approx(
+      own['val_segmentation_gray/miou'], abs=0.02)
+  for key in ('miou_colorized', 'psnr', 'rmse_ab', 'diversity_msssim'):
+    assert np.isfinite(table3[key]), key
+  assert table3['rmse_ab'] > 0.0 and -1.0 <= table3['diversity_msssim'] < 1.0
+  histogram = [p for p in table3['plots'] if 'msssim' in p.lower()]
+  assert histogram and Image.open(histogram[0]).size[0] > 100

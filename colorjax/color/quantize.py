@@ -15,6 +15,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from colorjax import choices
+
 NUM_AB_BINS = 313
 AB_GRID_STEP = 10.0
 
@@ -98,7 +100,8 @@ def decode_ab_logits(logits, decode: str = 'annealed_mean',
     return annealed_mean_from_logits(logits, 1.0)
   if decode == 'mode':
     return jnp.asarray(ab_gamut_bins())[jnp.argmax(logits, -1)]
-  raise ValueError(f'decode must be one of {DECODINGS}, not {decode!r}')
+  choices.check('decode', decode, DECODINGS)
+  raise AssertionError(decode)   # every choice is handled above
 
 
 def annealed_mean(probs, temperature: float = 0.38):

@@ -60,11 +60,21 @@ class WorkdirEngine:
     self.palette = evaluators.PALETTE[:len(self.class_names)]
     self.mode = ('sample' if self._colorizer.samples else
                  'edit' if self._colorizer.takes_map else 'view')
+    self._last = None    # (photo, options) -> the run's result; see _run
 
   def _run(self, rgb, labels=None, **kwargs):
+    # One model run serves an upload's segment() and colorize() of the
+    # same photo: the last map-less run is kept, with the photo array
+    # itself (an identity check, not a hash of megapixels).
+    key = (rgb, tuple(sorted(kwargs.items())))
+    if labels is None and self._last is not None and (
+        self._last[0][0] is rgb and self._last[0][1] == key[1]):
+      return self._last[1]
     photo = self._colorizer.photo(np.asarray(rgb, np.uint8), '', labels)
     ab, predicted = self._colorizer.predict([photo], **kwargs)
-    return photo, ab[0], None if predicted is None else predicted[0]
+    result = photo, ab[0], None if predicted is None else predicted[0]
+    self._last = (key, result) if labels is None else None
+    return result
 
   def segment(self, rgb):
     _, _, labels = self._run(rgb)

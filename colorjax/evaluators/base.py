@@ -15,6 +15,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from colorjax import choices
 from colorjax import color
 from colorjax import sharding
 
@@ -150,9 +151,8 @@ class Evaluator:
     self.mesh = mesh
     self.ab_scale = config.data.ab_scale
     self.resolution = cfg.get('resolution') or 'model'
-    if self.resolution not in ('model', 'full'):
-      raise ValueError(f'evals.{name}.resolution must be model or full, not '
-                       f'{self.resolution!r}')
+    choices.check(f'evals.{name}.resolution', self.resolution,
+                  ('model', 'full'))
     if self.uses_resolution and self.resolution == 'full':
       self.needs_keys = tuple(self.needs_keys) + (
           'l_full', 'ab_full', 'full_hw', 'full_downscaled')

@@ -12,6 +12,7 @@ with a positive target, the usual rule for multi-label images) or 'argmax'
 import jax
 import jax.numpy as jnp
 
+from colorjax import choices
 from colorjax import metrics as metrics_lib
 from colorjax.evaluators import base
 
@@ -22,9 +23,7 @@ class ClassificationEvaluator(base.Evaluator):
     self.output = cfg.get('output', 'classification')
     self.label_key = cfg.get('label_key', 'labels')
     self.match = cfg.get('match', 'any')
-    if self.match not in ('any', 'argmax'):
-      raise ValueError(f'evals.{name}.match must be any or argmax, not '
-                       f'{self.match!r}')
+    choices.check(f'evals.{name}.match', self.match, ('any', 'argmax'))
     self.top_k = tuple(cfg.get('top_k', (1, 5)))
     self.needs_keys = (self.label_key,)
     self.needs_outputs = (self.output,)

@@ -1,4 +1,4 @@
-"""Pixel-wise segmentation losses."""
+"""Pixel-wise segmentation losses (and the train-time pixel accuracy)."""
 
 from typing import Optional
 
@@ -25,6 +25,17 @@ def cross_entropy(logits, labels, ignore_label: Optional[int] = None,
   log_probs = jax.nn.log_softmax(logits, axis=-1)
   nll = -jnp.take_along_axis(log_probs, safe[..., None], axis=-1)[..., 0]
   return jnp.sum(jnp.where(valid, nll, 0.0)) / jnp.maximum(valid.sum(), 1)
+
+
+def pixel_accuracy(logits, labels, ignore_label: Optional[int] = None):
+  """Share of labelled pixels (a class, not `ignore_label`) whose argmax is
+  their label; labels [...] or [..., 1]."""
+  labels = labels.reshape(logits.shape[:-1]).astype(jnp.int32)
+  valid = (labels >= 0) & (labels < logits.shape[-1])
+  if ignore_label is not None:
+    valid &= labels != ignore_label
+  hits = (jnp.argmax(logits, -1) == labels) & valid
+  return hits.sum() / jnp.maximum(valid.sum(), 1)
 
 
 def soft_dice(logits, labels, ignore_label: Optional[int] = None,

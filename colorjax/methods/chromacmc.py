@@ -21,6 +21,7 @@ import jax
 import jax.numpy as jnp
 import optax
 
+from colorjax import choices
 from colorjax import console
 from colorjax import pretrained
 from colorjax.color import delta_e_cmc
@@ -58,10 +59,8 @@ class ChromaCMC(base.Method):
     loss = config.loss
     self.colour = loss.get('colour', 'cmc')
     scale = loss.get('cmc_scale', 'lab')
-    if self.colour not in COLOUR_LOSSES or scale not in CMC_SCALES:
-      raise ValueError(
-          f'loss.colour={self.colour!r}, loss.cmc_scale={scale!r}: known '
-          f'colour losses {COLOUR_LOSSES}, scales {CMC_SCALES}')
+    choices.check('loss.colour', self.colour, COLOUR_LOSSES)
+    choices.check('loss.cmc_scale', scale, CMC_SCALES)
     # What a per-pixel colour distance is divided by: 1 (Lab units) or the
     # ab scale (the units of the network's tanh output).
     self.colour_unit = 1.0 if scale == 'lab' else float(self.ab_scale)

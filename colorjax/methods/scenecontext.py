@@ -19,6 +19,7 @@ import jax
 import jax.numpy as jnp
 import optax
 
+from colorjax import choices
 from colorjax.color import quantize
 from colorjax.losses import distribution
 from colorjax.losses import segmentation as seg_losses
@@ -42,17 +43,13 @@ class SceneContext(base.BinnedColourMethod):
   def __init__(self, config):
     super().__init__(config)
     model = config.model
-    if model.variant not in models.VARIANTS:
-      raise ValueError(f'model.variant must be one of '
-                       f'{sorted(models.VARIANTS)}, not {model.variant!r}')
+    choices.check('model.variant', model.variant, sorted(models.VARIANTS))
     self.heads = models.VARIANTS[model.variant]
     self.num_scenes = config.data.num_scenes
     self.ab_scale = config.data.ab_scale
     self.ignore_label = config.data.get('ignore_label')
     decode = config.decoding.decode
-    if decode not in DECODINGS:
-      raise ValueError(f'decoding.decode must be one of {DECODINGS}, not '
-                       f'{decode!r}')
+    choices.check('decoding.decode', decode, DECODINGS)
     self.network = lambda train: models.SceneContext(
         encoder_widths=tuple(model.encoder_widths),
         middle_width=model.middle_width, decoder_convs=model.decoder_convs,

@@ -112,12 +112,7 @@ class Segmenter(base.Method):
     return seg_losses.cross_entropy(logits, labels, self.ignore_label)
 
   def pixel_accuracy(self, logits, labels) -> jax.Array:
-    labels = labels.reshape(logits.shape[:-1]).astype(jnp.int32)
-    valid = (labels >= 0) & (labels < self.num_classes)
-    if self.ignore_label is not None:
-      valid &= labels != self.ignore_label
-    hits = (jnp.argmax(logits, -1) == labels) & valid
-    return hits.sum() / jnp.maximum(valid.sum(), 1)
+    return seg_losses.pixel_accuracy(logits, labels, self.ignore_label)
 
   def train_step(self, state, batch, rng):
     del rng   # no dropout

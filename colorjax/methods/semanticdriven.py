@@ -25,6 +25,7 @@ import jax
 import jax.numpy as jnp
 import optax
 
+from colorjax import choices
 from colorjax.losses import segmentation as seg_losses
 from colorjax.methods import base
 from colorjax.models import semanticdriven as models
@@ -47,12 +48,8 @@ class SemanticDriven(base.Method):
 
   def __init__(self, config):
     super().__init__(config)
-    if config.stage not in STAGES:
-      raise ValueError(f'stage must be one of {sorted(STAGES)}, not '
-                       f'{config.stage!r}')
-    if config.train_maps not in TRAIN_MAPS:
-      raise ValueError(f'train_maps must be one of {TRAIN_MAPS}, not '
-                       f'{config.train_maps!r}')
+    choices.check('stage', config.stage, sorted(STAGES))
+    choices.check('train_maps', config.train_maps, TRAIN_MAPS)
     self.trained = STAGES[config.stage]
     self.num_classes = config.data.num_classes
     self.ignore_label = config.data.get('ignore_label')
@@ -148,12 +145,8 @@ class SemanticDriven(base.Method):
     metrics = {'loss': loss, **{f'loss_{k}': v for k, v in terms.items()},
                'grad_norm': optax.global_norm(grads)}
     if logits is not None:
-      labels = batch['segmentation'].astype(jnp.int32)[..., 0]
-      valid = (labels >= 0) & (labels < self.num_classes)
-      if self.ignore_label is not None:
-        valid &= labels != self.ignore_label
-      hits = (jnp.argmax(logits, -1) == labels) & valid
-      metrics['pixel_accuracy'] = hits.sum() / jnp.maximum(valid.sum(), 1)
+      metrics['pixel_accuracy'] = seg_losses.pixel_accuracy(
+          logits, batch['segmentation'], self.ignore_label)
     return state.replace(step=state.step + 1, params=params,
                          opt_state=opt_state,
                          model_state={**state.model_state,
@@ -165,6 +158,8 @@ class SemanticDriven(base.Method):
                                 self.map_labels(labels))
 
   def predict(self, state, batch) -> Dict[str, jax.Array]:
+    # GridNet runs even when the batch brings its map: its segmentation is
+    # part of the output (the segmentation evaluator scores it either way).
     logits = self.segment(state, batch['gray'])
     labels = batch.get('semantic_map')
     if labels is None:

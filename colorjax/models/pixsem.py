@@ -24,6 +24,7 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
+from colorjax import choices
 from colorjax.losses import dmol
 from colorjax.models import pixelcnn
 from colorjax.models import pixelcnnpp
@@ -148,11 +149,8 @@ class PixSem(nn.Module):
   dtype: Any = jnp.float32
 
   def setup(self):
-    if self.variant not in VARIANTS:
-      raise ValueError(f'variant {self.variant!r} not in {VARIANTS}')
-    if self.generator not in GENERATORS:
-      raise ValueError(f'generator {self.generator!r} not in '
-                       f'{tuple(GENERATORS)}')
+    choices.check('model.variant', self.variant, VARIANTS)
+    choices.check('model.generator', self.generator, tuple(GENERATORS))
     if self.generator == 'small' and self.generator_dropout:
       raise ValueError("the 'small' generator has no dropout; set "
                        'model.generator_dropout=0')

@@ -35,6 +35,7 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
+from colorjax import choices
 from colorjax.models import layers
 
 MAP_INPUTS = ('index', 'embedding')
@@ -170,12 +171,8 @@ class TwoStreamUNet(nn.Module):
 
   @nn.compact
   def __call__(self, gray, labels):
-    if self.map_input not in MAP_INPUTS:
-      raise ValueError(f'map_input must be one of {MAP_INPUTS}, not '
-                       f'{self.map_input!r}')
-    if self.instance_norm not in INSTANCE_NORMS:
-      raise ValueError(f'instance_norm must be one of {INSTANCE_NORMS}, '
-                       f'not {self.instance_norm!r}')
+    choices.check('map_input', self.map_input, MAP_INPUTS)
+    choices.check('instance_norm', self.instance_norm, INSTANCE_NORMS)
     if labels.ndim == 3:
       labels = labels[..., None]
     labels = jnp.clip(labels.astype(jnp.int32), 0, self.num_classes - 1)

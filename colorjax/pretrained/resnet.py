@@ -25,6 +25,8 @@ from typing import Optional, Sequence
 import flax.linen as nn
 import jax.numpy as jnp
 
+from colorjax import choices
+
 RESNET18_BLOCKS = (2, 2, 2, 2)
 RESNET34_BLOCKS = (3, 4, 6, 3)
 RESNET50_BLOCKS = (3, 4, 6, 3)
@@ -100,10 +102,7 @@ class ResNet(nn.Module):
       raise ValueError('replace_stride_with_dilation needs 3 flags, got '
                        f'{self.replace_stride_with_dilation}')
     blocks = {'bottleneck': Bottleneck, 'basic': BasicBlock}
-    if self.block not in blocks:
-      raise ValueError(f'block must be one of {sorted(blocks)}, not '
-                       f'{self.block!r}')
-    block = blocks[self.block]
+    block = blocks[choices.check('block', self.block, sorted(blocks))]
     if block is BasicBlock and any(self.replace_stride_with_dilation):
       raise ValueError('dilation is not supported by BasicBlock (as in '
                        'torchvision)')

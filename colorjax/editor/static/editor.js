@@ -491,23 +491,19 @@
     ui.resetMap.disabled = !editable();
   }
 
-  function undo() {
-    if (state.stroke || !state.undo.length) return;
-    const entry = state.undo.pop();
-    pasteRect(entry.before, entry.rect);
+  // Moves the newest change from one history to the other, restoring the
+  // rectangle as it was before (undo) or after (redo) that change.
+  function travel(from, to, side) {
+    if (state.stroke || !from.length) return;
+    const entry = from.pop();
+    pasteRect(entry[side], entry.rect);
     refreshOverlay(entry.rect);
-    state.redo.push(entry);
+    to.push(entry);
     afterEdit();
   }
 
-  function redo() {
-    if (state.stroke || !state.redo.length) return;
-    const entry = state.redo.pop();
-    pasteRect(entry.after, entry.rect);
-    refreshOverlay(entry.rect);
-    state.undo.push(entry);
-    afterEdit();
-  }
+  const undo = () => travel(state.undo, state.redo, 'before');
+  const redo = () => travel(state.redo, state.undo, 'after');
 
   // Replaces the whole map (Reset, Open map...) as one undoable change.
   function replaceMap(indices) {
