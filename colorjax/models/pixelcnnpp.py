@@ -17,15 +17,15 @@ a spatial `h` (pooled to each scale):
 
 `sample_cached` extends fast-pixel-cnn's caching (Ramachandran et al.
 2017) to the strided and transposed layers: every shifted convolution
-keeps its padded input map at its own resolution; at fine row i the
-vertical stream of row i >> s of every scale s is computed (whole rows),
-and at fine pixel (i, j) the horizontal stream of pixel (i >> s, j >> s)
-of every scale. A coarse position is first computed at the first fine
-step of its 2^s x 2^s block -- when, by causality, everything it depends
-on is final -- and recomputed to the same value at the block's later
-steps, so each step has the same shape and there is no `cond` in the
-scan. A sample costs about S forward passes' worth of arithmetic instead
-of n (`colorjax.benchmark sample` measures it).
+keeps its padded input map at its own resolution. At fine row i the
+vertical stream of row i >> s of every scale s is computed (whole rows;
+a coarse row is recomputed, to the same value, at each fine row of its
+block). At fine pixel (i, j) the horizontal stream runs at scale 0, and
+at scale s only where a 2^s x 2^s block starts (a `lax.cond`): by
+causality everything that position depends on is final then, and the
+block's later steps read its up-pass output back from a per-scale cache
+(`upval`). A sample costs about two forward passes' worth of arithmetic
+instead of n (`colorjax.benchmark sample` measures it).
 """
 
 from typing import Any, Callable, Dict, Optional
@@ -319,6 +319,16 @@ def sample_cached(params, cond, rng, num_mixtures, temperature=1.0,
   specs = _cache_specs(params, height, width)
   caches = {name: jnp.zeros((batch, hh, ww, c), jnp.float32)
             for name, (_, _, c, hh, ww) in specs.items()}
+  channels = params['out']['w'].shape[2]
+  for scale in range(1, scales):   # the up pass's output at each scale
+    caches[f'upval{scale}'] = jnp.zeros(
+        (batch, height >> scale, width >> scale, channels), jnp.float32)
+  # The horizontal stream's caches of scales >= s (what scale s's
+  # conditional step reads and writes).
+  coarse_caches = {
+      s: [n for n, spec in specs.items() if spec[0] == UL_SITE and (
+          spec[1] >= s or n == f'down{s}_ul')]
+      + [f'upval{t}' for t in range(s, scales)] for s in range(1, scales)}
   no_dropout = lambda x: x
 
   def row_step(carry, i):
@@ -367,7 +377,7 @@ def sample_cached(params, cond, rng, num_mixtures, temperature=1.0,
     def pixel_step(carry, j):
       caches, ab = carry
 
-      def pixel_block(name, x, a, s):
+      def pixel_block(caches, name, x, a, s):
         p, pi, pj = params[name], i >> s, j >> s
         h_px = jax.lax.dynamic_slice(h[s], (0, pi, pj, 0),
                                      (batch, 1, 1, h[s].shape[-1]))
@@ -378,34 +388,54 @@ def sample_cached(params, cond, rng, num_mixtures, temperature=1.0,
           return _conv_pixel(_window(caches[key], pi, pj, 2, 2), p[which])
         return _gated(p, x, a, h_px, conv, no_dropout)
 
+      def run_scale(caches, s, ul=None):
+        """Scale s's horizontal stream at (i >> s, j >> s): its down pass
+        (from `ul` at scale 0, else from the strided convolution), the
+        coarser scales where their 2x2 block starts here, its up pass.
+        Returns (caches, the up pass's output there)."""
+        caches = dict(caches)
+        pi, pj = i >> s, j >> s
+        if s:
+          key = f'down{s}_ul'
+          ul = _conv_pixel(_window(caches[key], 2 * pi, 2 * pj, 2, 2),
+                           params[key])
+        uls = [ul]
+        for k in range(blocks):
+          ul = pixel_block(caches, f'd{s}_{k}_ul', ul,
+                           _col(down_u[s, k], pj), s)
+          uls.append(ul)
+        if s == scales - 1:
+          ul = uls.pop()
+        else:
+          key = f'down{s + 1}_ul'
+          caches[key] = _write(caches[key], ul, UL_SITE, pi, pj)
+          # Scale s + 1's position is computed once, at the first fine
+          # step of its block (then all it depends on is final); later
+          # steps read its output back from upval.
+          size = 1 << (s + 1)
+          starts = ((i % size) == 0) & ((j % size) == 0)
+          coarse = {n: caches[n] for n in coarse_caches[s + 1]}
+          coarse = jax.lax.cond(
+              starts, lambda c: run_scale(c, s + 1)[0], lambda c: c, coarse)
+          caches.update(coarse)
+          below = _window(caches[f'upval{s + 1}'], pi >> 1, pj >> 1, 1, 1)
+          fine = deconv(below, params[f'up{s}_ul'], DOWN_RIGHT)
+          ul = jax.lax.dynamic_slice(fine, (0, pi & 1, pj & 1, 0),
+                                     (batch, 1, 1, fine.shape[-1]))
+        for k in range(blocks_per_scale(s, scales, blocks, down=False)):
+          a = jnp.concatenate([_col(up_u[s, k], pj), uls.pop()], -1)
+          ul = pixel_block(caches, f'u{s}_{k}_ul', ul, a, s)
+        if s:
+          caches[f'upval{s}'] = jax.lax.dynamic_update_slice(
+              caches[f'upval{s}'], ul, (0, pi, pj, 0))
+        return caches, ul
+
       # ul = down_shift(conv_1x3(x)) + right_shift(conv_2x1(x)).
       previous = _conv_pixel(_window(caches['in_ul_left'], i,
                                      jnp.maximum(j - 1, 0), 2, 1),
                              params['in_ul_left'])
       ul = _col(above, j) + jnp.where(j > 0, previous, 0.0)
-      uls = [ul]
-      for s in range(scales):
-        pi, pj = i >> s, j >> s
-        if s:
-          key = f'down{s}_ul'
-          caches[key] = _write(caches[key], ul, UL_SITE, i >> (s - 1),
-                               j >> (s - 1))
-          ul = _conv_pixel(_window(caches[key], 2 * pi, 2 * pj, 2, 2),
-                           params[key])
-          uls.append(ul)
-        for k in range(blocks):
-          ul = pixel_block(f'd{s}_{k}_ul', ul, _col(down_u[s, k], pj), s)
-          uls.append(ul)
-      ul = uls.pop()
-      for s in reversed(range(scales)):
-        pi, pj = i >> s, j >> s
-        if s < scales - 1:
-          fine = deconv(ul, params[f'up{s}_ul'], DOWN_RIGHT)
-          ul = jax.lax.dynamic_slice(fine, (0, pi & 1, pj & 1, 0),
-                                     (batch, 1, 1, fine.shape[-1]))
-        for k in range(blocks_per_scale(s, scales, blocks, down=False)):
-          a = jnp.concatenate([_col(up_u[s, k], pj), uls.pop()], -1)
-          ul = pixel_block(f'u{s}_{k}_ul', ul, a, s)
+      caches, ul = run_scale(caches, 0, ul)
       outputs = _nin(jax.nn.elu(ul), params['out'])[:, 0, 0]
       if teacher_ab is None:
         pixel = dmol.dmol_sample(_pixel_rng(rng, i, j, width), outputs,
