@@ -30,9 +30,11 @@ runs are far too short to overfit).
 
 Size, measured by `python -m colorjax.benchmark model --config=...` (the
 paper gives no parameter count; tests/test_methods.py guards these):
-VOC (21 classes) embedding 56,285,048; semantic_embedding 80,173,495;
-semantic_generator 80,240,695; feature_transform 80,665,015 parameters;
-COCO-Stuff (182 classes) semantic_generator 82,982,042.
+VOC (21 classes) embedding 108,688,568; semantic_embedding 132,577,015;
+semantic_generator 133,007,095 (of which the generator 57,337,820);
+feature_transform 133,068,535 parameters; COCO-Stuff (182 classes)
+semantic_generator 138,530,522. `:voc_small` semantic_generator
+80,240,695 (generator 4,571,420).
 """
 
 import ml_collections
