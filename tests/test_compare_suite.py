@@ -295,3 +295,31 @@ def test_quick_suite_end_to_end_and_resume(shapes_data_dir, tmp_path,
   assert os.path.isfile(os.path.join(
       output, 'runs/instanceaware/no_classifier/seed0/eval/suite/'
       'metrics.json'))
+
+
+@pytest.mark.slow
+def test_whole_quick_suite_every_method_and_ablation(shapes_data_dir,
+                                                     tmp_path):
+  """`compare --suite=demo --quick` as CI runs it: all 16 runs (15 table
+  rows; SemanticDriven's stage 1 is not one) train, evaluate and land in
+  the table, the CSV and the figure with finite colour metrics and costs.
+  (test_quick_suite_end_to_end_and_resume covers the same code on two
+  methods in the fast suite.)"""
+  output = str(tmp_path / 'suite')
+  lines = []
+  result = suite.run_suite(suite='demo', output=output, quick=True,
+                           images=16, shapes='test',
+                           data_dir=shapes_data_dir, max_images=8,
+                           say=lines.append)
+  assert result['failed'] == [], lines
+  rows = list(csv.DictReader(open(os.path.join(output, 'suite.csv'))))
+  expected = {(run.method, run.variant) for run in suite.plan(
+      'demo', output=output, quick=True, shapes='test',
+      data_dir=shapes_data_dir) if run.row}
+  assert len(expected) == 15
+  assert {(r['method'], r['variant']) for r in rows} == expected
+  for row in rows:
+    for key in ('psnr', 'ssim', 'parameters', 'gflops', 'latency_ms',
+                'train_s'):
+      assert np.isfinite(float(row[f'{key}_mean'])), (row['variant'], key)
+  assert os.path.getsize(os.path.join(output, 'suite.png')) > 10_000
