@@ -18,13 +18,12 @@ a spatial `h` (pooled to each scale):
 `sample_cached` extends fast-pixel-cnn's caching (Ramachandran et al.
 2017) to the strided and transposed layers: every shifted convolution
 keeps its padded input map at its own resolution. At fine row i the
-vertical stream of row i >> s of every scale s is computed (whole rows;
-a coarse row is recomputed, to the same value, at each fine row of its
-block). At fine pixel (i, j) the horizontal stream runs at scale 0, and
-at scale s only where a 2^s x 2^s block starts (a `lax.cond`): by
-causality everything that position depends on is final then, and the
-block's later steps read its up-pass output back from a per-scale cache
-(`upval`). A sample costs about two forward passes' worth of arithmetic
+vertical stream runs (whole rows) at scale 0, and at scale s only where a
+2^s-row block starts; at fine pixel (i, j) the horizontal stream runs at
+scale 0, and at scale s only where a 2^s x 2^s block starts (`lax.cond`).
+By causality everything such a position depends on is final then; the
+block's later steps read its rows / up-pass output back from per-scale
+caches (`urow.*`, `upval*`). A sample costs about one forward pass's arithmetic
 instead of n (`colorjax.benchmark sample` measures it).
 """
 
@@ -323,6 +322,24 @@ def sample_cached(params, cond, rng, num_mixtures, temperature=1.0,
   for scale in range(1, scales):   # the up pass's output at each scale
     caches[f'upval{scale}'] = jnp.zeros(
         (batch, height >> scale, width >> scale, channels), jnp.float32)
+  # The vertical stream's rows of each coarse scale's blocks and output,
+  # kept between the fine rows of its row pair.
+  row_scale = {}
+  for scale in range(1, scales):
+    names = [f'urow.up{scale}'] + [f'urow.d{scale}_{k}'
+                                   for k in range(blocks)] + [
+        f'urow.u{scale}_{k}' for k in range(
+            blocks_per_scale(scale, scales, blocks, down=False))]
+    for name in names:
+      caches[name] = jnp.zeros((batch, 1, width >> scale, channels),
+                               jnp.float32)
+      row_scale[name] = scale
+  # What scale s's conditional row step reads and writes.
+  coarse_rows = {
+      s: [n for n, spec in specs.items() if spec[0] == U_SITE and (
+          spec[1] >= s or n == f'down{s}_u')]
+      + [n for n, scale in row_scale.items() if scale >= s]
+      for s in range(1, scales)}
   # The horizontal stream's caches of scales >= s (what scale s's
   # conditional step reads and writes).
   coarse_caches = {
@@ -334,7 +351,7 @@ def sample_cached(params, cond, rng, num_mixtures, temperature=1.0,
   def row_step(carry, i):
     caches, ab = carry
     # ---- vertical stream: row i >> s of every scale, every layer.
-    def row_block(name, x, a, s):
+    def row_block(caches, name, x, a, s):
       p, row = params[name], i >> s
       h_row = jax.lax.dynamic_slice_in_dim(h[s], row, 1, 1)
 
@@ -344,31 +361,61 @@ def sample_cached(params, cond, rng, num_mixtures, temperature=1.0,
         return _conv(_rows(caches[key], row, U_SITE.kh), p[which])
       return _gated(p, x, a, h_row, conv, no_dropout)
 
+    def run_row_scale(caches, s, u=None):
+      """Scale s's vertical stream at row i >> s: down pass (from `u` at
+      scale 0, else the strided convolution), the coarser scales where
+      their row pair starts here, up pass. Returns (caches, the rows of
+      every block at this scale (down, up), the up pass's output)."""
+      caches = dict(caches)
+      row = i >> s
+      if s:
+        u = _conv(_rows(caches[f'down{s}_u'], 2 * row, 2),
+                  params[f'down{s}_u'], stride=2)
+      us, rows = [u], {}
+      for k in range(blocks):
+        u = row_block(caches, f'd{s}_{k}_u', u, None, s)
+        rows['d', k] = u
+        us.append(u)
+      if s == scales - 1:
+        u = us.pop()
+      else:
+        key = f'down{s + 1}_u'
+        caches[key] = _write(caches[key], u, U_SITE, row, 0)
+        size = 1 << (s + 1)
+        coarse = {n: caches[n] for n in coarse_rows[s + 1]}
+        coarse = jax.lax.cond((i % size) == 0,
+                              lambda c: store_rows(run_row_scale(c, s + 1)),
+                              lambda c: c, coarse)
+        caches.update(coarse)
+        u = jax.lax.dynamic_index_in_dim(
+            deconv(caches[f'urow.up{s + 1}'], params[f'up{s}_u'], DOWN),
+            row & 1, 1)
+      for k in range(blocks_per_scale(s, scales, blocks, down=False)):
+        u = row_block(caches, f'u{s}_{k}_u', u, us.pop(), s)
+        rows['u', k] = u
+      return caches, rows, u, s
+
+    def store_rows(result):
+      """A coarse scale's rows kept for the fine rows of its row pair."""
+      caches, rows, u, s = result
+      for (kind, k), value in rows.items():
+        caches[f'urow.{kind}{s}_{k}'] = value
+      caches[f'urow.up{s}'] = u
+      return caches
+
     # in_u: u = down_shift(conv(x)): fine row i is conv(x) at row i - 1.
     previous = _conv(_rows(caches['in_u'], jnp.maximum(i - 1, 0), 2),
                      params['in_u'])
-    u = jnp.where(i > 0, previous, 0.0)
-    us, down_u = [u], {}
-    for s in range(scales):
-      row = i >> s
-      if s:
-        caches[f'down{s}_u'] = _write(caches[f'down{s}_u'], u, U_SITE,
-                                      i >> (s - 1), 0)
-        u = _conv(_rows(caches[f'down{s}_u'], 2 * row, 2),
-                  params[f'down{s}_u'], stride=2)
-        us.append(u)
+    caches, rows0, _, _ = run_row_scale(caches, 0,
+                                        jnp.where(i > 0, previous, 0.0))
+    down_u = {(0, k): rows0['d', k] for k in range(blocks)}
+    up_u = {(0, k): rows0['u', k]
+            for k in range(blocks_per_scale(0, scales, blocks, False))}
+    for sc in range(1, scales):
       for k in range(blocks):
-        u = row_block(f'd{s}_{k}_u', u, None, s)
-        down_u[s, k] = u
-        us.append(u)
-    u, up_u = us.pop(), {}
-    for s in reversed(range(scales)):
-      if s < scales - 1:
-        u = jax.lax.dynamic_index_in_dim(
-            deconv(u, params[f'up{s}_u'], DOWN), (i >> s) & 1, 1)
-      for k in range(blocks_per_scale(s, scales, blocks, down=False)):
-        u = row_block(f'u{s}_{k}_u', u, us.pop(), s)
-        up_u[s, k] = u
+        down_u[sc, k] = caches[f'urow.d{sc}_{k}']
+      for k in range(blocks_per_scale(sc, scales, blocks, down=False)):
+        up_u[sc, k] = caches[f'urow.u{sc}_{k}']
     # ul's "above" part for row i: conv_1x3 of x at row i - 1.
     previous = _conv(_rows(caches['in_ul_above'], jnp.maximum(i - 1, 0), 1),
                      params['in_ul_above'])
