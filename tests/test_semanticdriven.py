@@ -278,6 +278,16 @@ def _scene(data_dir, index=1):
                           data_dir=data_dir)[index]
 
 
+def _assert_same_image(actual, expected):
+  """colorize's file == predict's colours, to the uint8 rounding: colorize
+  runs predict jitted on its sharded batch, another XLA program than a
+  plain jit of it, and on some CPUs (2026-12-02) a pixel lands on the
+  other side of a rounding boundary (1 of 9,216 values, by 1)."""
+  difference = np.abs(actual.astype(np.int32) - expected.astype(np.int32))
+  assert difference.max() <= 1, difference.max()
+  assert np.mean(difference > 0) < 1e-3, np.mean(difference > 0)
+
+
 def test_colorize_equals_predict_and_the_map_round_trip(
     shapes_data_dir, semanticdriven_workdirs, tmp_path):
   """colorize's file == predict (predicted map); --save_segmentation writes
@@ -303,7 +313,7 @@ def test_colorize_equals_predict_and_the_map_round_trip(
   assert not failures
   lightness = colorize.rgb_to_lab_numpy(photo / 255.0)[..., :1]
   want = colorize.recombine(lightness.astype(np.float32), ab)
-  np.testing.assert_array_equal(np.asarray(Image.open(written[0])), want)
+  _assert_same_image(np.asarray(Image.open(written[0])), want)
   saved = tmp_path / 'out' / 'scene_segmentation.png'
   assert Image.open(saved).mode == 'P'
   labels = imaging.decode_label_map(str(saved))
@@ -314,7 +324,7 @@ def test_colorize_equals_predict_and_the_map_round_trip(
   again, _ = colorize.colorize(workdir, [str(tmp_path / 'scene.png')],
                                str(tmp_path / 'again'),
                                segmentation=str(saved))
-  np.testing.assert_array_equal(np.asarray(Image.open(again[0])), want)
+  _assert_same_image(np.asarray(Image.open(again[0])), want)
 
   edited = labels.copy()
   edited[:, :20] = (labels[:, :20] + 3) % config.data.num_classes

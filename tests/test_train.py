@@ -170,16 +170,18 @@ def _assert_same_losses(expected, got, steps, rel=1e-4):
           step, key)
 
 
-def _assert_trees_close(a, b, steps=4, learning_rate=2e-4):
+def _assert_trees_close(a, b, steps=4, learning_rate=2e-4, within=1e-5,
+                        share=1e-3):
   """Equal up to float32 reduction order. Adam divides by sqrt(v), so a
   parameter whose gradient is ~0 can move by up to lr per step on noise:
-  every parameter within 2 * steps * lr, and 99.9% within 1e-5."""
+  every parameter within 2 * steps * lr, and all but `share` of them
+  within `within`."""
   assert jax.tree.structure(a) == jax.tree.structure(b)
   x = np.concatenate([np.ravel(v) for v in jax.tree.leaves(a)])
   y = np.concatenate([np.ravel(v) for v in jax.tree.leaves(b)])
   difference = np.abs(x - y)
   assert difference.max() <= 2 * steps * learning_rate, difference.max()
-  assert np.mean(difference > 1e-5) < 1e-3, np.mean(difference > 1e-5)
+  assert np.mean(difference > within) < share, np.mean(difference > within)
 
 
 def _free_port():
@@ -209,7 +211,14 @@ def test_two_processes_give_the_same_losses(uninterrupted, shapes_data_dir,
   reference = str(tmp_path / 'one')
   train.train_and_evaluate(tiny_config(shapes_data_dir, **{
       'num_train_steps': 4}), reference)
-  _assert_trees_close(final_params(reference), final_params(workdir))
+  # The 2-device program sums gradients in another order than the 1-device
+  # one. On some CPUs' XLA kernels (this project's machine on 2026-12-02,
+  # the same at the commit before) 4 GAN steps of Adam amplify that to a
+  # median difference of 5e-6, 1% of the 8e-4 a parameter can move, with
+  # 0.5% of parameters beyond 1e-4. So: 99% within 2e-4. A wrong data
+  # split would change the losses, checked above to 1e-4.
+  _assert_trees_close(final_params(reference), final_params(workdir),
+                      within=2e-4, share=1e-2)
 
 
 def test_nan_stops_with_clear_message_and_keeps_checkpoint(
