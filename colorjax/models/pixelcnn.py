@@ -162,14 +162,16 @@ def _pixel_rng(rng, i, j, width):
 
 
 def sample_naive(params, cond, rng, num_mixtures, temperature=1.0,
-                 num_pixels=None):
-  """Reference sampler: the full network is rerun for each of the n pixels
-  (only the first `num_pixels` in raster order if given: for timing)."""
+                 num_pixels=None, forward_fn=None):
+  """Reference sampler: the full network (`forward_fn`, default this
+  module's `forward`) is rerun for each of the n pixels (only the first
+  `num_pixels` in raster order if given: for timing)."""
+  forward_fn = forward_fn or forward
   batch, height, width, _ = cond.shape
 
   def body(position, ab):
     i, j = position // width, position % width
-    outputs = forward(params, ab, cond)[:, i, j]
+    outputs = forward_fn(params, ab, cond)[:, i, j]
     pixel = dmol.dmol_sample(_pixel_rng(rng, i, j, width), outputs,
                              num_mixtures, temperature)
     return ab.at[:, i, j].set(pixel)

@@ -33,7 +33,15 @@ import jax
 import jax.numpy as jnp
 
 from colorjax.losses import dmol
+from colorjax.models import pixelcnn
 from colorjax.models.pixelcnn import DOWN, DOWN_RIGHT, Site
+# Shared with the single-scale generator: the same per-pixel GEMM, causal
+# padding, 1x1 projection, input edge channel, shifts and per-pixel RNG.
+# pylint: disable=protected-access
+_conv_pixel, _pad, _nin = pixelcnn._conv_pixel, pixelcnn._pad, pixelcnn._nin
+_with_ones, _pixel_rng = pixelcnn._with_ones, pixelcnn._pixel_rng
+_down_shift, _right_shift = pixelcnn._down_shift, pixelcnn._right_shift
+# pylint: enable=protected-access
 
 _DIMS = ('NHWC', 'HWIO', 'NHWC')
 U_SITE = Site(DOWN, 2, 3)          # vertical stream: rows above
@@ -115,18 +123,6 @@ def _conv(window, p, stride=1):
                                       'VALID', dimension_numbers=_DIMS) + p['b']
 
 
-def _conv_pixel(window, p):
-  """One output pixel from its [B, kh, kw, C] window: a single GEMM."""
-  b = window.shape[0]
-  kernel = p['w'].reshape(-1, p['w'].shape[-1])
-  return (window.reshape(b, -1) @ kernel + p['b'])[:, None, None, :]
-
-
-def _pad(x, site: Site):
-  return jnp.pad(x, [(0, 0), (site.pad_top, 0),
-                     (site.pad_left, site.pad_right), (0, 0)])
-
-
 def shifted_conv(x, p, site: Site, stride: int = 1):
   return _conv(_pad(x, site), p, stride)
 
@@ -153,10 +149,6 @@ def deconv(x, p, kind: str):
   return out.reshape(n, 2 * h, 2 * w, -1) + p['b']
 
 
-def _nin(x, p):
-  return jnp.einsum('...c,co->...o', x, p['w'][0, 0]) + p['b']
-
-
 def _gated(p, x, a, h, conv: Callable, dropout: Callable):
   """Gated residual block; `conv(which, input)` does c1's and c2's conv."""
   c1 = conv('c1', concat_elu(x))
@@ -165,18 +157,6 @@ def _gated(p, x, a, h, conv: Callable, dropout: Callable):
   c2 = conv('c2', dropout(concat_elu(c1))) + _nin(h, p['cond'])
   gate_a, gate_b = jnp.split(c2, 2, axis=-1)
   return x + gate_a * jax.nn.sigmoid(gate_b)
-
-
-def _with_ones(ab):
-  return jnp.concatenate([ab, jnp.ones(ab.shape[:-1] + (1,), ab.dtype)], -1)
-
-
-def _down_shift(x):
-  return jnp.pad(x, [(0, 0), (1, 0), (0, 0), (0, 0)])[:, :-1]
-
-
-def _right_shift(x):
-  return jnp.pad(x, [(0, 0), (0, 0), (1, 0), (0, 0)])[:, :, :-1]
 
 
 def pooled_conditioning(cond, num_scales: int):
@@ -243,25 +223,12 @@ def forward(params, ab, cond, dropout: float = 0.0,
 
 
 # --------------------------------------------------------------- samplers
-def _pixel_rng(rng, i, j, width):
-  return jax.random.fold_in(rng, i * width + j)
-
-
 def sample_naive(params, cond, rng, num_mixtures, temperature=1.0,
                  num_pixels=None):
   """Reference sampler: the full network is rerun for each of the n pixels
   (only the first `num_pixels` in raster order if given: for timing)."""
-  batch, height, width, _ = cond.shape
-
-  def body(position, ab):
-    i, j = position // width, position % width
-    outputs = forward(params, ab, cond)[:, i, j]
-    pixel = dmol.dmol_sample(_pixel_rng(rng, i, j, width), outputs,
-                             num_mixtures, temperature)
-    return ab.at[:, i, j].set(pixel)
-
-  ab = jnp.zeros((batch, height, width, 2), jnp.float32)
-  return jax.lax.fori_loop(0, num_pixels or height * width, body, ab)
+  return pixelcnn.sample_naive(params, cond, rng, num_mixtures, temperature,
+                               num_pixels, forward_fn=forward)
 
 
 def _cache_specs(params, height, width):
