@@ -92,15 +92,13 @@ def is_number(value) -> bool:
   return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
-_number = is_number
-
 
 def tables(runs: Dict[str, dict]):
   """(markdown, csv text) of the runs."""
   first = next(iter(runs.values()))
   preset = first.get('preset')
   metrics = sorted({k for r in runs.values() for k, v in r.items()
-                    if _number(v) and k not in ('step',)})
+                    if is_number(v) and k not in ('step',)})
   headline = ([k for k in protocols.get(preset).headline
                if any(k in r for r in runs.values())] if preset else metrics)
   fmt = lambda v: f'{v:.4g}' if isinstance(v, float) else str(v)  # pylint: disable=unnecessary-lambda-assignment
@@ -144,7 +142,7 @@ def mean_std(values: Sequence[float]) -> Tuple[float, Optional[float], int]:
   of the finite numbers in `values` (NaN and None left out; an empty list
   gives (nan, None, 0))."""
   numbers = [float(v) for v in values
-             if _number(v) and math.isfinite(float(v))]
+             if is_number(v) and math.isfinite(float(v))]
   n = len(numbers)
   if not n:
     return math.nan, None, 0
@@ -163,7 +161,7 @@ def aggregate(groups: Dict[str, List[dict]], exclude: Sequence[str] = ()
   out = {}
   for label, results in groups.items():
     keys = sorted({k for r in results for k, v in r.items()
-                   if _number(v) and k not in exclude})
+                   if is_number(v) and k not in exclude})
     out[label] = {k: mean_std([r.get(k) for r in results]) for k in keys}
   return out
 
@@ -232,7 +230,7 @@ def seed_tables(groups: Dict[str, List[dict]],
 
 def runs_csv(results: Sequence[dict], first_keys: Sequence[str]) -> str:
   """One CSV row per result (every seed), every numeric key."""
-  keys = sorted({k for r in results for k, v in r.items() if _number(v)}
+  keys = sorted({k for r in results for k, v in r.items() if is_number(v)}
                 - set(first_keys))
   out = io.StringIO()
   writer = csv.writer(out)
