@@ -6,7 +6,9 @@
   python -m colorjax.compare --suite=paper --data_dir=DIR --dry_run
 
 The runs (`plan`), each in DIR/runs/<method>/<variant>/seed<S>:
-  chromacmc       paper | no_segmentation (Table 2) | l2 (Table 3)
+  chromacmc       paper | no_segmentation (Table 2) | l2 (Table 3) |
+                  cmc_normalised (not the paper's: eq. 9's CMC term in
+                  Lab / 110 units, configs/chromacmc.py)
   scenecontext    regsoft | clasregsoft | segclasregsoft (paper; V-C)
   semanticdriven  segmentation (stage 1, GridNet; not a table row), then
                   paper (colorizer on GridNet's maps) | gt_maps (the same
@@ -136,7 +138,9 @@ METHODS = (
                Variant('no_segmentation', 'without segmentation (Table 2)',
                        (('model.use_segmentation', False),)),
                Variant('l2', 'L2 instead of CMC (Table 3)',
-                       (('loss.colour', 'l2'),)))),
+                       (('loss.colour', 'l2'),)),
+               Variant('cmc_normalised', 'CMC in Lab / 110 units (ours)',
+                       (('loss.cmc_scale', 'normalised'),)))),
     Method('scenecontext', 'scenecontext.py',
            dict(demo='demo', quick='tiny', paper='coco'), (
                Variant('regsoft', 'RegSoft', (('model.variant', 'regsoft'),)),

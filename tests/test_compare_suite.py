@@ -300,7 +300,7 @@ def test_quick_suite_end_to_end_and_resume(shapes_data_dir, tmp_path,
 @pytest.mark.slow
 def test_whole_quick_suite_every_method_and_ablation(shapes_data_dir,
                                                      tmp_path):
-  """`compare --suite=demo --quick` as CI runs it: all 16 runs (15 table
+  """`compare --suite=demo --quick` as CI runs it: all 17 runs (16 table
   rows; SemanticDriven's stage 1 is not one) train, evaluate and land in
   the table, the CSV and the figure with finite colour metrics and costs.
   (test_quick_suite_end_to_end_and_resume covers the same code on two
@@ -316,7 +316,7 @@ def test_whole_quick_suite_every_method_and_ablation(shapes_data_dir,
   expected = {(run.method, run.variant) for run in suite.plan(
       'demo', output=output, quick=True, shapes='test',
       data_dir=shapes_data_dir) if run.row}
-  assert len(expected) == 15
+  assert len(expected) == 16
   assert {(r['method'], r['variant']) for r in rows} == expected
   for row in rows:
     for key in ('psnr', 'ssim', 'parameters', 'gflops', 'latency_ms',
