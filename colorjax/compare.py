@@ -92,13 +92,17 @@ def is_number(value) -> bool:
   return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
+def numbers(result: dict, exclude: Sequence[str] = ('step',)) -> dict:
+  """The numeric results of one evaluation (its step left out)."""
+  return {k: v for k, v in result.items()
+          if is_number(v) and k not in exclude}
+
 
 def tables(runs: Dict[str, dict]):
   """(markdown, csv text) of the runs."""
   first = next(iter(runs.values()))
   preset = first.get('preset')
-  metrics = sorted({k for r in runs.values() for k, v in r.items()
-                    if is_number(v) and k not in ('step',)})
+  metrics = sorted({k for r in runs.values() for k in numbers(r)})
   headline = ([k for k in protocols.get(preset).headline
                if any(k in r for r in runs.values())] if preset else metrics)
   fmt = lambda v: f'{v:.4g}' if isinstance(v, float) else str(v)  # pylint: disable=unnecessary-lambda-assignment
@@ -160,8 +164,7 @@ def aggregate(groups: Dict[str, List[dict]], exclude: Sequence[str] = ()
   configuration, one per seed)."""
   out = {}
   for label, results in groups.items():
-    keys = sorted({k for r in results for k, v in r.items()
-                   if is_number(v) and k not in exclude})
+    keys = sorted({k for r in results for k in numbers(r, exclude)})
     out[label] = {k: mean_std([r.get(k) for r in results]) for k in keys}
   return out
 
@@ -230,8 +233,7 @@ def seed_tables(groups: Dict[str, List[dict]],
 
 def runs_csv(results: Sequence[dict], first_keys: Sequence[str]) -> str:
   """One CSV row per result (every seed), every numeric key."""
-  keys = sorted({k for r in results for k, v in r.items() if is_number(v)}
-                - set(first_keys))
+  keys = sorted({k for r in results for k in numbers(r, first_keys)})
   out = io.StringIO()
   writer = csv.writer(out)
   writer.writerow(list(first_keys) + keys)

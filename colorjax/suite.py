@@ -672,8 +672,7 @@ def run_row(run: Run, record: dict, metrics: dict,
   """The table's values of one run (one seed)."""
   row = {'method': run.method, 'variant': run.variant, 'seed': run.seed,
          'description': run.description, 'paper': run.paper}
-  row.update({k: v for k, v in metrics.items()
-              if compare.is_number(v) and k != 'step'})
+  row.update(compare.numbers(metrics))
   tops = list(record.get('aux', {}).values())
   row['top1'] = tops[0] if tops else None
   row['data'] = _data_of(metrics)
