@@ -315,13 +315,6 @@ def _implementations(config):
   return chosen
 
 
-def _uniform_prior_file() -> str:
-  import tempfile  # pylint: disable=g-import-not-at-top
-  path = os.path.join(tempfile.mkdtemp(), 'uniform_prior.npy')
-  np.save(path, np.full(313, 1.0 / 313))
-  return path
-
-
 def benchmark_train():
   """Train-step images/s and peak memory, JAX vs the PyTorch peer."""
   import subprocess  # pylint: disable=g-import-not-at-top
@@ -335,7 +328,8 @@ def benchmark_train():
   if config.get('loss') and config.loss.get('rebalance'):
     # Random batches, no dataset: the rebalancing weights (a dataset's ab
     # prior) become uniform; the step keeps the same gather.
-    config.loss.prior_file = _uniform_prior_file()
+    from colorjax.data import prior  # pylint: disable=g-import-not-at-top
+    config.loss.prior_file = prior.uniform_prior_file()
   method = methods.get_method(config)
   method.prepare_training(None)
   batch = _random_batch(method, config, batch_size, mesh)

@@ -4,7 +4,7 @@
   # Train and evaluate every method and its ablations (colorjax.suite):
   python -m colorjax.compare --suite=demo [--quick] [--seeds=N] \
       [--images=N] [--only=chromacmc,pixsem/embedding] [--output=DIR]
-  python -m colorjax.compare --suite=paper --data_dir=DIR --dry_run
+  python -m colorjax.compare --suite=paper --data_dir=DIR --dry_run [--cost]
 
 Each argument is a workdir (its `eval/<preset>/metrics.json`, written by
 `python -m colorjax.evaluate --preset=...`) or a metrics.json file. The
@@ -277,11 +277,16 @@ if __name__ == '__main__':
                             '*): --config.KEY=VALUE for that method\'s runs')
   flags.DEFINE_bool('dry_run', False, 'print the planned runs (commands and '
                     'config overrides) and stop')
+  flags.DEFINE_bool('cost', False, 'with --dry_run: each run\'s training '
+                    'FLOPs (XLA cost analysis of its train step) and the '
+                    'device-hours of the whole suite (an estimate)')
 
   def main(argv):
     if FLAGS.suite:
       if len(argv) > 1:
         raise app.UsageError('--suite takes no workdir arguments')
+      if FLAGS.cost and not FLAGS.dry_run:
+        raise app.UsageError('--cost estimates a plan: use it with --dry_run')
       kind = 'quick' if FLAGS.quick else FLAGS.suite
       from colorjax import console  # pylint: disable=g-import-not-at-top
       console.quiet_libraries(FLAGS.verbosity)   # as the trainer's CLI
@@ -291,7 +296,7 @@ if __name__ == '__main__':
             FLAGS.images, FLAGS.seeds, FLAGS.only, FLAGS.data_dir,
             FLAGS.shapes, FLAGS.preset, FLAGS.max_images, FLAGS.override,
             FLAGS.dry_run, argv=['python', '-m', 'colorjax.compare'] +
-            sys.argv[1:])
+            sys.argv[1:], cost=FLAGS.cost)
       except (ValueError, KeyError) as e:
         print(f'compare: {e}', file=sys.stderr)
         sys.exit(2)

@@ -66,6 +66,14 @@ e.g. `--override=chromacmc:model.pretrained_branch=PATH`,
 `--override=instanceaware:init_from.model.pretrained=eccv16:PATH`.
 SceneContext runs its stage 1 config only (not the cyclic stage 2).
 
+Cost (`--dry_run --cost`): each training run's FLOPs from XLA's cost
+analysis of its train step, lowered on abstract arrays at the config's
+batch (nothing is allocated or compiled, so it runs on a laptop for the
+paper configs), times its steps; and the device-hours that takes at a
+device's dense bf16 peak (H100/H200: 989 TFLOP/s) and at an assumed
+utilisation (ASSUMED_MFU, not a measurement). Data loading, evaluation,
+checkpoints and compilation are not in it.
+
 Resuming: a rerun skips a run whose training, evaluation and profile are
 recorded (DIR/runs/.../suite_run.json and eval/<preset>/metrics.json); the
 trainer resumes a run stopped midway from its last checkpoint.
@@ -535,6 +543,37 @@ def profile(workdir: str, calls: int) -> Dict[str, Any]:
   return record
 
 
+# Device-hours in `--cost`: dense bf16 peak FLOP/s and an assumed share of
+# it (a utilisation typical of convnets on GPUs, not one measured here).
+COST_PEAK = ('H100/H200 bf16', 989e12)
+ASSUMED_MFU = 0.3
+
+
+def train_cost(run: Run) -> Dict[str, float]:
+  """Training FLOPs of one run: XLA's cost analysis of its train step
+  (forward, backward, every network the step updates, the optimizer),
+  lowered on abstract arrays of the config's batch, x its steps."""
+  import jax  # pylint: disable=g-import-not-at-top
+  from colorjax import methods  # pylint: disable=g-import-not-at-top
+  from colorjax.data import prior  # pylint: disable=g-import-not-at-top
+  config = apply_overrides(load_config(run.config), run.overrides)
+  if config.get('loss') and config.loss.get('rebalance'):
+    config.loss.prior_file = prior.uniform_prior_file()   # no dataset read
+  method = methods.get_method(config)
+  method.prepare_training(None)
+  batch = method.batch_spec(run.batch_size)
+  rng = jax.random.PRNGKey(0)
+  state = jax.eval_shape(method.init_state, rng, batch)
+  lowered = jax.jit(method.train_step).lower(state, batch, rng)
+  step_flops = _flops(lowered)
+  total = step_flops * run.steps
+  _, peak = COST_PEAK
+  return {'train_gflops_per_image': step_flops / run.batch_size / 1e9,
+          'train_pflop': total / 1e15,
+          'hours_at_peak': total / peak / 3600,
+          'hours_at_assumed_mfu': total / (peak * ASSUMED_MFU) / 3600}
+
+
 def _flops(compiled) -> float:
   cost = compiled.cost_analysis()
   cost = cost[0] if isinstance(cost, (list, tuple)) else cost
@@ -889,12 +928,14 @@ def run_suite(suite: str = 'demo', output: str = 'suite', quick: bool = False,
               data_dir: Optional[str] = None, shapes: Optional[str] = None,
               preset: Optional[str] = None, max_images: Optional[int] = None,
               extra: Sequence[str] = (), dry_run: bool = False,
-              argv: Optional[Sequence[str]] = None, say=print
+              argv: Optional[Sequence[str]] = None, say=print,
+              cost: bool = False
               ) -> Dict[str, Any]:
   """Plans, trains, evaluates and tabulates a suite (module docstring).
 
   Returns {'runs': [...], 'failed': [run names], 'files': {...}}; with
-  dry_run, only prints the plan.
+  dry_run, only prints the plan (with cost, also each run's training FLOPs
+  and device-hours, and their totals, as 'costs').
   """
   kind = 'quick' if quick else suite
   preset = preset or SUITE_PRESET
@@ -913,15 +954,32 @@ def run_suite(suite: str = 'demo', output: str = 'suite', quick: bool = False,
     say(f'(gt_maps rows left out: ground-truth maps enter only the model-'
         f'input protocol, and preset {preset} scores at full resolution)')
   if dry_run:
+    costs = {}
     for i, run in enumerate(runs, 1):
       what = ('evaluation only' if run.eval_only else
               f'{run.steps} steps of batch {run.batch_size}')
+      if cost and not run.eval_only:
+        costs[run.name, run.seed] = c = train_cost(run)
+        what += (f"; {c['train_gflops_per_image']:.4g} train GFLOP/image, "
+                 f"{c['train_pflop']:.4g} PFLOP")
       say(f'[{i:>2}/{len(runs)}] {run.name} seed {run.seed}: {what}')
       say(f'    {run.command()}')
       if run.row:
         say(f'    python -m colorjax.evaluate --workdir={run.workdir} '
             f'--preset={preset} --max_images={max_images}')
-    return {'runs': runs, 'failed': [], 'files': {}}
+    if cost:
+      name, _ = COST_PEAK
+      total = {k: sum(c[k] for c in costs.values())
+               for k in ('train_pflop', 'hours_at_peak',
+                         'hours_at_assumed_mfu')}
+      costs['total'] = total
+      say(f'training, every run: {total["train_pflop"]:,.0f} PFLOP = '
+          f'{total["hours_at_peak"]:,.1f} device-hours at the {name} peak, '
+          f'{total["hours_at_assumed_mfu"]:,.1f} at an assumed '
+          f'{ASSUMED_MFU:.0%} of it (an estimate: XLA cost analysis of each '
+          'train step x its steps; data, evaluation and compilation not '
+          'included)')
+    return {'runs': runs, 'failed': [], 'files': {}, 'costs': costs}
 
   started = time.time()
   failed: List[str] = []

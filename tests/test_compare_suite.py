@@ -93,6 +93,57 @@ def _by_name(runs):
   return {(r.name, r.seed): r for r in runs}
 
 
+def _abstract_step(run):
+  """(method, abstract state, abstract batch) of a run's config."""
+  import jax  # pylint: disable=g-import-not-at-top
+  from colorjax import methods  # pylint: disable=g-import-not-at-top
+  config = suite.apply_overrides(suite.load_config(run.config),
+                                 run.overrides)
+  method = methods.get_method(config)
+  method.prepare_training(None)
+  batch = method.batch_spec(run.batch_size)
+  state = jax.eval_shape(method.init_state, jax.random.PRNGKey(0), batch)
+  return method, state, batch
+
+
+def test_train_cost_is_the_compiled_train_step(tmp_path):
+  """`--cost`'s FLOPs (the train step lowered on abstract arrays, never
+  compiled) are the compiled step's, per image whatever the batch, and
+  hold the backward pass: more than twice the forward (`predict`) FLOPs."""
+  import dataclasses  # pylint: disable=g-import-not-at-top
+  import jax  # pylint: disable=g-import-not-at-top
+  run, = suite.plan('demo', str(tmp_path), quick=True,
+                    only=['chromacmc/no_segmentation'])
+  cost = suite.train_cost(run)
+  method, state, batch = _abstract_step(run)
+  rng = jax.random.PRNGKey(0)
+  compiled = suite._flops(jax.jit(method.train_step).lower(
+      state, batch, rng).compile()) / run.batch_size / 1e9
+  assert cost['train_gflops_per_image'] == pytest.approx(compiled, rel=0.1)
+  doubled = suite.train_cost(dataclasses.replace(
+      run, batch_size=2 * run.batch_size))
+  assert doubled['train_gflops_per_image'] == pytest.approx(
+      cost['train_gflops_per_image'], rel=0.1)
+  inputs = {k: v for k, v in batch.items() if k in method.predict_keys}
+  forward = suite._flops(jax.jit(method.predict).lower(
+      state, inputs)) / run.batch_size / 1e9
+  assert 2 * forward < cost['train_gflops_per_image'] < 12 * forward
+  assert cost['train_pflop'] == pytest.approx(
+      cost['train_gflops_per_image'] * run.batch_size * run.steps / 1e6)
+  assert cost['hours_at_peak'] == pytest.approx(
+      cost['train_pflop'] * 1e15 / suite.COST_PEAK[1] / 3600)
+  lines = []
+  result = suite.run_suite('demo', str(tmp_path), quick=True,
+                           only=['chromacmc/no_segmentation', 'pixsem/embedding'],
+                           dry_run=True, cost=True, say=lines.append)
+  total = result['costs'].pop('total')
+  assert len(result['costs']) == 2
+  assert total['train_pflop'] == pytest.approx(
+      sum(c['train_pflop'] for c in result['costs'].values()))
+  assert 'device-hours' in lines[-1] and 'estimate' in lines[-1]
+  assert not os.path.exists(tmp_path / 'runs')          # nothing trained
+
+
 def test_paper_suite_plan_same_budget_every_variant(tmp_path):
   runs = suite.plan('paper', str(tmp_path), seeds=2, data_dir='/data/tfds')
   names = [r.name for r in runs if r.seed == 0]

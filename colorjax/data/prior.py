@@ -48,6 +48,16 @@ def compute_split_prior(dataset: str, split: str,
 
 
 
+def uniform_prior_file() -> str:
+  """A [313] uniform prior in a temporary .npy file (for `loss.prior_file`):
+  a train step traced without a dataset (benchmarks, cost estimates) keeps
+  the rebalancing gather, with uniform weights."""
+  import tempfile  # pylint: disable=g-import-not-at-top
+  path = os.path.join(tempfile.mkdtemp(), 'uniform_prior.npy')
+  np.save(path, np.full(quantize.NUM_AB_BINS, 1.0 / quantize.NUM_AB_BINS))
+  return path
+
+
 def rebalance_for(config, workdir: Optional[str] = None
                   ) -> Optional[np.ndarray]:
   """Class-rebalancing weights w [313] (Zhang et al. eq. 3-4; paper 001 eq.
