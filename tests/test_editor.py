@@ -482,6 +482,12 @@ def test_workdir_engine_serves_what_colorize_writes(real_workdir, tmp_path):
       *a, **k)
   body = upload(client, encode(photo), 'wide.png').get_json()
   assert len(runs) == 1       # one model run gives the map and the colours
+  # A writeable array is not memoised (it could change in place, same id).
+  writeable = photo.copy()
+  engine.segment(writeable)
+  writeable[:] = 0
+  engine.colorize(writeable)
+  assert len(runs) == 3
   written, _ = colorize.colorize(real_workdir, [str(tmp_path / 'wide.png')],
                                  str(tmp_path / 'out'),
                                  save_segmentation=True)

@@ -65,15 +65,18 @@ class WorkdirEngine:
   def _run(self, rgb, labels=None, **kwargs):
     # One model run serves an upload's segment() and colorize() of the
     # same photo: the last map-less run is kept, with the photo array
-    # itself (an identity check, not a hash of megapixels).
+    # itself (an identity check, not a hash of megapixels). Only a
+    # read-only array (the server's uploads) is kept: a writeable one could
+    # change in place under the same identity.
     key = (rgb, tuple(sorted(kwargs.items())))
     if labels is None and self._last is not None and (
         self._last[0][0] is rgb and self._last[0][1] == key[1]):
       return self._last[1]
+    frozen = isinstance(rgb, np.ndarray) and not rgb.flags.writeable
     photo = self._colorizer.photo(np.asarray(rgb, np.uint8), '', labels)
     ab, predicted = self._colorizer.predict([photo], **kwargs)
     result = photo, ab[0], None if predicted is None else predicted[0]
-    self._last = (key, result) if labels is None else None
+    self._last = (key, result) if labels is None and frozen else None
     return result
 
   def segment(self, rgb):

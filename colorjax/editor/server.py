@@ -117,7 +117,9 @@ def decode_upload(data: bytes, name: str, max_pixels: int) -> np.ndarray:
   if orientation in _ORIENTATIONS:
     rgb = np.asarray(Image.fromarray(rgb).transpose(
         _ORIENTATIONS[orientation]))
-  return np.ascontiguousarray(rgb)
+  rgb = np.array(rgb, np.uint8, order='C')
+  rgb.flags.writeable = False     # an upload never changes (engine memo)
+  return rgb
 
 
 def decode_map(url: Any, num_classes: int, max_pixels: int) -> np.ndarray:
