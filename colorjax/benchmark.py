@@ -75,9 +75,6 @@ flags.DEFINE_string('photo', None, 'editor: the photo to edit (default: a '
 FLAGS = flags.FLAGS
 
 WARMUP_BATCHES = 2
-# Dense bf16 peak FLOP/s per device, for MFU (vendor datasheets).
-PEAK_BF16_FLOPS = {'H100': 989e12, 'H200': 989e12, 'A100': 312e12,
-                   'TPU v4': 275e12, 'TPU v5e': 197e12, 'TPU v5p': 459e12}
 
 
 # The pipeline benchmark's default config: paper 000 (ChromaCMC).
@@ -372,7 +369,8 @@ def benchmark_train():
                 'other_cpu': jax_load.other}
   device = jax.devices()[0]
   flops_per_step = cost.get('flops', 0.0)
-  peak = next((v for k, v in PEAK_BF16_FLOPS.items()
+  from colorjax import profiling  # pylint: disable=g-import-not-at-top
+  peak = next((v for k, v in profiling.PEAK_BF16_FLOPS.items()
                if k in device.device_kind), None)
   if peak and device.platform != 'cpu':
     jax_result['mfu'] = round(flops_per_step / jax_result['step_s'] /

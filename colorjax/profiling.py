@@ -20,6 +20,10 @@ from typing import Callable, Iterable
 
 import jax
 
+# Dense bf16 peak FLOP/s per device, for MFU (vendor datasheets).
+PEAK_BF16_FLOPS = {'H100': 989e12, 'H200': 989e12, 'A100': 312e12,
+                   'TPU v4': 275e12, 'TPU v5e': 197e12, 'TPU v5p': 459e12}
+
 # Instructions whose cost dominates a fusion: name the fusion after them.
 _HEAVY = ('convolution', 'dot', 'custom-call', 'reduce-window', 'reduce',
           'scatter', 'gather', 'select-and-scatter', 'transpose', 'copy')

@@ -545,14 +545,13 @@ def profile(workdir: str, calls: int) -> Dict[str, Any]:
 
 # Device-hours in `--cost`: dense bf16 peak FLOP/s and an assumed share of
 # it (a utilisation typical of convnets on GPUs, not one measured here).
-COST_PEAK = ('H100/H200 bf16', 989e12)
+COST_DEVICE = 'H100/H200 bf16'
 ASSUMED_MFU = 0.3
 
 
-def train_cost(run: Run) -> Dict[str, float]:
-  """Training FLOPs of one run: XLA's cost analysis of its train step
-  (forward, backward, every network the step updates, the optimizer),
-  lowered on abstract arrays of the config's batch, x its steps."""
+def abstract_train_step(run: Run):
+  """(method, state, batch) of a run's config, state and batch abstract
+  (jax.ShapeDtypeStruct: nothing allocated), to lower its train step."""
   import jax  # pylint: disable=g-import-not-at-top
   from colorjax import methods  # pylint: disable=g-import-not-at-top
   from colorjax.data import prior  # pylint: disable=g-import-not-at-top
@@ -562,12 +561,22 @@ def train_cost(run: Run) -> Dict[str, float]:
   method = methods.get_method(config)
   method.prepare_training(None)
   batch = method.batch_spec(run.batch_size)
-  rng = jax.random.PRNGKey(0)
-  state = jax.eval_shape(method.init_state, rng, batch)
-  lowered = jax.jit(method.train_step).lower(state, batch, rng)
+  state = jax.eval_shape(method.init_state, jax.random.PRNGKey(0), batch)
+  return method, state, batch
+
+
+def train_cost(run: Run) -> Dict[str, float]:
+  """Training FLOPs of one run: XLA's cost analysis of its train step
+  (forward, backward, every network the step updates, the optimizer),
+  lowered on abstract arrays of the config's batch, x its steps."""
+  import jax  # pylint: disable=g-import-not-at-top
+  from colorjax import profiling  # pylint: disable=g-import-not-at-top
+  method, state, batch = abstract_train_step(run)
+  lowered = jax.jit(method.train_step).lower(state, batch,
+                                             jax.random.PRNGKey(0))
   step_flops = _flops(lowered)
   total = step_flops * run.steps
-  _, peak = COST_PEAK
+  peak = profiling.PEAK_BF16_FLOPS['H200']
   return {'train_gflops_per_image': step_flops / run.batch_size / 1e9,
           'train_pflop': total / 1e15,
           'hours_at_peak': total / peak / 3600,
@@ -968,13 +977,12 @@ def run_suite(suite: str = 'demo', output: str = 'suite', quick: bool = False,
         say(f'    python -m colorjax.evaluate --workdir={run.workdir} '
             f'--preset={preset} --max_images={max_images}')
     if cost:
-      name, _ = COST_PEAK
       total = {k: sum(c[k] for c in costs.values())
                for k in ('train_pflop', 'hours_at_peak',
                          'hours_at_assumed_mfu')}
       costs['total'] = total
       say(f'training, every run: {total["train_pflop"]:,.0f} PFLOP = '
-          f'{total["hours_at_peak"]:,.1f} device-hours at the {name} peak, '
+          f'{total["hours_at_peak"]:,.1f} device-hours at the {COST_DEVICE} peak, '
           f'{total["hours_at_assumed_mfu"]:,.1f} at an assumed '
           f'{ASSUMED_MFU:.0%} of it (an estimate: XLA cost analysis of each '
           'train step x its steps; data, evaluation and compilation not '

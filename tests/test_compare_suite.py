@@ -93,19 +93,6 @@ def _by_name(runs):
   return {(r.name, r.seed): r for r in runs}
 
 
-def _abstract_step(run):
-  """(method, abstract state, abstract batch) of a run's config."""
-  import jax  # pylint: disable=g-import-not-at-top
-  from colorjax import methods  # pylint: disable=g-import-not-at-top
-  config = suite.apply_overrides(suite.load_config(run.config),
-                                 run.overrides)
-  method = methods.get_method(config)
-  method.prepare_training(None)
-  batch = method.batch_spec(run.batch_size)
-  state = jax.eval_shape(method.init_state, jax.random.PRNGKey(0), batch)
-  return method, state, batch
-
-
 def test_train_cost_is_the_compiled_train_step(tmp_path):
   """`--cost`'s FLOPs (the train step lowered on abstract arrays, never
   compiled) are the compiled step's, per image whatever the batch, and
@@ -115,7 +102,7 @@ def test_train_cost_is_the_compiled_train_step(tmp_path):
   run, = suite.plan('demo', str(tmp_path), quick=True,
                     only=['chromacmc/no_segmentation'])
   cost = suite.train_cost(run)
-  method, state, batch = _abstract_step(run)
+  method, state, batch = suite.abstract_train_step(run)
   rng = jax.random.PRNGKey(0)
   compiled = suite._flops(jax.jit(method.train_step).lower(
       state, batch, rng).compile()) / run.batch_size / 1e9
@@ -131,7 +118,7 @@ def test_train_cost_is_the_compiled_train_step(tmp_path):
   assert cost['train_pflop'] == pytest.approx(
       cost['train_gflops_per_image'] * run.batch_size * run.steps / 1e6)
   assert cost['hours_at_peak'] == pytest.approx(
-      cost['train_pflop'] * 1e15 / suite.COST_PEAK[1] / 3600)
+      cost['train_pflop'] * 1e15 / 989e12 / 3600)
   lines = []
   result = suite.run_suite('demo', str(tmp_path), quick=True,
                            only=['chromacmc/no_segmentation', 'pixsem/embedding'],

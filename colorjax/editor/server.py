@@ -117,7 +117,7 @@ def decode_upload(data: bytes, name: str, max_pixels: int) -> np.ndarray:
   if orientation in _ORIENTATIONS:
     rgb = np.asarray(Image.fromarray(rgb).transpose(
         _ORIENTATIONS[orientation]))
-  rgb = np.array(rgb, np.uint8, order='C')
+  rgb = np.ascontiguousarray(rgb)
   rgb.flags.writeable = False     # an upload never changes (engine memo)
   return rgb
 
