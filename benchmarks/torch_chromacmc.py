@@ -101,8 +101,8 @@ class Generator(nn.Module):
       skips.append(x)
     b = self.branch
     rgb = ((gray + 1) / 2).repeat(1, 3, 1, 1)
-    mean = torch.tensor([0.485, 0.456, 0.406]).view(1, 3, 1, 1)
-    std = torch.tensor([0.229, 0.224, 0.225]).view(1, 3, 1, 1)
+    mean = torch.tensor([0.485, 0.456, 0.406], device=gray.device).view(1, 3, 1, 1)
+    std = torch.tensor([0.229, 0.224, 0.225], device=gray.device).view(1, 3, 1, 1)
     h = b.maxpool(b.act1(b.bn1(b.conv1((rgb - mean) / std))))
     layer1 = b.layer1(h)
     layer3 = b.layer3(b.layer2(layer1))
@@ -176,12 +176,19 @@ def main():
   parser.add_argument('--steps', type=int, default=5)
   parser.add_argument('--warmup', type=int, default=2)
   parser.add_argument('--threads', type=int, default=0)
+  parser.add_argument('--device', default='cpu', choices=('cpu', 'cuda'))
+  parser.add_argument('--dtype', default='float32',
+                      choices=('float32', 'bfloat16'))
   args = parser.parse_args()
   if args.threads:
     torch.set_num_threads(args.threads)
+  device = torch.device(args.device)
+  if args.device == 'cuda':
+    torch.backends.cudnn.benchmark = True
   config = json.loads(args.config_json)
   model, data = config['model'], config['data']
   size, n = data['image_size'], args.batch_size
+  torch.set_default_device(device)
   generator = Generator(model, data['num_classes'], size)
   discriminator = Discriminator(model['discriminator_channels'])
   opt = config['optimizer']
@@ -197,16 +204,25 @@ def main():
   labels = torch.randint(0, data['num_classes'], (n, size, size))
   bce = nn.BCEWithLogitsLoss()
 
+  # bfloat16: the networks run under autocast (params stay float32, as the
+  # JAX side's model.dtype does); the losses are computed in float32.
+  autocast = torch.autocast(args.device, dtype=torch.bfloat16,
+                            enabled=args.dtype == 'bfloat16')
+
   def step():
-    fake_ab, seg_logits = generator(gray)
-    real = discriminator(gray, ab)
-    fake = discriminator(gray, fake_ab.detach())
+    with autocast:
+      fake_ab, seg_logits = generator(gray)
+      real = discriminator(gray, ab)
+      fake = discriminator(gray, fake_ab.detach())
+    real, fake = real.float(), fake.float()
     d_loss = 0.5 * (bce(real, torch.ones_like(real)) +
                     bce(fake, torch.zeros_like(fake)))
     d_opt.zero_grad()
     d_loss.backward()
     d_opt.step()
-    fooled = discriminator(gray, fake_ab)
+    with autocast:
+      fooled = discriminator(gray, fake_ab).float()
+    fake_ab, seg_logits = fake_ab.float(), seg_logits.float()
     cmc = delta_e_cmc(torch.cat([lightness, ab * 110], 1),
                       torch.cat([lightness, fake_ab * 110], 1)).mean()
     g_loss = ((1 - lam) * bce(fooled, torch.ones_like(fooled)) + lam * cmc
@@ -216,19 +232,28 @@ def main():
     g_opt.step()
     return g_loss.item()
 
+  sync = torch.cuda.synchronize if args.device == 'cuda' else lambda: None
   for _ in range(args.warmup):
     step()
+  sync()
   start = time.perf_counter()
   for _ in range(args.steps):
     loss = step()
+  sync()
   elapsed = time.perf_counter() - start
   assert math.isfinite(loss)
   print(json.dumps({
-      'generator_params': sum(p.numel() for p in generator.parameters()),
+      'params': {'generator': sum(p.numel() for p in generator.parameters()),
+                 'discriminator': sum(
+                     p.numel() for p in discriminator.parameters())},
       'images_per_s': args.steps * n / elapsed,
       'step_s': elapsed / args.steps,
       'peak_rss_mb': peak_rss_mb(),
-      'torch': torch.__version__, 'threads': torch.get_num_threads()}))
+      'peak_device_mb': (torch.cuda.max_memory_allocated() / 2 ** 20
+                         if args.device == 'cuda' else None),
+      'loss': loss,
+      'torch': torch.__version__, 'threads': torch.get_num_threads(),
+      'device': args.device, 'dtype': args.dtype}))
 
 
 if __name__ == '__main__':

@@ -312,11 +312,35 @@ def _implementations(config):
   return chosen
 
 
+def _peer_path(method_name: str) -> str:
+  """benchmarks/torch_<method>.py: the method's PyTorch training peer."""
+  return os.path.join(os.path.dirname(os.path.dirname(
+      os.path.abspath(__file__))), 'benchmarks', f'torch_{method_name}.py')
+
+
+def _throughput(flops_per_step, step_s, device):
+  """GFLOP/s and the fraction of the device's peak they are (bf16 peak on
+  accelerators: MFU; fp32 peak from the vector units on CPU)."""
+  from colorjax import profiling  # pylint: disable=g-import-not-at-top
+  out = {'gflop_per_s': round(flops_per_step / step_s / 1e9, 1)}
+  if device.platform == 'cpu':
+    peak, _ = profiling.cpu_peak_flops()
+    if peak:
+      out['fraction_of_fp32_peak'] = round(flops_per_step / step_s / peak, 3)
+  else:
+    peak = next((v for k, v in profiling.PEAK_BF16_FLOPS.items()
+                 if k in device.device_kind), None)
+    if peak:
+      out['mfu_bf16_peak'] = round(flops_per_step / step_s / peak, 4)
+  return out
+
+
 def benchmark_train():
   """Train-step images/s and peak memory, JAX vs the PyTorch peer."""
   import subprocess  # pylint: disable=g-import-not-at-top
   import jax  # pylint: disable=g-import-not-at-top
   from colorjax import methods  # pylint: disable=g-import-not-at-top
+  from colorjax import profiling  # pylint: disable=g-import-not-at-top
   from colorjax import sharding  # pylint: disable=g-import-not-at-top
   config = _load_config()
   batch_size = FLAGS['batch_size'].value if FLAGS['batch_size'].present \
@@ -336,7 +360,9 @@ def benchmark_train():
   step = jax.jit(method.train_step, donate_argnums=(0,),
                  out_shardings=(shardings, sharding.replicated(mesh)))
   rng = jax.random.PRNGKey(0)
+  start = time.perf_counter()
   compiled = step.lower(state, batch, rng).compile()
+  compile_s = time.perf_counter() - start
   cost = compiled.cost_analysis()
   cost = cost[0] if isinstance(cost, (list, tuple)) else cost
   for i in range(WARMUP_BATCHES):
@@ -352,7 +378,6 @@ def benchmark_train():
   memory, memory_kind = _peak_memory_mb()
   op_profile = None
   if FLAGS.profile:
-    from colorjax import profiling  # pylint: disable=g-import-not-at-top
 
     def run():
       nonlocal state, metrics
@@ -362,45 +387,52 @@ def benchmark_train():
 
     op_profile = profiling.profile(run, compiled, FLAGS.profile,
                                    FLAGS.profile_dir)
-  jax_result = {'images_per_s': FLAGS.steps * batch_size / elapsed,
-                'step_s': elapsed / FLAGS.steps,
-                f'peak_memory_mb ({memory_kind})': round(memory, 1),
-                'loss': float(metrics['loss']),
-                'other_cpu': jax_load.other}
   device = jax.devices()[0]
   flops_per_step = cost.get('flops', 0.0)
-  from colorjax import profiling  # pylint: disable=g-import-not-at-top
-  peak = next((v for k, v in profiling.PEAK_BF16_FLOPS.items()
-               if k in device.device_kind), None)
-  if peak and device.platform != 'cpu':
-    jax_result['mfu'] = round(flops_per_step / jax_result['step_s'] /
-                              (peak * jax.device_count()), 4)
+  jax_result = {'images_per_s': FLAGS.steps * batch_size / elapsed,
+                'step_s': elapsed / FLAGS.steps,
+                'compile_s': round(compile_s, 1),
+                f'peak_memory_mb ({memory_kind})': round(memory, 1),
+                'loss': float(metrics['loss']),
+                'other_cpu': jax_load.other,
+                **_throughput(flops_per_step, elapsed / FLAGS.steps, device)}
   report = {'benchmark': 'train', 'config': FLAGS.config,
+            'method': config.method,
             'device': f'{jax.device_count()} x {device.device_kind}',
             'dtype': config.model.dtype, 'batch_size': batch_size,
             'implementations': _implementations(config),
             'image_size': config.data.image_size,
+            'parameters': method.describe(method.batch_spec(1)),
             'train_step_gflops': round(flops_per_step / 1e9, 2),
             'jax': jax_result}
+  if device.platform == 'cpu':
+    report['fp32_peak_assumption'] = profiling.cpu_peak_flops()[1]
   if op_profile:
     report['jax_profile'] = op_profile
-  if FLAGS.torch_peer:
-    peer = os.path.join(os.path.dirname(os.path.dirname(
-        os.path.abspath(__file__))), 'benchmarks', 'torch_chromacmc.py')
+  peer = _peer_path(config.method)
+  if FLAGS.torch_peer and not os.path.exists(peer):
+    report['torch'] = f'no PyTorch peer for {config.method} ({peer})'
+  elif FLAGS.torch_peer:
+    del state, batch, compiled, step      # the peer's turn on the device
+    torch_device = 'cpu' if device.platform == 'cpu' else 'cuda'
     with CpuShare() as torch_load:
       result = subprocess.run(
           [sys.executable, peer, '--config_json', config.to_json(),
-           f'--batch_size={batch_size}', f'--steps={FLAGS.steps}'],
+           f'--batch_size={batch_size}', f'--steps={FLAGS.steps}',
+           f'--device={torch_device}', f'--dtype={config.model.dtype}'],
           capture_output=True, text=True, check=False)
     if result.returncode == 0:
-      report['torch'] = json.loads(result.stdout.strip().splitlines()[-1])
+      torch_result = json.loads(result.stdout.strip().splitlines()[-1])
       # Over the whole peer run (import and warm-up included).
-      report['torch']['other_cpu'] = torch_load.other
+      torch_result['other_cpu'] = torch_load.other
+      torch_result.update(_throughput(flops_per_step, torch_result['step_s'],
+                                      device))
+      report['torch'] = torch_result
       _warn_if_busy('the PyTorch peer', torch_load.other)
       report['ratio_jax_over_torch'] = round(
-          jax_result['images_per_s'] / report['torch']['images_per_s'], 2)
+          jax_result['images_per_s'] / torch_result['images_per_s'], 2)
     else:
-      report['torch'] = f'peer failed: {result.stderr.strip()[-300:]}'
+      report['torch'] = f'peer failed: {result.stderr.strip()[-600:]}'
   print(json.dumps(report, indent=1))
   return report
 

@@ -24,6 +24,46 @@ import jax
 PEAK_BF16_FLOPS = {'H100': 989e12, 'H200': 989e12, 'A100': 312e12,
                    'TPU v4': 275e12, 'TPU v5e': 197e12, 'TPU v5p': 459e12}
 
+
+def cpu_peak_flops(cpuinfo: str | None = None, cores: int | None = None):
+  """(fp32 FLOP/s of this machine's cores, the assumption it rests on).
+
+  FLOPs/cycle/core = FMA pipes x fp32 lanes per pipe x 2 (an FMA is a
+  multiply and an add). The lanes come from the widest vector unit the CPU
+  reports; the pipes are assumed 2 (every x86 core since Haswell/Zen 2 has
+  two FMA-capable pipes). AMD Zen 4 executes AVX-512 on 256-bit pipes
+  (double-pumped), so its lanes are 8, not 16. The clock is the nominal one
+  /proc/cpuinfo reports (cpu MHz); turbo clocks make the true peak higher.
+  """
+  if cpuinfo is None:
+    try:
+      with open('/proc/cpuinfo') as f:
+        cpuinfo = f.read()
+    except OSError:
+      return None, 'no /proc/cpuinfo'
+  flags = set(re.search(r'^flags\s*:(.*)$', cpuinfo, re.M).group(1).split()) \
+      if re.search(r'^flags', cpuinfo, re.M) else set()
+  mhz = re.search(r'^cpu MHz\s*:\s*([\d.]+)', cpuinfo, re.M)
+  if not mhz:
+    return None, 'no clock in /proc/cpuinfo'
+  amd = 'AuthenticAMD' in cpuinfo
+  family = re.search(r'^cpu family\s*:\s*(\d+)', cpuinfo, re.M)
+  zen4 = amd and family and int(family.group(1)) == 25 and 'avx512f' in flags
+  if 'avx512f' in flags and not zen4:
+    lanes, unit = 16, 'AVX-512'
+  elif 'avx512f' in flags:
+    lanes, unit = 8, 'AVX-512 on 256-bit pipes (AMD Zen 4)'
+  elif 'avx2' in flags and 'fma' in flags:
+    lanes, unit = 8, 'AVX2 + FMA'
+  else:
+    lanes, unit = 4, 'SSE'
+  cores = cores or os.cpu_count() or 1
+  per_cycle = 2 * lanes * 2
+  clock = float(mhz.group(1)) * 1e6
+  return (cores * clock * per_cycle,
+          f'{cores} cores x {clock / 1e9:.2f} GHz (nominal) x {per_cycle} '
+          f'fp32 FLOPs/cycle ({unit}: 2 FMA pipes x {lanes} lanes x 2)')
+
 # Instructions whose cost dominates a fusion: name the fusion after them.
 _HEAVY = ('convolution', 'dot', 'custom-call', 'reduce-window', 'reduce',
           'scatter', 'gather', 'select-and-scatter', 'transpose', 'copy')
