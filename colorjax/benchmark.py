@@ -247,18 +247,37 @@ def _load_config(config_arg=None):
   return config
 
 
+def _random_value(rng, key, shape, dtype, num_classes):
+  """A value in the key's real range, so that every loss term does real
+  work: ab-bin indices in [0, 313), soft-encoding weights that sum to 1,
+  a one-hot scene, {0, 1} tags, class ids, L in [0, 100], the rest in
+  [-1, 1]."""
+  from colorjax.color import quantize  # pylint: disable=g-import-not-at-top
+  if key == 'ab_bins':
+    return rng.integers(0, quantize.NUM_AB_BINS, shape)
+  if key == 'ab_weights':
+    weights = rng.uniform(0.05, 1, shape)
+    return weights / weights.sum(-1, keepdims=True)
+  if key == 'scene':
+    return np.eye(shape[-1])[rng.integers(0, shape[-1], shape[:-1])]
+  if key == 'labels':
+    return rng.integers(0, 2, shape)
+  if np.issubdtype(dtype, np.integer):
+    return rng.integers(0, num_classes, shape)
+  if key == 'l':
+    return rng.uniform(0, 100, shape)
+  return rng.uniform(-1, 1, shape)
+
+
 def _random_batch(method, config, batch_size, mesh):
   from colorjax import sharding  # pylint: disable=g-import-not-at-top
   rng = np.random.default_rng(0)
   batch = {}
   for key, spec in method.batch_spec(batch_size).items():
-    if spec.dtype == np.uint8:
-      value = rng.integers(0, config.data.num_classes, spec.shape)
-    else:
-      value = rng.uniform(-1, 1, spec.shape)
-    if key == 'l':
-      value = (value + 1) * 50
-    batch[key] = sharding.global_array(mesh, value.astype(spec.dtype))
+    dtype = np.dtype(spec.dtype)
+    value = _random_value(rng, key, spec.shape, dtype,
+                          config.data.num_classes)
+    batch[key] = sharding.global_array(mesh, value.astype(dtype))
   return batch
 
 

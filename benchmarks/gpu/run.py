@@ -183,6 +183,10 @@ def main():
   runs = plan(args.cpu)
   if args.only:
     wanted = set(args.only.split(','))
+    unknown = sorted(wanted - {name for name, _ in runs})
+    if unknown:
+      parser.error(f'--only: no run named {", ".join(unknown)}; the runs are '
+                   + ', '.join(name for name, _ in runs))
     runs = [r for r in runs if r[0] in wanted]
   results = {'date': datetime.datetime.now(datetime.timezone.utc).isoformat(
       timespec='seconds'), 'mode': 'cpu' if args.cpu else 'gpu',

@@ -1,0 +1,150 @@
+"""The benchmark tools: `colorjax.benchmark train`'s inputs and throughput,
+the one-command GPU benchmark (run here in its --cpu form) and its offline
+wheel bundle check."""
+
+import json
+import os
+import subprocess
+import sys
+import zipfile
+
+import numpy as np
+import pytest
+
+from colorjax import benchmark
+from colorjax import profiling
+from colorjax.color import quantize
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.join(REPO, 'benchmarks', 'gpu'))
+
+import check_bundle  # pylint: disable=g-import-not-at-top,wrong-import-position
+import run as gpu_run  # pylint: disable=g-import-not-at-top,wrong-import-position
+
+_ZEN4 = """processor\t: 0
+vendor_id\t: AuthenticAMD
+cpu family\t: 25
+cpu MHz\t\t: 2600.000
+flags\t\t: fpu sse avx avx2 fma avx512f avx512bw
+"""
+
+
+def test_random_batch_values_are_in_each_keys_range():
+  """A benchmark batch must exercise every loss term: bins in range (a
+  float->int cast once made them all 0), weights summing to 1, one-hot
+  scenes, {0, 1} tags, class ids below num_classes."""
+  rng = np.random.default_rng(0)
+  bins = benchmark._random_value(rng, 'ab_bins', (2, 8, 8, 5), np.int32, 21)
+  assert bins.min() >= 0 and bins.max() < quantize.NUM_AB_BINS
+  assert len(np.unique(bins)) > 100
+  weights = benchmark._random_value(rng, 'ab_weights', (2, 8, 8, 5),
+                                    np.float32, 21)
+  np.testing.assert_allclose(weights.sum(-1), 1, rtol=1e-6)
+  assert weights.min() > 0
+  scene = benchmark._random_value(rng, 'scene', (4, 7), np.float32, 21)
+  np.testing.assert_array_equal(scene.sum(-1), 1)
+  assert set(np.unique(scene)) == {0, 1}
+  tags = benchmark._random_value(rng, 'labels', (64, 20), np.float32, 21)
+  assert set(np.unique(tags)) == {0, 1}
+  seg = benchmark._random_value(rng, 'segmentation', (2, 16, 16, 1),
+                                np.uint8, 21)
+  assert seg.max() < 21 and len(np.unique(seg)) == 21
+  l = benchmark._random_value(rng, 'l', (2, 16, 16, 1), np.float32, 21)
+  assert 0 <= l.min() and l.max() <= 100 and l.max() > 50
+
+
+def test_cpu_peak_flops_from_cpuinfo():
+  peak, why = profiling.cpu_peak_flops(_ZEN4, cores=2)
+  # Zen 4 runs AVX-512 on 256-bit pipes: 2 pipes x 8 lanes x 2 = 32/cycle.
+  assert peak == pytest.approx(2 * 2.6e9 * 32)
+  assert 'Zen 4' in why
+  intel = _ZEN4.replace('AuthenticAMD', 'GenuineIntel').replace(
+      'cpu family\t: 25', 'cpu family\t: 6')
+  assert profiling.cpu_peak_flops(intel, cores=1)[0] == pytest.approx(
+      2.6e9 * 64)
+  avx2 = _ZEN4.replace(' avx512f avx512bw', '')
+  assert profiling.cpu_peak_flops(avx2, cores=1)[0] == pytest.approx(
+      2.6e9 * 32)
+  assert profiling.cpu_peak_flops('no clock here', cores=1)[0] is None
+
+
+def test_throughput_on_cpu_is_a_fraction_of_the_fp32_peak():
+  import jax  # pylint: disable=g-import-not-at-top
+  out = benchmark._throughput(1e9, 0.5, jax.devices('cpu')[0])
+  assert out['gflop_per_s'] == pytest.approx(2.0)
+  peak, _ = profiling.cpu_peak_flops()
+  assert out['fraction_of_fp32_peak'] == pytest.approx(2e9 / peak, abs=6e-4)
+
+
+def _wheel(directory, name, version, requires=()):
+  path = os.path.join(directory, f'{name}-{version}-py3-none-any.whl')
+  meta = ''.join([f'Metadata-Version: 2.1\nName: {name}\n'
+                  f'Version: {version}\n',
+                  *(f'Requires-Dist: {r}\n' for r in requires)])
+  with zipfile.ZipFile(path, 'w') as z:
+    z.writestr(f'{name}-{version}.dist-info/METADATA', meta)
+  return path
+
+
+def test_bundle_check_finds_a_missing_requirement(tmp_path, capsys):
+  image = tmp_path / 'image.txt'
+  image.write_text('# the GPU image\nnumpy jax\n')
+  bundle = tmp_path / 'whl'
+  bundle.mkdir()
+  _wheel(bundle, 'grain', '0.2', ['numpy>=1.2', 'cloudpickle',
+                                  'pywin32; sys_platform == "win32"',
+                                  'pytest; extra == "test"'])
+  _wheel(bundle, 'cloudpickle', '3.0')
+  check_bundle.main(str(bundle), str(image))          # closed: no exit
+  assert '2 wheels' in capsys.readouterr().out
+  _wheel(bundle, 'clu', '0.1', ['etils[epath]', 'numpy'])
+  with pytest.raises(SystemExit, match=r'etils \(for clu\)'):
+    check_bundle.main(str(bundle), str(image))
+
+
+def test_gpu_plan_covers_every_method_in_both_dtypes():
+  for cpu in (False, True):
+    names = [name for name, _ in gpu_run.plan(cpu)]
+    for method in ('chromacmc', 'scenecontext', 'semanticdriven_stage1',
+                   'semanticdriven_stage2', 'instanceaware', 'pixsem'):
+      for dtype in ('bfloat16', 'float32'):
+        assert f'train_{method}_{dtype}' in names
+    assert {'sample_pixsem_8', 'pipeline'} <= set(names)
+  # On the GPU: paper configs at the paper's batch size.
+  args = dict(gpu_run.plan(False))['train_pixsem_bfloat16']
+  assert '--config=configs/pixsem.py' in args and not any(
+      a.startswith('--batch_size') for a in args)
+
+
+def test_gpu_script_runs_end_to_end_on_the_cpu(tmp_path):
+  """`bash benchmarks/gpu.sh OUT --cpu` as on the GPU machine (one train run:
+  JAX against its PyTorch peer); the summary holds its numbers."""
+  out = tmp_path / 'out'
+  result = subprocess.run(
+      ['bash', 'benchmarks/gpu.sh', str(out), '--cpu',
+       '--only=train_instanceaware_float32'],
+      cwd=REPO, capture_output=True, text=True, timeout=300, check=False)
+  assert result.returncode == 0, result.stderr[-3000:]
+  with open(out / 'results.json') as f:
+    results = json.load(f)
+  (run,) = results['runs']
+  assert run['status'] == 'ok', run
+  report = run['report']
+  assert report['jax']['images_per_s'] > 0
+  assert report['torch']['images_per_s'] > 0
+  assert report['torch']['params'] == report['parameters']
+  assert report['ratio_jax_over_torch'] == pytest.approx(
+      report['jax']['images_per_s'] / report['torch']['images_per_s'],
+      rel=0.01)
+  summary = (out / 'summary.md').read_text()
+  assert '| train_instanceaware_float32 | ok |' in summary
+
+
+def test_gpu_script_rejects_an_unknown_run(tmp_path):
+  result = subprocess.run(
+      ['bash', 'benchmarks/gpu.sh', str(tmp_path), '--cpu',
+       '--only=train_nope'], cwd=REPO, capture_output=True, text=True,
+      timeout=120, check=False)
+  assert result.returncode == 2
+  assert 'no run named train_nope' in result.stderr
+  assert 'Traceback' not in result.stderr
