@@ -221,6 +221,27 @@ def test_colorize_writes_diverse_samples_at_full_resolution(
   for a, b in zip(outputs['cached'], outputs['naive']):
     np.testing.assert_array_equal(a, b)
   assert not np.array_equal(outputs['cached'][0], outputs['cached'][1])
+  # The colours written are the method's own samples (seed 4, first batch),
+  # recombined independently: ab * 128 upsampled to the photo, with the
+  # photo's L, through scikit-image's Lab -> sRGB.
+  from skimage import color as skcolor  # pylint: disable=g-import-not-at-top
+  from colorjax.data import preprocess  # pylint: disable=g-import-not-at-top
+  method, state = workdir_lib.restore_for_inference(workdir)
+  example = preprocess.apply(colorize.inference_ops(method.config),
+                             {'image': photo})
+  ab, _ = method.sample(state, jnp.asarray(example['gray'][None]),
+                        jax.random.fold_in(jax.random.PRNGKey(4), 0), 3, 1.0)
+  lightness = skcolor.rgb2lab(photo / 255.0)[..., :1]
+  for k in range(3):
+    ab_full = np.asarray(jax.image.resize(
+        np.asarray(ab[0, k]) * method.config.data.ab_scale,
+        (45, 70, 2), 'bilinear'))
+    expected = skcolor.lab2rgb(np.concatenate([lightness, ab_full], -1))
+    error = np.abs(outputs['cached'][k] / 255.0 - expected)
+    assert np.percentile(error, 95) < 6 / 255, k
+  chroma = np.hypot(*np.moveaxis(skcolor.rgb2lab(
+      outputs['cached'][0] / 255.0)[..., 1:], -1, 0))
+  assert chroma.mean() > 3.0            # coloured, not gray
   # The editor's sample mode is the same code path: same seed, same
   # samples; another temperature (traced: no recompilation) other samples.
   from colorjax.editor import engine as engine_lib  # pylint: disable=g-import-not-at-top

@@ -193,7 +193,8 @@ def test_tiny_twin_of_each_variant_trains_and_evaluates(
   assert 'val/psnr' in text and 'val_annealed/psnr' in text
   assert ('val_scene/top1' in text) == (variant != 'regsoft')
   assert ('val_segmentation/miou' in text) == (variant == 'segclasregsoft')
-  assert 'train/loss_seg' in text if variant == 'segclasregsoft' else True
+  assert ('train/loss_seg' in text) == (variant == 'segclasregsoft')
+  assert ('train/loss_clas' in text) == (variant != 'regsoft')
   assert os.path.exists(os.path.join(workdir, 'ab_prior.npy'))
 
 

@@ -144,7 +144,6 @@ DEEPLAB_VOC = 60_996_202 - (1024 * 256 * 9 + 2 * 256 + 256 * 21 + 21)
 
 
 def test_paper_network_parameter_count():
-  pytest.importorskip('colorjax.pretrained.deeplab')
   assert DEEPLAB_VOC == 58_630_997
   for arg, classes in (('voc', 21), ('coco_stuff', 182)):
     config = segmenter_config.get_config(arg)
