@@ -44,6 +44,9 @@ from absl import flags
 import numpy as np
 from PIL import Image
 
+from colorjax import cli
+from colorjax import errors
+
 flags.DEFINE_string('dataset', 'semantic_shapes/256', 'tfds dataset')
 flags.DEFINE_string('split', 'train', 'split')
 flags.DEFINE_string('data_dir', None, 'tfds data_dir')
@@ -576,7 +579,8 @@ def benchmark_infer():
   from colorjax import methods  # pylint: disable=g-import-not-at-top
   config = _load_config()
   if config.method != 'semanticdriven':
-    sys.exit('infer: --config must be configs/semanticdriven.py[:arg]')
+    raise errors.ConfigError(
+        'infer: --config must be configs/semanticdriven.py[:arg]')
   method = methods.get_method(config)
   batch_size = FLAGS['batch_size'].value if FLAGS['batch_size'].present \
       else 1
@@ -676,7 +680,7 @@ def benchmark_editor():
     engine = engine_lib.WorkdirEngine(None, restored=(config, method, state))
     what = f'{FLAGS.config} (random init)'
   if engine.mode != 'edit':
-    sys.exit(f'editor: {engine.method} takes no semantic map')
+    raise errors.ConfigError(f'editor: {engine.method} takes no semantic map')
   rgb = (imaging.decode_image(FLAGS.photo).array if FLAGS.photo
          else _editor_photo())
   client = server.create_app(engine).test_client()
@@ -741,8 +745,8 @@ BENCHMARKS = {'pipeline': benchmark_pipeline, 'train': benchmark_train,
 
 def main(argv):
   if len(argv) < 2 or argv[1] not in BENCHMARKS:
-    sys.exit(f'usage: python -m colorjax.benchmark {{{",".join(BENCHMARKS)}}}'
-             ' [--flags]')
+    raise app.UsageError('name a benchmark: python -m colorjax.benchmark '
+                         f'{{{",".join(BENCHMARKS)}}} [--flags]')
   from colorjax import console  # pylint: disable=g-import-not-at-top
   console.quiet_libraries(FLAGS.verbosity)
   report = BENCHMARKS[argv[1]]()
@@ -761,4 +765,4 @@ def main(argv):
 
 
 if __name__ == '__main__':
-  app.run(main)
+  cli.run(main)

@@ -31,13 +31,13 @@ import os
 import sys
 from typing import Iterable, List, Optional, Sequence
 
-from absl import app
 from absl import flags
 import jax
 import numpy as np
 from PIL import Image
 import tqdm
 
+from colorjax import cli
 from colorjax import console
 from colorjax import evaluation
 from colorjax import evaluators
@@ -382,6 +382,6 @@ if __name__ == '__main__':
       print(f'{len(failures)} file(s) could not be read:', file=sys.stderr)
       for path, error in failures.items():
         print(f'  {path}: {error}', file=sys.stderr)
-      sys.exit(1)
+      sys.exit(cli.USAGE_STATUS)
 
-  app.run(main)
+  cli.run(main)

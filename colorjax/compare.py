@@ -30,10 +30,12 @@ from typing import Dict, List, Optional, Sequence, Tuple
 from absl import app
 from absl import flags
 
+from colorjax import cli
+from colorjax import errors
 from colorjax import protocols
 
 
-class ProtocolMismatchError(ValueError):
+class ProtocolMismatchError(errors.UserError, ValueError):
   """The results were produced by different evaluation protocols."""
 
 
@@ -56,7 +58,8 @@ def find_results(path: str, preset: Optional[str] = None) -> str:
     raise FileNotFoundError(
         f'{path}: {"no" if not found else "several"} evaluation results '
         f'under {eval_dir} ({", ".join(found) or "none"}); name one with '
-        '--preset or run python -m colorjax.evaluate --preset=...')
+        '--preset or run python -m colorjax.evaluate --workdir=... '
+        '[--preset=...]')
   return os.path.join(eval_dir, found[0], 'metrics.json')
 
 
@@ -247,8 +250,11 @@ FLAGS = flags.FLAGS
 
 if __name__ == '__main__':
   from colorjax import suite as suite_lib  # pylint: disable=g-import-not-at-top  (registers its preset)
-  flags.DEFINE_enum('preset', None, protocols.names(), 'which results of '
-                    'each workdir (default: its only eval/<preset>); with '
+  flags.DEFINE_enum('preset', None,
+                    [protocols.DEFAULT_RESULTS] + protocols.names(),
+                    'which results of each workdir (default: its only '
+                    'eval/<preset>; "default": evaluate\'s without a preset);'
+                    ' with '
                     f'--suite: the evaluation (default '
                     f'{suite_lib.SUITE_PRESET})')
   flags.DEFINE_string('output', None, 'folder for comparison.md and .csv; '
@@ -297,18 +303,13 @@ if __name__ == '__main__':
             FLAGS.shapes, FLAGS.preset, FLAGS.max_images, FLAGS.override,
             FLAGS.dry_run, argv=['python', '-m', 'colorjax.compare'] +
             sys.argv[1:], cost=FLAGS.cost)
-      except (ValueError, KeyError) as e:
-        print(f'compare: {e}', file=sys.stderr)
-        sys.exit(2)
+      except (ValueError, KeyError) as e:   # the plan's own checks
+        cli.fail(str(e.args[0]) if isinstance(e, KeyError) else str(e))
       sys.exit(1 if result['failed'] else 0)
     paths: List[str] = argv[1:]
     if len(paths) < 1:
       raise app.UsageError('name at least one workdir or metrics.json')
-    try:
-      runs = compare(paths, FLAGS.preset)
-    except (ProtocolMismatchError, FileNotFoundError) as e:
-      print(f'compare: {e}', file=sys.stderr)
-      sys.exit(2)
+    runs = compare(paths, FLAGS.preset)   # errors: cli prints them, status 2
     text, table = tables(runs)
     print(text)
     if FLAGS.output:
@@ -318,4 +319,4 @@ if __name__ == '__main__':
       with open(os.path.join(FLAGS.output, 'comparison.csv'), 'w') as f:
         f.write(table)
 
-  app.run(main)
+  cli.run(main)

@@ -1,7 +1,8 @@
 """Evaluates a trained workdir: the papers' metrics with their protocols.
 
   # A named protocol (colorjax.protocols): JSON + markdown + plots under
-  # WORKDIR/eval/<preset>/ (or --output_dir), with a progress bar.
+  # WORKDIR/eval/<preset>/ (or --output_dir), with a progress bar. Without
+  # a preset they go under WORKDIR/eval/default/; compare finds either.
   python -m colorjax.evaluate --workdir=DIR --preset=paper004 \
       --segmenter=SEGMENTER_WORKDIR [--lpips=alexnet.pth] \
       [--fid_inception=pt_inception-2015-12-05-6726825d.pth] \
@@ -29,11 +30,11 @@ import json
 import os
 from typing import Dict, Optional
 
-from absl import app
 from absl import flags
 import ml_collections
 
 import colorjax
+from colorjax import cli
 from colorjax import console
 from colorjax import evaluation
 from colorjax import protocols
@@ -176,8 +177,9 @@ if __name__ == '__main__':
   flags.DEFINE_string('images', None, 'evaluate on this folder of photos')
   flags.DEFINE_string('image_folder', None, 'alias of --images')
   flags.DEFINE_string('output', None, 'also write the JSON here')
-  flags.DEFINE_string('output_dir', None, 'JSON, markdown and plots (default'
-                      ' with --preset: WORKDIR/eval/<preset>)')
+  flags.DEFINE_string('output_dir', None, 'JSON, markdown and plots (default:'
+                      ' WORKDIR/eval/<preset>, or WORKDIR/eval/default '
+                      'without a preset)')
   flags.DEFINE_integer('diversity_samples', 2, 'samples per image for the '
                        'diversity metrics (sampling methods; < 2 skips it)')
   flags.DEFINE_string('lpips', None, 'LPIPS AlexNet v0.1 weights file')
@@ -191,9 +193,8 @@ if __name__ == '__main__':
   def main(argv):
     del argv
     console.quiet_libraries(FLAGS.verbosity)
-    output_dir = FLAGS.output_dir or (
-        os.path.join(FLAGS.workdir, 'eval', FLAGS.preset) if FLAGS.preset
-        else None)
+    output_dir = FLAGS.output_dir or os.path.join(
+        FLAGS.workdir, 'eval', FLAGS.preset or protocols.DEFAULT_RESULTS)
     results = evaluate_workdir(
         FLAGS.workdir, FLAGS.split, FLAGS.max_batches, FLAGS.step,
         FLAGS.diversity_samples, FLAGS.evals,
@@ -205,17 +206,15 @@ if __name__ == '__main__':
     text = json.dumps(results, indent=1, sort_keys=True)
     print(text)
     paths = [FLAGS.output] if FLAGS.output else []
-    if output_dir:
-      os.makedirs(output_dir, exist_ok=True)
-      paths.append(os.path.join(output_dir, 'metrics.json'))
-      with open(os.path.join(output_dir, 'metrics.md'), 'w') as f:
-        f.write(markdown(results))
+    os.makedirs(output_dir, exist_ok=True)
+    paths.append(os.path.join(output_dir, 'metrics.json'))
+    with open(os.path.join(output_dir, 'metrics.md'), 'w') as f:
+      f.write(markdown(results))
     for path in paths:
       os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
       with open(path, 'w') as f:
         f.write(text + '\n')
-    if output_dir:
-      print(f'wrote {output_dir}/metrics.json, metrics.md and '
-            f'{len(results["plots"])} plots')
+    print(f'wrote {output_dir}/metrics.json, metrics.md and '
+          f'{len(results["plots"])} plots')
 
-  app.run(main)
+  cli.run(main)

@@ -16,6 +16,7 @@ from absl import logging
 import jax
 from ml_collections import config_flags
 
+from colorjax import cli
 from colorjax import console
 from colorjax import train
 
@@ -55,4 +56,4 @@ def main(argv):
 
 
 if __name__ == '__main__':
-  app.run(main)
+  cli.run(main)

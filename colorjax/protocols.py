@@ -131,6 +131,11 @@ COMPARED_FIELDS = ('preset', 'data', 'resolution', 'canvas', 'max_images',
                    'weights')
 
 
+# The results of `evaluate` without --preset (the config's own evaluators)
+# go to WORKDIR/eval/default/, where `compare` finds them as a preset's.
+DEFAULT_RESULTS = 'default'
+
+
 def names():
   return sorted(PRESETS)
 

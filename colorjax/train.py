@@ -29,6 +29,7 @@ import ml_collections
 import numpy as np
 
 from colorjax import console
+from colorjax import errors
 from colorjax import evaluation
 from colorjax import metrics as metrics_lib
 from colorjax import methods
@@ -39,7 +40,7 @@ from colorjax import writers
 from colorjax.data import pipeline
 
 
-class NonFiniteLossError(FloatingPointError):
+class NonFiniteLossError(errors.UserError, FloatingPointError):
   """Raised when a logged training value is NaN or Inf."""
 
 

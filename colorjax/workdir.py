@@ -19,6 +19,7 @@ import ml_collections
 import numpy as np
 import orbax.checkpoint as ocp
 
+from colorjax import errors
 from colorjax import methods
 from colorjax import sharding
 
@@ -46,7 +47,7 @@ def load_config(workdir: str) -> ml_collections.ConfigDict:
   """The config a workdir was trained with."""
   path = os.path.join(workdir, CONFIG_FILE)
   if not os.path.exists(path):
-    raise FileNotFoundError(f'{path} not found: is {workdir} a colorjax '
+    raise errors.MissingFileError(f'{path} not found: is {workdir} a colorjax '
                             'workdir (created by python -m colorjax.main)?')
   with open(path) as f:
     return ml_collections.ConfigDict(json.load(f))
@@ -97,7 +98,7 @@ def restore_for_inference(workdir: str, config=None, step=None):
   method = methods.get_method(config)
   manager = checkpoint_manager(workdir, config)
   if manager.latest_step() is None:
-    raise FileNotFoundError(f'no checkpoint in {workdir}/checkpoints: train '
+    raise errors.MissingFileError(f'no checkpoint in {workdir}/checkpoints: train '
                             f'it first (python -m colorjax.main ...)')
   state = restore_state(manager, abstract_state(method, mesh), step)
   manager.close()

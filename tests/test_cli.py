@@ -15,6 +15,7 @@ from PIL import Image
 from skimage import color as skcolor
 import tensorflow_datasets as tfds
 
+from colorjax import compare
 from colorjax import colorize
 from colorjax import evaluate
 from colorjax import evaluators
@@ -216,3 +217,12 @@ def test_evaluate_cli_matches_training_eval(tiny_run, tmp_path):
   for key in ('psnr', 'ssim', 'entropy', 'miou'):
     assert abs(metrics[key] - train_result['eval'][key]) < 1e-4, key
   assert metrics['step'] == 6 and metrics['split'] == 'validation'
+  # Without --preset the results also go under the workdir, where compare
+  # finds them with no preset named (README: evaluate -> compare).
+  written = os.path.join(workdir, 'eval', 'default', 'metrics.json')
+  assert json.loads(open(written).read()) == metrics
+  assert os.path.isfile(os.path.join(workdir, 'eval', 'default',
+                                     'metrics.md'))
+  runs = compare.compare([workdir, workdir + '/'])
+  table, _ = compare.tables(runs)
+  assert f'{metrics["psnr"]:.4g}' in table

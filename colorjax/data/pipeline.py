@@ -18,6 +18,7 @@ import jax
 import numpy as np
 import tensorflow_datasets as tfds
 
+from colorjax import errors
 from colorjax import sharding
 from colorjax.data import preprocess
 from colorjax.sharding import DATA_AXIS  # pylint: disable=unused-import
@@ -101,7 +102,7 @@ def _tfds_source(dataset: str, split: str, data_dir: Optional[str] = None):
       prepare += ' --manual_dir=WHERE_IT_IS_UNPACKED'
     if data_dir:
       prepare += f' --data_dir={data_dir}'
-    raise FileNotFoundError(
+    raise errors.MissingFileError(
         f'dataset {dataset!r} split {split!r} is not prepared in '
         f'{data_dir or "~/tensorflow_datasets"} ({type(e).__name__}: {e}).\n'
         f'Prepare it with:\n  {prepare}\n'

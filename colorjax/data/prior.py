@@ -13,12 +13,12 @@ import logging
 import os
 from typing import Optional
 
-from absl import app
 from absl import flags
 import grain
 import jax
 import numpy as np
 
+from colorjax import cli
 from colorjax import sharding
 from colorjax.color import quantize
 from colorjax.data import pipeline
@@ -116,4 +116,4 @@ if __name__ == '__main__':
     np.save(f.output, prior)
     print(f'saved {f.output}: {np.count_nonzero(prior)} of 313 bins used')
 
-  app.run(main)
+  cli.run(main)

@@ -10,5 +10,3 @@ from colorjax.datasets.coco_stuff import CocoStuff
 from colorjax.datasets.pascal_context import PascalContext
 from colorjax.datasets.semantic_shapes import SemanticShapes
 from colorjax.datasets.voc2012_aug import Voc2012Aug
-from colorjax.datasets.prepare import builder as get_builder
-from colorjax.datasets.prepare import prepare as prepare_dataset

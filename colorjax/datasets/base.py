@@ -14,13 +14,14 @@ from absl import logging
 import numpy as np
 import tensorflow_datasets as tfds
 
+from colorjax import errors
 from colorjax.datasets import imaging
 
 # (example id, image path, label-map path or a callable returning labels)
 ExampleFiles = Tuple[str, str, object]
 
 
-class ManualDataError(FileNotFoundError):
+class ManualDataError(errors.UserError, FileNotFoundError):
   """The dataset is not where `manual_dir` says; the message says what to do."""
 
 
@@ -105,8 +106,9 @@ class SegmentationBuilder(tfds.core.GeneratorBasedBuilder):
     try:
       manual_dir = dl_manager.manual_dir
     except AssertionError as e:  # tfds' "does not exist or is empty".
-      raise self._missing(f'manual_dir is missing or empty ({e.args[0]!r})'
-                          .split('\n')[0]) from None
+      cause = str(e.args[0] if e.args else e).split('\n')[0]
+      raise self._missing(f'manual_dir is missing or empty: {cause}'
+                          ) from None
     return os.fspath(manual_dir)
 
   def _split_generators(self, dl_manager):

@@ -17,10 +17,12 @@ from typing import Union
 import numpy as np
 from PIL import Image
 
+from colorjax import errors
+
 PathOrBytes = Union[str, os.PathLike, bytes]
 
 
-class DecodeError(ValueError):
+class DecodeError(errors.UserError, ValueError):
   """A file that cannot be turned into an example; the builder skips it."""
 
   def __init__(self, reason: str, detail: str = ''):

@@ -10,16 +10,27 @@ import json
 import os
 from typing import Optional
 
-from absl import app
 from absl import flags
 import tensorflow_datasets as tfds
+
+from colorjax import cli
+from colorjax import errors
 
 
 def builder(name: str, data_dir: Optional[str] = None, **kwargs):
   """tfds builder of one of colorjax's datasets (`name[/config]`)."""
-  import colorjax.datasets  # pylint: disable=g-import-not-at-top,unused-import
-  return tfds.builder(name, data_dir=data_dir, file_format='array_record',
-                      **kwargs)
+  from colorjax import datasets  # pylint: disable=g-import-not-at-top  (registers them)
+  try:
+    return tfds.builder(name, data_dir=data_dir, file_format='array_record',
+                        **kwargs)
+  except tfds.core.registered.DatasetNotFoundError as e:
+    known = sorted(b.name for b in (
+        datasets.Ade20k, datasets.CocoStuff, datasets.PascalContext,
+        datasets.SemanticShapes, datasets.Voc2012Aug))
+    raise errors.ConfigError(
+        f'unknown dataset {name!r}; colorjax builds {", ".join(known)} '
+        '(with /config where it has several, e.g. semantic_shapes/64)'
+        ) from e
 
 
 def prepare(name: str, manual_dir: Optional[str] = None,
@@ -64,4 +75,4 @@ if __name__ == '__main__':
                       'skipped': dict(built.info.metadata.get('skipped', {}))},
                      indent=1))
 
-  app.run(main)
+  cli.run(main)

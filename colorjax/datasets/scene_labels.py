@@ -28,12 +28,14 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from colorjax import errors
+
 TOP_K = 5
 NUM_SCENES = 365
 TEACHER_PREPROCESS = 'resize(256)|center_crop(224)|to_rgb'
 
 
-class MissingSceneLabelsError(FileNotFoundError):
+class MissingSceneLabelsError(errors.UserError, FileNotFoundError):
   """A split has no scene labels yet."""
 
 
@@ -200,7 +202,7 @@ def base_digest(path: str) -> str:
 
 
 if __name__ == '__main__':
-  from absl import app  # pylint: disable=g-import-not-at-top
+  from colorjax import cli  # pylint: disable=g-import-not-at-top
   from absl import flags  # pylint: disable=g-import-not-at-top
 
   flags.DEFINE_string('dataset', None, 'tfds name, e.g. coco_stuff/10k')
@@ -221,4 +223,4 @@ if __name__ == '__main__':
     print(f'wrote scene labels of {len(table["ids"])} images to '
           f'{f.output or labels_path(f.dataset, f.split, f.data_dir)}')
 
-  app.run(main)
+  cli.run(main)

@@ -8,11 +8,15 @@ keeps the map being edited, the server the last photos opened. Library logs
 are hidden unless --verbosity >= 1; requests are logged.
 """
 
+import socket
+
 from absl import app
 from absl import flags
 from PIL import Image
 
+from colorjax import cli
 from colorjax import console
+from colorjax import errors
 
 flags.DEFINE_string('workdir', None, 'a trained workdir')
 flags.DEFINE_integer('port', 8000, 'port to listen on (0: any free one)')
@@ -25,6 +29,24 @@ flags.mark_flags_as_required(['workdir'])
 FLAGS = flags.FLAGS
 
 
+def _listen_error(host: str, port: int, error: OSError) -> errors.UserError:
+  return errors.UserError(
+      f'cannot listen on {host}:{port}: {error.strerror or error} (is '
+      'another program using the port? --port=0 picks a free one)')
+
+
+def check_can_listen(host: str, port: int) -> None:
+  """A UserError now if host:port cannot be bound (as the server binds
+  it: SO_REUSEADDR), rather than after the model has loaded."""
+  family = socket.AF_INET6 if ':' in host else socket.AF_INET
+  try:
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+      probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+      probe.bind((host, port))
+  except OSError as e:
+    raise _listen_error(host, port, e) from e
+
+
 def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f'unexpected arguments: {argv[1:]}')
@@ -35,6 +57,7 @@ def main(argv):
   # pylint: enable=g-import-not-at-top
   # PIL refuses images over ~179 MP itself; let --max_pixels decide.
   Image.MAX_IMAGE_PIXELS = max(Image.MAX_IMAGE_PIXELS or 0, FLAGS.max_pixels)
+  check_can_listen(FLAGS.host, FLAGS.port)   # before minutes of loading
   console.say(f'Loading {FLAGS.workdir} ...')
   engine = WorkdirEngine(FLAGS.workdir)
   web_app = server.create_app(
@@ -43,7 +66,7 @@ def main(argv):
   try:
     httpd = server.make_server(web_app, FLAGS.host, FLAGS.port)
   except OSError as e:
-    raise SystemExit(f'Cannot listen on {FLAGS.host}:{FLAGS.port}: {e}') from e
+    raise _listen_error(FLAGS.host, FLAGS.port, e) from e
   host = FLAGS.host
   if host in ('0.0.0.0', '::', ''):   # every interface: this machine is one
     host = 'localhost'
@@ -60,4 +83,4 @@ def main(argv):
 
 
 if __name__ == '__main__':
-  app.run(main)
+  cli.run(main)

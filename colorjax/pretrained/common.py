@@ -13,8 +13,10 @@ from typing import Any, Callable, Dict, Mapping, Tuple
 import jax.numpy as jnp
 import numpy as np
 
+from colorjax import errors
 
-class PretrainedError(ValueError):
+
+class PretrainedError(errors.UserError, ValueError):
   """Base class of the errors raised while loading a pretrained network."""
 
 
