@@ -180,6 +180,9 @@ if __name__ == '__main__':
   flags.DEFINE_string('output_dir', None, 'JSON, markdown and plots (default:'
                       ' WORKDIR/eval/<preset>, or WORKDIR/eval/default '
                       'without a preset)')
+  flags.DEFINE_enum('print', 'json', ['json', 'markdown', 'none'],
+                    'what to print: the JSON (as written), the markdown '
+                    'table, or nothing')
   flags.DEFINE_integer('diversity_samples', 2, 'samples per image for the '
                        'diversity metrics (sampling methods; < 2 skips it)')
   flags.DEFINE_string('lpips', None, 'LPIPS AlexNet v0.1 weights file')
@@ -204,7 +207,10 @@ if __name__ == '__main__':
                       segmenter=FLAGS.segmenter),
         plots_dir=output_dir, progress=True, max_images=FLAGS.max_images)
     text = json.dumps(results, indent=1, sort_keys=True)
-    print(text)
+    if FLAGS.print == 'json':
+      print(text)
+    elif FLAGS.print == 'markdown':
+      print(markdown(results))
     paths = [FLAGS.output] if FLAGS.output else []
     os.makedirs(output_dir, exist_ok=True)
     paths.append(os.path.join(output_dir, 'metrics.json'))

@@ -1,3 +1,4 @@
+import importlib.util
 import os
 import sys
 
@@ -8,6 +9,32 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.dirname(__file__))
 sys.path.insert(0, os.path.join(REPO, "configs"))
 sys.path.insert(0, os.path.join(REPO, "benchmarks"))
+
+# The test oracles (setup.cfg's `test` extra, and timm, which setup.sh
+# installs with --no-deps): import name -> what to install.
+TEST_REQUIREMENTS = {
+    'torch': 'torch==2.13.0 (CPU build)', 'timm': 'timm==1.0.31 --no-deps',
+    'skimage': 'scikit-image', 'colour': 'colour-science',
+    'pytorch_msssim': 'pytorch-msssim', 'selenium': 'selenium',
+    'tensorboard': 'tensorboard', 'yaml': 'pyyaml',
+    'huggingface_hub': 'huggingface_hub'}
+
+
+def pytest_sessionstart(session):
+  """One message, not collection errors, when the test extras are missing."""
+  del session
+  missing = [f'{name} ({package})' for name, package in
+             TEST_REQUIREMENTS.items()
+             if importlib.util.find_spec(name) is None]
+  if missing:
+    pytest.exit('the test requirements are not installed: missing '
+                + ', '.join(missing) + '. Run `bash setup.sh --test` (it '
+                'sets up .venv) and test with .venv/bin/python -m pytest.',
+                returncode=2)
+  # timm imports torchvision at module level; PyPI's torchvision wheels are
+  # CUDA builds that do not load beside the CPU torch, so every test
+  # process gets the stub (benchmarks/torchvision_stub.py) first.
+  import torchvision_stub  # pylint: disable=g-import-not-at-top,unused-import
 
 
 def tiny_config(data_dir, name='chromacmc', **overrides):
@@ -72,7 +99,14 @@ def compilation_cache(tmp_path_factory):
   """Runs of the same tiny config share compiled programs (also across the
   subprocesses tests start, through the environment)."""
   import jax  # pylint: disable=g-import-not-at-top
-  cache = str(tmp_path_factory.mktemp('jax_cache'))
+  # One cache for the whole run: under pytest-xdist every worker has its own
+  # basetemp, all inside one root, and the workers compile the same tiny
+  # programs.
+  root = tmp_path_factory.getbasetemp()
+  if os.environ.get('PYTEST_XDIST_WORKER'):
+    root = root.parent
+  cache = str(root / 'jax_cache')
+  os.makedirs(cache, exist_ok=True)
   jax.config.update('jax_compilation_cache_dir', cache)
   jax.config.update('jax_persistent_cache_min_compile_time_secs', 0.0)
   jax.config.update('jax_persistent_cache_min_entry_size_bytes', 0)
@@ -89,6 +123,18 @@ def tiny_run(shapes_data_dir, tmp_path_factory, compilation_cache):
   from colorjax import train  # pylint: disable=g-import-not-at-top
   workdir = str(tmp_path_factory.mktemp('tiny_chromacmc'))
   result = train.train_and_evaluate(tiny_config(shapes_data_dir), workdir)
+  return workdir, result
+
+
+@pytest.fixture(scope='session')
+def tiny_pixsem_run(shapes_data_dir, tmp_path_factory, compilation_cache):
+  """PixSem's tiny twin trained end to end once (6 steps, one evaluation):
+  (workdir, results). Tests only read it (colorize, evaluate, samplers)."""
+  del compilation_cache
+  from colorjax import train  # pylint: disable=g-import-not-at-top
+  workdir = str(tmp_path_factory.mktemp('tiny_pixsem'))
+  result = train.train_and_evaluate(tiny_config(shapes_data_dir, 'pixsem'),
+                                    workdir)
   return workdir, result
 
 

@@ -116,6 +116,12 @@ def test_gpu_plan_covers_every_method_in_both_dtypes():
       a.startswith('--batch_size') for a in args)
 
 
+def _this_python():
+  """gpu.sh runs $PYTHON (default python3): here, the suite's own (the
+  .venv that setup.sh made), as the GPU machine's python3 has jax."""
+  return {**os.environ, 'PYTHON': sys.executable}
+
+
 def test_gpu_script_runs_end_to_end_on_the_cpu(tmp_path):
   """`bash benchmarks/gpu.sh OUT --cpu` as on the GPU machine (one train run:
   JAX against its PyTorch peer); the summary holds its numbers."""
@@ -123,7 +129,8 @@ def test_gpu_script_runs_end_to_end_on_the_cpu(tmp_path):
   result = subprocess.run(
       ['bash', 'benchmarks/gpu.sh', str(out), '--cpu',
        '--only=train_instanceaware_float32'],
-      cwd=REPO, capture_output=True, text=True, timeout=300, check=False)
+      cwd=REPO, capture_output=True, text=True, timeout=300, check=False,
+      env=_this_python())
   assert result.returncode == 0, result.stderr[-3000:]
   with open(out / 'results.json') as f:
     results = json.load(f)
@@ -144,7 +151,7 @@ def test_gpu_script_rejects_an_unknown_run(tmp_path):
   result = subprocess.run(
       ['bash', 'benchmarks/gpu.sh', str(tmp_path), '--cpu',
        '--only=train_nope'], cwd=REPO, capture_output=True, text=True,
-      timeout=120, check=False)
+      timeout=120, check=False, env=_this_python())
   assert result.returncode == 2
   assert 'no run named train_nope' in result.stderr
   assert 'Traceback' not in result.stderr

@@ -297,22 +297,19 @@ def test_reference_segmenter_reports_gray_colorized_rgb(shapes_data_dir,
                                    segmenter=colorizer_dir)}, 1.0)
 
 
-def test_diversity_metrics_equal_their_references(shapes_data_dir,
+def test_diversity_metrics_equal_their_references(tiny_pixsem_run,
                                                   tmp_path):
   """Pairwise LPIPS of the samples == the PyTorch LPIPS of the same
   samples, best-of-N PSNR == the best scikit-image PSNR, MS-SSIM pairs
   kept for the histogram (004 Fig. 11)."""
   import test_pretrained  # pylint: disable=g-import-not-at-top
-  from colorjax import train  # pylint: disable=g-import-not-at-top
-  from conftest import tiny_config  # pylint: disable=g-import-not-at-top
   lpips_model = test_pretrained._lpips_reference()    # pylint: disable=protected-access
   lpips_path = str(tmp_path / 'lpips_alex.pth')
   torch.save(lpips_model.state_dict(), lpips_path)
-  config = tiny_config(shapes_data_dir, 'pixsem')
-  config.data.eval_batch_size = 8
+  workdir, _ = tiny_pixsem_run
+  config = workdir_lib.load_config(workdir)
+  config.data.eval_batch_size = 8      # the 8 validation scenes, one batch
   config.data.eval_max_batches = 1
-  workdir = str(tmp_path / 'pixsem')
-  train.train_and_evaluate(config, workdir)
   method, state = workdir_lib.restore_for_inference(workdir)
   runner = evaluation.Evaluation(
       method, config, sharding.data_mesh(), ml_collections.ConfigDict(
@@ -360,13 +357,11 @@ def test_diversity_metrics_equal_their_references(shapes_data_dir,
 
 
 def test_paper_presets_000_and_004_run_their_tables_protocols(
-    shapes_data_dir, tiny_run, tiny_segmenter, tmp_path):
+    tiny_run, tiny_pixsem_run, tiny_segmenter, tmp_path):
   """000 Table 1 (PSNR, SSIM, entropy at the model input) on ChromaCMC and
   004 Table 3 / Fig. 11 (reference-segmenter mIoU on gray / colorized /
   RGB, PSNR and ab RMSE at the photos' resolution, MS-SSIM between two
   samples with its histogram) on PixSem, each through its preset."""
-  from colorjax import train  # pylint: disable=g-import-not-at-top
-  from conftest import tiny_config  # pylint: disable=g-import-not-at-top
   workdir, _ = tiny_run
   table1 = evaluate.evaluate_workdir(workdir, preset='paper000',
                                      plots_dir=str(tmp_path / 'p000'))
@@ -376,9 +371,7 @@ def test_paper_presets_000_and_004_run_their_tables_protocols(
     assert np.isfinite(table1[key]), key
   assert 0.0 < table1['entropy'] <= 8.0          # bits, 256 grey levels
 
-  pixsem_dir = str(tmp_path / 'pixsem')
-  train.train_and_evaluate(tiny_config(shapes_data_dir, name='pixsem',
-                                       num_train_steps=2), pixsem_dir)
+  pixsem_dir, _ = tiny_pixsem_run
   seg_dir, own = tiny_segmenter
   table3 = evaluate.evaluate_workdir(
       pixsem_dir, preset='paper004', networks={'segmenter': seg_dir},

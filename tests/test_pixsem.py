@@ -9,9 +9,7 @@ from colorjax.losses import dmol
 from colorjax.models import pixelcnn
 from colorjax.models import pixelcnnpp
 from colorjax.models import pixsem
-from colorjax import train
 from colorjax import workdir as workdir_lib
-from conftest import tiny_config
 
 K = 3
 GENERATORS = ('small', 'pixelcnnpp')
@@ -176,10 +174,8 @@ def test_every_variant_samples_and_keeps_the_conditioning_once(variant):
   assert ('segmentation' in out) == (variant != 'embedding')
 
 
-def test_tiny_pixsem_trains_end_to_end(shapes_data_dir, tmp_path):
-  workdir = str(tmp_path / 'pixsem')
-  result = train.train_and_evaluate(
-      tiny_config(shapes_data_dir, name='pixsem'), workdir)
+def test_tiny_pixsem_trains_end_to_end(tiny_pixsem_run):
+  workdir, result = tiny_pixsem_run
   for key in ('bits_per_dim_embedding', 'bits_per_dim_generator',
               'loss_segmentation'):
     assert np.isfinite(result['train'][key])
@@ -195,12 +191,10 @@ def test_tiny_pixsem_trains_end_to_end(shapes_data_dir, tmp_path):
 
 
 def test_colorize_writes_diverse_samples_at_full_resolution(
-    shapes_data_dir, tmp_path, rng):
+    tiny_pixsem_run, tmp_path, rng):
   from PIL import Image  # pylint: disable=g-import-not-at-top
   from colorjax import colorize  # pylint: disable=g-import-not-at-top
-  workdir = str(tmp_path / 'pixsem')
-  train.train_and_evaluate(tiny_config(shapes_data_dir, name='pixsem',
-                                       num_train_steps=2), workdir)
+  workdir, _ = tiny_pixsem_run
   photo = rng.integers(0, 256, (45, 70, 3)).astype(np.uint8)
   Image.fromarray(photo).save(tmp_path / 'photo.png')
   outputs = {}

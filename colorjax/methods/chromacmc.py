@@ -97,6 +97,7 @@ class ChromaCMC(base.Method):
       spec['segmentation'] = base.image_spec(batch_size, size, 1, jnp.uint8)
     return spec
 
+  @base.compiled_init
   def init_state(self, rng, batch) -> base.TrainState:
     g_rng, d_rng = jax.random.split(rng)
     gray = batch['gray']

@@ -52,6 +52,7 @@ class PixSemMethod(base.Method):
             'segmentation_small': base.image_spec(batch_size, small, 1,
                                                   jnp.uint8)}
 
+  @base.compiled_init
   def init_state(self, rng, batch):
     variables = self.model.init(rng, batch['gray'], batch['ab_small'])
     params = {'model': variables['params']}

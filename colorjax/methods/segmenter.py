@@ -63,6 +63,7 @@ class Segmenter(base.Method):
     return {'rgb': base.image_spec(batch_size, size, 3),
             'segmentation': base.image_spec(batch_size, size, 1, jnp.uint8)}
 
+  @base.compiled_init
   def init_state(self, rng, batch):
     variables = self.network(False).init(
         rng, imagenet_normalize(batch['rgb']))

@@ -73,6 +73,7 @@ class SemanticDriven(base.Method):
       spec['segmentation'] = base.image_spec(batch_size, size, 1, jnp.uint8)
     return spec
 
+  @base.compiled_init
   def init_state(self, rng, batch):
     gray = batch['gray']
     labels = jnp.zeros(gray.shape, jnp.int32)
