@@ -7,5 +7,7 @@ set -euo pipefail
 cd "$(dirname "$0")"
 bash setup.sh --test
 VENV=${VENV:-.venv}
-"$VENV/bin/python" -m pytest -q
-"$VENV/bin/python" -m pytest -q -m slow
+# The fast and the slow tests (`-m slow`: the demos as users run them, the
+# whole quick comparison suite) in one run on both cores: the slow ones
+# start first (tests/conftest.py), the fast ones fill the other core.
+"$VENV/bin/python" -m pytest -q -m 'slow or not slow'

@@ -39,6 +39,7 @@ import tqdm
 
 from colorjax import cli
 from colorjax import console
+from colorjax import errors
 from colorjax import evaluation
 from colorjax import evaluators
 from colorjax import methods
@@ -84,7 +85,7 @@ def find_maps(source: str, photos: Sequence[str]) -> dict:
   source = os.path.expanduser(source)
   if os.path.isfile(source):
     if len(photos) != 1:
-      raise ValueError(f'--segmentation={source} is one file but there are '
+      raise errors.ConfigError(f'--segmentation={source} is one file but there are '
                        f'{len(photos)} photos; pass a folder of maps named '
                        'like the photos')
     return {photos[0]: source}
@@ -177,7 +178,7 @@ class Colorizer:
       if decode:
         self.config.decoding.decode = decode
     elif decode:
-      raise ValueError(f'--decode: {self.config.method} predicts ab '
+      raise errors.ConfigError(f'--decode: {self.config.method} predicts ab '
                        'directly; it has no decoding to choose')
     self.num_samples = num_samples
     self.temperature = temperature
@@ -199,7 +200,7 @@ class Colorizer:
     self.samples = self.method.samples
     self.takes_map = 'semantic_map' in self.method.predict_optional_keys
     if num_samples > 1 and not self.samples:
-      raise ValueError(f'{self.config.method} is deterministic: '
+      raise errors.ConfigError(f'{self.config.method} is deterministic: '
                        '--num_samples > 1 needs a sampling method (pixsem)')
     self._samplers = {}
 
@@ -221,7 +222,7 @@ class Colorizer:
             labels: Optional[np.ndarray] = None) -> Photo:
     """A decoded uint8 RGB photo (and optionally its label map) -> Photo."""
     if labels is not None and not self.takes_map:
-      raise ValueError(f'{self.config.method} does not colorize under a '
+      raise errors.ConfigError(f'{self.config.method} does not colorize under a '
                        'semantic map (--segmentation needs a method that '
                        'does, e.g. semanticdriven)')
     lightness = rgb_to_lab_numpy(rgb.astype(np.float32) / 255.0)[..., :1]
@@ -285,7 +286,7 @@ def colorize(workdir: Optional[str], inputs: Sequence[str], output_dir: str,
   colorizer = Colorizer(workdir, num_samples, temperature, seed, sampler,
                         pretrained, decode)
   if segmentation and not colorizer.takes_map:
-    raise ValueError(f'--segmentation: {colorizer.config.method} does not '
+    raise errors.ConfigError(f'--segmentation: {colorizer.config.method} does not '
                      'colorize under a semantic map (semanticdriven does)')
   os.makedirs(output_dir, exist_ok=True)
   paths = find_images(inputs)

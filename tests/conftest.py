@@ -6,6 +6,18 @@ import numpy as np
 import pytest
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+# The suite compiles hundreds of small programs and runs each a few times.
+# XLA:CPU's LLVM backend at -O0 compiles them several times faster (measured
+# on ChromaCMC's tiny init: 32.5 s -> 6.8 s), at a run-time cost tiny shapes
+# barely feel; no fast-math either way. Set before jax starts its backend,
+# and inherited by the commands tests start. COLORJAX_TEST_XLA_OPT=default
+# keeps XLA's default; the demo tests drop it (users' run times).
+TEST_XLA_FLAGS = '--xla_backend_optimization_level=0'
+if os.environ.get('COLORJAX_TEST_XLA_OPT', '') != 'default' and (
+    'xla_backend_optimization_level' not in os.environ.get('XLA_FLAGS', '')):
+  os.environ['XLA_FLAGS'] = (os.environ.get('XLA_FLAGS', '') + ' ' +
+                             TEST_XLA_FLAGS).strip()
 sys.path.insert(0, os.path.dirname(__file__))
 sys.path.insert(0, os.path.join(REPO, "configs"))
 sys.path.insert(0, os.path.join(REPO, "benchmarks"))
@@ -35,6 +47,18 @@ def pytest_sessionstart(session):
   # CUDA builds that do not load beside the CPU torch, so every test
   # process gets the stub (benchmarks/torchvision_stub.py) first.
   import torchvision_stub  # pylint: disable=g-import-not-at-top,unused-import
+
+
+def user_environment():
+  """os.environ without the suite's XLA setting: what a user's command
+  runs with (the demo tests, whose run time matters)."""
+  env = dict(os.environ)
+  flags = env.get('XLA_FLAGS', '').replace(TEST_XLA_FLAGS, '').strip()
+  if flags:
+    env['XLA_FLAGS'] = flags
+  else:
+    env.pop('XLA_FLAGS', None)
+  return env
 
 
 def tiny_config(data_dir, name='chromacmc', **overrides):
@@ -71,6 +95,38 @@ def apply_overrides(config, overrides):
       target = target[parent]
     target[leaf] = value
   return config
+
+
+# Minutes each slow test takes alone on the 2-core machine (2026-12-06),
+# to start the longest first; unlisted slow tests count as 3.
+SLOW_MINUTES = {'test_pixsem_demo_models_colour_and_samples_every_mode': 6,
+                'test_demo_command_trains_evaluates_and_colorizes': 5,
+                'test_whole_quick_suite_every_method_and_ablation': 3}
+
+
+def pytest_collection_modifyitems(config, items):
+  """Under pytest-xdist's worksteal (test.sh runs fast and slow tests in one
+  run on both cores) each worker starts with a contiguous share of this
+  list: the slow tests go to the heads of the shares, longest first, each
+  to the share with the fewest slow minutes so far, so that no worker
+  starts one last."""
+  workers = int(getattr(config, 'workerinput', {}).get('workercount', 1))
+  slow = [item for item in items if item.get_closest_marker('slow')]
+  if workers < 2 or not slow:
+    return
+  minutes = lambda item: SLOW_MINUTES.get(item.originalname, 3)  # pylint: disable=unnecessary-lambda-assignment
+  heads = [[] for _ in range(workers)]
+  for item in sorted(slow, key=minutes, reverse=True):
+    min(heads, key=lambda head: sum(map(minutes, head))).append(item)
+  rest = [item for item in items if not item.get_closest_marker('slow')]
+  ordered, remaining = [], len(items)
+  for worker, head in enumerate(heads):
+    share = remaining // (workers - worker)   # as worksteal splits
+    take = max(share - len(head), 0)
+    ordered += head + rest[:take]
+    rest = rest[take:]
+    remaining -= share
+  items[:] = ordered + rest
 
 
 @pytest.fixture

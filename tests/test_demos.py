@@ -16,6 +16,7 @@ import pytest
 from PIL import Image
 
 from conftest import REPO
+from conftest import user_environment
 
 pytestmark = pytest.mark.slow
 
@@ -23,7 +24,7 @@ pytestmark = pytest.mark.slow
 def _run(args, timeout=1800):
   result = subprocess.run([sys.executable] + args, cwd=REPO,
                           capture_output=True, text=True, timeout=timeout,
-                          check=False)
+                          check=False, env=user_environment())
   assert result.returncode == 0, (result.stdout + result.stderr)[-3000:]
   return result.stdout
 
@@ -48,7 +49,7 @@ def test_demo_command_trains_evaluates_and_colorizes(tmp_path, data_dir):
   16.75 vs 14.21 gray, SSIM 0.801, mIoU 0.315): set-up (in this test's
   environment), training, evaluation and the bundled photos colorized."""
   workdir = str(tmp_path / 'cmc')
-  env = dict(os.environ)
+  env = user_environment()
   if sys.prefix != sys.base_prefix:     # reuse this venv, as CI's test.sh
     env['VENV'] = sys.prefix
   result = subprocess.run(

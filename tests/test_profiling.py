@@ -80,5 +80,8 @@ def test_profile_attributes_time_to_the_convolution():
   assert shares == sorted(shares, reverse=True) and sum(shares) <= 1.001
   groups = {g['primitive'] for g in report['by_primitive']}
   assert any(g.startswith('conv') for g in groups), groups
-  # The convolution is the heaviest work here (2x64x64x16 -> 32, 3x3).
-  assert 'conv' in report['top_ops'][0]['hlo'] + report['top_ops'][0]['source']
+  # The convolution is among the heaviest work here (2x64x64x16 -> 32,
+  # 3x3): the heaviest with XLA's default optimisation, behind unoptimised
+  # elementwise loops at the suite's -O0 (conftest.TEST_XLA_FLAGS).
+  assert any('conv' in row['hlo'] + row['source']
+             for row in report['top_ops'][:3]), report['top_ops']

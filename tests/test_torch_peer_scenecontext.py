@@ -217,7 +217,9 @@ def test_train_step_equals_the_jax_method(tmp_path, ignore_label, per_image):
       # that BatchNorm follows (all but the heads') have a zero gradient
       # in exact arithmetic (train-mode BN subtracts the batch mean), so
       # Adam turns rounding noise into steps of up to lr either way:
-      # there both frameworks' moves are only bounded by lr.
+      # there both frameworks' moves are only bounded by lr. Elsewhere 5%
+      # of lr (measured: 2% on one weight of 2,304 with XLA at -O0, as the
+      # suite compiles); a wrong update is off by about lr.
       moved = _filled(config, {'params': state.params['model'],
                                'batch_stats': state.model_state['model']})
       want, got = moved.state_dict(), model.state_dict()
@@ -229,7 +231,7 @@ def test_train_step_equals_the_jax_method(tmp_path, ignore_label, per_image):
         if before_bn:
           assert float(params[key].grad.abs().max()) < 1e-5, key
         np.testing.assert_allclose(got[key].numpy(), value.numpy(),
-                                   atol=(2.01 if before_bn else 1e-2) * lr,
+                                   atol=(2.01 if before_bn else 5e-2) * lr,
                                    rtol=0, err_msg=key)
   # The step changed the loss (the comparison is not of two constants).
   assert abs(history[1][0] - history[0][0]) > 1e-4, history

@@ -149,7 +149,8 @@ def test_eight_devices_give_the_same_losses(shapes_data_dir, tmp_path):
       f'--config.data.data_dir={shapes_data_dir}',
       f'--workdir={workdir}', '--config.data.batch_size=8',
       '--config.data.eval_batch_size=8', '--config.num_train_steps=4'],
-      env={'XLA_FLAGS': '--xla_force_host_platform_device_count=8'})
+      env={'XLA_FLAGS': os.environ.get('XLA_FLAGS', '') +
+                        ' --xla_force_host_platform_device_count=8'})
   output, _ = process.communicate(timeout=600)
   assert process.returncode == 0, output[-3000:]
   assert 'on 8 cpu device(s)' in output, output[-2000:]
