@@ -112,28 +112,24 @@ def _checkpoint_dirs(workdir):
     return []
 
 
-@pytest.mark.parametrize('when', ['mid_run', 'mid_checkpoint'])
 def test_sigkilled_cli_run_resumes_to_identical_params(
-    uninterrupted, shapes_data_dir, tmp_path, when):
-  """`kill -9` of `python -m colorjax.main`, after the step-2 checkpoint
-  (mid_run) or while a checkpoint directory is still orbax's temporary one
-  (mid_checkpoint); the same command then finishes the run with the
-  uninterrupted run's parameters."""
-  workdir = str(tmp_path / when)
+    uninterrupted, shapes_data_dir, tmp_path):
+  """`kill -9` of `python -m colorjax.main`, first while a checkpoint
+  directory is still orbax's temporary one (mid-checkpoint), then, after
+  the same command resumed, once the step-4 checkpoint is written (mid-run);
+  the same command then finishes the run with the uninterrupted run's
+  parameters."""
+  workdir = str(tmp_path / 'killed')
   args = _overrides(shapes_data_dir) + [f'--workdir={workdir}']
-  if when == 'mid_run':
-    ready = lambda: '2' in _checkpoint_dirs(workdir)
-  else:
-    ready = lambda: [d for d in _checkpoint_dirs(workdir) if 'tmp' in d]
-  seen = _kill_when(_cli(args), ready)
+  seen = _kill_when(_cli(args), lambda: [
+      d for d in _checkpoint_dirs(workdir) if 'tmp' in d])
   left = _checkpoint_dirs(workdir)
-  if when == 'mid_checkpoint':
-    assert set(seen) & set(left), (seen, left)   # killed while saving
+  assert set(seen) & set(left), (seen, left)        # killed while saving
+  _kill_when(_cli(args), lambda: '4' in _checkpoint_dirs(workdir))
   process = _cli(args)
   output, _ = process.communicate(timeout=600)
   assert process.returncode == 0, output[-3000:]
-  assert 'resuming from step' in output or not any(
-      d.isdigit() for d in left)
+  assert 'resuming from step 4' in output, output[-2000:]
   _assert_trees_equal(final_params(uninterrupted[0]), final_params(workdir))
 
 
