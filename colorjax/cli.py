@@ -65,7 +65,8 @@ def fail(message: str) -> None:
   sys.exit(USAGE_STATUS)
 
 
-def _message(error: BaseException) -> str:
+def message(error: BaseException) -> str:
+  """What a person reads of an error (a path error names the path)."""
   if isinstance(error, OSError) and error.filename and error.strerror:
     return f'{error.strerror}: {error.filename}'
   text = str(error)
@@ -75,7 +76,7 @@ def _message(error: BaseException) -> str:
 
 
 def _flag_message(error: Exception) -> str:
-  text = _message(error)
+  text = message(error)
   if 'Failed loading config file' in text:   # the cause is its last line
     lines = [line.strip() for line in text.splitlines() if line.strip()]
     return f'cannot load the config file: {lines[-1]}'
@@ -110,7 +111,7 @@ def guarded(main: Callable[[List[str]], None]) -> Callable[[List[str]], None]:
     except Exception as e:  # pylint: disable=broad-except
       if not is_expected(e) or show_tracebacks():
         raise
-      fail(_message(e))
+      fail(message(e))
   return wrapped
 
 

@@ -304,7 +304,7 @@ if __name__ == '__main__':
             FLAGS.dry_run, argv=['python', '-m', 'colorjax.compare'] +
             sys.argv[1:], cost=FLAGS.cost)
       except (ValueError, KeyError) as e:   # the plan's own checks
-        cli.fail(str(e.args[0]) if isinstance(e, KeyError) else str(e))
+        cli.fail(cli.message(e))
       sys.exit(1 if result['failed'] else 0)
     paths: List[str] = argv[1:]
     if len(paths) < 1:
