@@ -34,6 +34,7 @@ neighbour moves the JAX/PyTorch ratio from 0.57 to 1.09 (measured on 2
 cores), so a ratio is comparable only when both were timed on a quiet machine.
 """
 
+import ast
 import json
 import os
 import sys
@@ -59,6 +60,9 @@ flags.DEFINE_string('config', None, 'configs/<paper>.py[:arg] (train, model, '
 flags.DEFINE_integer('steps', 5, 'timed train steps (after 2 warm-up)')
 flags.DEFINE_bool('torch_peer', True, 'also time the PyTorch peer step')
 flags.DEFINE_string('dtype', None, 'override config.model.dtype')
+flags.DEFINE_multi_string(
+    'set', [], 'KEY=VALUE: a config override, as --config.KEY=VALUE does '
+    'for main (e.g. --set=model.grouped_conv=matmul); repeatable')
 flags.DEFINE_string('output', None, 'also write the JSON report here, with '
                     'the date and the command (benchmarks/results/)')
 flags.DEFINE_integer('profile', 0, 'train: also profile this many steps per '
@@ -247,6 +251,19 @@ def _load_config(config_arg=None):
   config = module.get_config(arg or None)
   if FLAGS.dtype:
     config.model.dtype = FLAGS.dtype
+  for item in FLAGS.set:
+    key, eq, value = item.partition('=')
+    *parents, leaf = key.split('.')
+    target = config
+    for parent in parents:
+      target = target.get(parent) if hasattr(target, 'get') else None
+    if not eq or target is None or leaf not in target:
+      raise errors.ConfigError(f'--set={item}: expected KEY=VALUE with KEY a '
+                               f'field of {path}')
+    try:
+      target[leaf] = ast.literal_eval(value)
+    except (ValueError, SyntaxError):
+      target[leaf] = value
   return config
 
 
@@ -327,7 +344,8 @@ def _implementations(config):
   """Which layer implementations 'auto' (or the config) picked here."""
   from colorjax.models import layers  # pylint: disable=g-import-not-at-top
   chosen = {}
-  for field, cpu in (('upconv', 'adjoint'), ('grouped_conv', 'matmul')):
+  for field, cpu in (('upconv', 'adjoint'),
+                     ('grouped_conv', layers.CPU_GROUPED_CONV)):
     if field in config.model:
       chosen[field] = layers.resolve_implementation(config.model[field], cpu,
                                                     'xla')

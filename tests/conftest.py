@@ -1,5 +1,8 @@
+import fcntl
 import importlib.util
 import os
+import pickle
+import shutil
 import sys
 
 import numpy as np
@@ -134,20 +137,51 @@ def rng():
   return np.random.default_rng(1234)
 
 
+def shared_across_workers(tmp_path_factory, name, build):
+  """build(directory) once per test run, not once per worker.
+
+  Under pytest-xdist every worker runs each session fixture itself: two
+  workers trained the same tiny workdirs side by side. The first worker to
+  ask builds under a file lock in the run's common temporary root; the
+  others wait for it and load its pickled result. For read-only products
+  (datasets, trained workdirs that tests only read or write new files
+  beside). Without xdist: build into a fresh temporary directory."""
+  if not os.environ.get('PYTEST_XDIST_WORKER'):
+    return build(str(tmp_path_factory.mktemp(name)))
+  root = tmp_path_factory.getbasetemp().parent / 'shared'
+  root.mkdir(exist_ok=True)
+  done = root / f'{name}.pickle'
+  with open(root / f'{name}.lock', 'w') as lock:
+    fcntl.flock(lock, fcntl.LOCK_EX)
+    try:
+      if done.exists():
+        return pickle.loads(done.read_bytes())
+      directory = root / name
+      shutil.rmtree(directory, ignore_errors=True)   # a failed build's
+      directory.mkdir()
+      value = build(str(directory))
+      done.write_bytes(pickle.dumps(value))
+      return value
+    finally:
+      fcntl.flock(lock, fcntl.LOCK_UN)
+
+
 @pytest.fixture(scope='session')
 def shapes_data_dir(tmp_path_factory):
   """A small semantic_shapes build (config 'test': 32x32, versions 2.0.0 and
   1.0.0) shared by tests."""
-  from colorjax.datasets import semantic_shapes  # pylint: disable=g-import-not-at-top
-  data_dir = str(tmp_path_factory.mktemp('tfds'))
-  config = semantic_shapes.SemanticShapesConfig(
-      name='test', image_size=32, num_train=24, num_validation=8, num_test=0)
-  for version in (None, '1.0.0'):     # the default (2.0.0, scenes) and 1.0.0
-    builder = semantic_shapes.SemanticShapes(
-        data_dir=data_dir, file_format='array_record', config=config,
-        version=version)
-    builder.download_and_prepare()
-  return data_dir
+  def build(data_dir):
+    from colorjax.datasets import semantic_shapes  # pylint: disable=g-import-not-at-top
+    config = semantic_shapes.SemanticShapesConfig(
+        name='test', image_size=32, num_train=24, num_validation=8,
+        num_test=0)
+    for version in (None, '1.0.0'):   # the default (2.0.0, scenes) and 1.0.0
+      builder = semantic_shapes.SemanticShapes(
+          data_dir=data_dir, file_format='array_record', config=config,
+          version=version)
+      builder.download_and_prepare()
+    return data_dir
+  return shared_across_workers(tmp_path_factory, 'tfds', build)
 
 
 @pytest.fixture(scope='session', autouse=True)
@@ -177,9 +211,10 @@ def tiny_run(shapes_data_dir, tmp_path_factory, compilation_cache):
   """ChromaCMC's tiny twin trained end to end once: (workdir, results)."""
   del compilation_cache
   from colorjax import train  # pylint: disable=g-import-not-at-top
-  workdir = str(tmp_path_factory.mktemp('tiny_chromacmc'))
-  result = train.train_and_evaluate(tiny_config(shapes_data_dir), workdir)
-  return workdir, result
+  def build(workdir):
+    return workdir, train.train_and_evaluate(tiny_config(shapes_data_dir),
+                                             workdir)
+  return shared_across_workers(tmp_path_factory, 'tiny_chromacmc', build)
 
 
 @pytest.fixture(scope='session')
@@ -188,10 +223,10 @@ def tiny_pixsem_run(shapes_data_dir, tmp_path_factory, compilation_cache):
   (workdir, results). Tests only read it (colorize, evaluate, samplers)."""
   del compilation_cache
   from colorjax import train  # pylint: disable=g-import-not-at-top
-  workdir = str(tmp_path_factory.mktemp('tiny_pixsem'))
-  result = train.train_and_evaluate(tiny_config(shapes_data_dir, 'pixsem'),
-                                    workdir)
-  return workdir, result
+  def build(workdir):
+    return workdir, train.train_and_evaluate(
+        tiny_config(shapes_data_dir, 'pixsem'), workdir)
+  return shared_across_workers(tmp_path_factory, 'tiny_pixsem', build)
 
 
 @pytest.fixture(scope='session')
@@ -200,15 +235,17 @@ def semanticdriven_workdirs(shapes_data_dir, tmp_path_factory):
   GridNet workdir, stage 2 workdir with stage 1's GridNet inside)."""
   import semanticdriven  # pylint: disable=g-import-not-at-top
   from colorjax import train  # pylint: disable=g-import-not-at-top
-  seg = str(tmp_path_factory.mktemp('sd_segmentation'))
-  col = str(tmp_path_factory.mktemp('sd_colorization'))
-  for arg, workdir in (('segmentation_tiny', seg),
-                       ('colorization_tiny', col)):
-    config = semanticdriven.get_config(arg)
-    config.data.dataset = 'semantic_shapes/test:1.0.0'
-    config.data.data_dir = shapes_data_dir
-    if workdir == col:
-      config.num_train_steps = 8
-      config.init_from.gridnet.workdir = seg
-    train.train_and_evaluate(config, workdir)
-  return seg, col
+  def build(root):
+    seg = os.path.join(root, 'segmentation')
+    col = os.path.join(root, 'colorization')
+    for arg, workdir in (('segmentation_tiny', seg),
+                         ('colorization_tiny', col)):
+      config = semanticdriven.get_config(arg)
+      config.data.dataset = 'semantic_shapes/test:1.0.0'
+      config.data.data_dir = shapes_data_dir
+      if workdir == col:
+        config.num_train_steps = 8
+        config.init_from.gridnet.workdir = seg
+      train.train_and_evaluate(config, workdir)
+    return seg, col
+  return shared_across_workers(tmp_path_factory, 'semanticdriven', build)

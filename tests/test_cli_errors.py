@@ -14,6 +14,7 @@ import sys
 import pytest
 
 from conftest import REPO
+from conftest import shared_across_workers
 
 TRACEBACK = 'Traceback (most recent call last)'
 
@@ -74,24 +75,26 @@ def _commands(tmp, port):
 
 @pytest.fixture(scope='module')
 def results(tmp_path_factory):
-  """{case: CompletedProcess-like (returncode, stdout, stderr)}."""
-  tmp = str(tmp_path_factory.mktemp('cli_errors'))
-  with socket.socket() as busy:
-    busy.bind(('127.0.0.1', 0))
-    busy.listen(1)
-    port = busy.getsockname()[1]
-    env = {k: v for k, v in os.environ.items() if k != 'COLORJAX_TRACEBACK'}
-    running = {}
-    for case, (args, extra_env) in _commands(tmp, port).items():
-      running[case] = subprocess.Popen(
-          [sys.executable, '-m'] + args, cwd=REPO, text=True,
-          env={**env, **extra_env}, stdout=subprocess.PIPE,
-          stderr=subprocess.PIPE, stdin=subprocess.DEVNULL)
-    out = {}
-    for case, process in running.items():
-      stdout, stderr = process.communicate(timeout=600)
-      out[case] = (process.returncode, stdout, stderr)
-  return out
+  """{case: CompletedProcess-like (returncode, stdout, stderr)}; one set of
+  commands per run (shared by the xdist workers)."""
+  def build(tmp):
+    with socket.socket() as busy:
+      busy.bind(('127.0.0.1', 0))
+      busy.listen(1)
+      port = busy.getsockname()[1]
+      env = {k: v for k, v in os.environ.items() if k != 'COLORJAX_TRACEBACK'}
+      running = {}
+      for case, (args, extra_env) in _commands(tmp, port).items():
+        running[case] = subprocess.Popen(
+            [sys.executable, '-m'] + args, cwd=REPO, text=True,
+            env={**env, **extra_env}, stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE, stdin=subprocess.DEVNULL)
+      out = {}
+      for case, process in running.items():
+        stdout, stderr = process.communicate(timeout=600)
+        out[case] = (process.returncode, stdout, stderr)
+    return out
+  return shared_across_workers(tmp_path_factory, 'cli_errors', build)
 
 
 def _check(results, case, *phrases):

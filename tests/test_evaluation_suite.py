@@ -253,10 +253,12 @@ def tiny_segmenter(shapes_data_dir, tmp_path_factory):
   """(workdir, its own final evaluation) of the tiny reference segmenter."""
   from colorjax import train  # pylint: disable=g-import-not-at-top
   from conftest import tiny_config  # pylint: disable=g-import-not-at-top
+  from conftest import shared_across_workers  # pylint: disable=g-import-not-at-top
   seg_config = tiny_config(shapes_data_dir, 'segmenter')
   seg_config.data.eval_max_batches = -1
-  seg_dir = str(tmp_path_factory.mktemp('segmenter'))
-  return seg_dir, train.train_and_evaluate(seg_config, seg_dir)['eval']
+  def build(seg_dir):
+    return seg_dir, train.train_and_evaluate(seg_config, seg_dir)['eval']
+  return shared_across_workers(tmp_path_factory, 'tiny_segmenter', build)
 
 
 def test_reference_segmenter_reports_gray_colorized_rgb(shapes_data_dir,

@@ -120,14 +120,24 @@ def test_upconv_equals_torch_conv_transpose_and_its_gradients(
                              rtol=1e-4, atol=1e-4)
 
 
-@pytest.mark.parametrize('stride', [1, 2])
-def test_grouped_conv_matmul_equals_xla_grouped_conv(rng, stride):
-  x = jnp.asarray(rng.normal(size=(2, 9, 10, 64)).astype(np.float32))
-  kernel = jnp.asarray(rng.normal(size=(3, 3, 2, 96)).astype(np.float32))
+@pytest.mark.parametrize('form,stride,cin_group', [
+    ('matmul', 1, 2), ('matmul', 2, 2), ('blockdiag', 1, 2),
+    ('blockdiag', 2, 4), ('blockdiag', 1, 48)])
+def test_grouped_conv_forms_equal_xla_grouped_conv(rng, form, stride,
+                                                   cin_group):
+  """Both CPU forms are XLA's grouped conv, values and gradients; blockdiag
+  with several blocks (2 and 4 input channels per group: 16 and 8 groups
+  per block) and with one group per block (48 > its 32 channels)."""
+  x = jnp.asarray(rng.normal(size=(2, 9, 10, 32 * cin_group))
+                  .astype(np.float32))
+  kernel = jnp.asarray(rng.normal(size=(3, 3, cin_group, 96))
+                       .astype(np.float32))
   reference = lambda x, k: jax.lax.conv_general_dilated(
       x, k, (stride, stride), [(1, 1), (1, 1)],
       dimension_numbers=('NHWC', 'HWIO', 'NHWC'), feature_group_count=32)
-  ours = lambda x, k: layers.grouped_conv_matmul(x, k, stride, 1, 32)
+  function = {'matmul': layers.grouped_conv_matmul,
+              'blockdiag': layers.grouped_conv_blockdiag}[form]
+  ours = lambda x, k: function(x, k, stride, 1, 32)
   np.testing.assert_allclose(np.asarray(ours(x, kernel)),
                              np.asarray(reference(x, kernel)),
                              rtol=1e-4, atol=1e-4)
