@@ -8,6 +8,8 @@
   python -m colorjax.benchmark model --config=configs/chromacmc.py
   python -m colorjax.benchmark sample --config=configs/pixsem.py
       [--num_samples=8] [--steps=5]
+  python -m colorjax.benchmark sample_scaling --config=configs/pixsem.py
+      [--sizes=64,128,256] [--sample_counts=1,8,32] [--num_samples=8]
   python -m colorjax.benchmark infer --config=configs/semanticdriven.py
       [--batch_size=1] [--steps=5]
   python -m colorjax.benchmark editor --config=configs/semanticdriven.py
@@ -18,6 +20,14 @@ pipeline: images/s of the grain input pipeline running a config's
 the short side to 256, random 256 crop, flip, Lab, equalised L,
 normalisation) against a plain single-process PIL + numpy loop doing the
 same work, with the same op arguments, on the same records.
+
+sample: PixSem's cached sampler against the naive one (a full generator pass
+per pixel), and the cached sampler's per-pixel step against its FLOP bound:
+the arithmetic of a teacher-forced generator pass over the same samples
+(every pixel computed once, which the cached sampler spreads over its loop;
+XLA's cost analysis) at the device's peak. sample_scaling: the cached
+sampler over image sizes and samples per image (time per pixel step should
+stay flat: linear in pixels).
 
 infer: images/s of SemanticDriven's GridNet + colorizer at 352x352 (or the
 config's size), JAX against the same networks in PyTorch with the same
@@ -35,6 +45,8 @@ cores), so a ratio is comparable only when both were timed on a quiet machine.
 """
 
 import ast
+import contextlib
+import io
 import json
 import os
 import sys
@@ -71,6 +83,10 @@ flags.DEFINE_string('profile_dir', None, 'train: keep the profiler trace here '
                     '(default: a temporary folder)')
 flags.DEFINE_integer('num_samples', 8, 'samples per image (sample)')
 flags.DEFINE_bool('naive', True, 'also time the naive sampler (sample)')
+flags.DEFINE_list('sizes', ['64', '128', '256'],
+                  'sample_scaling: image sizes, each with --num_samples')
+flags.DEFINE_list('sample_counts', ['1', '8', '32'],
+                  'sample_scaling: samples per image, at the config size')
 flags.DEFINE_integer('naive_pixels', 0,
                      'time the naive sampler on only the first N of its n '
                      'pixel steps (each one full generator pass) and '
@@ -539,6 +555,9 @@ def benchmark_sample():
             f'{FLAGS.naive_pixels} of {pixels}')
   _warn_if_busy('sampling', load.other)
   device = jax.devices()[0]
+  results['cached'].update(_sampler_bound(
+      method, state, gray, num_samples, pixels,
+      seconds_per_image['cached'] - conditioning_s, device))
   report = {'benchmark': 'sample', 'config': FLAGS.config,
             'device': f'{jax.device_count()} x {device.device_kind}',
             'image_size': size,
@@ -562,6 +581,79 @@ def benchmark_sample():
     # The autoregressive part alone (what caching changes).
     report['speedup_generator_only'] = round(
         (naive - conditioning_s) / max(cached - conditioning_s, 1e-9), 1)
+  print(json.dumps(report, indent=1))
+  return report
+
+
+def _sampler_bound(method, state, gray, num_samples, pixels, loop_s,
+                   device):
+  """The cached sampler's autoregressive part against its FLOP bound.
+
+  Bound: a teacher-forced generator pass over the same samples (XLA's
+  cost analysis of the model on gray + a chroma map, minus the
+  conditioning networks, times the samples) at the device's peak. The
+  cached sampler must do at least that arithmetic (each pixel's generator
+  outputs computed once), spread over `pixels` sequential steps.
+  """
+  import jax  # pylint: disable=g-import-not-at-top
+  import jax.numpy as jnp  # pylint: disable=g-import-not-at-top
+  from colorjax import profiling  # pylint: disable=g-import-not-at-top
+  model, params = method.model, state.model_state['ema']
+  chroma = int(round(pixels ** 0.5))
+  ab = jnp.zeros((1, chroma, chroma, 2), jnp.float32)
+  full = profiling.compiled_flops(jax.jit(
+      lambda p, g, ab: model.apply({'params': p}, g, ab)).lower(
+          params, gray, ab).compile())
+  conditioning = profiling.compiled_flops(jax.jit(
+      lambda p, g: model.apply({'params': p}, g,
+                               method=lambda m, g: m.conditioning(g))).lower(
+                                   params, gray).compile())
+  flops = (full - conditioning) * num_samples
+  out = {'pixel_steps': pixels,
+         'seconds_per_pixel_step': round(loop_s / pixels, 6),
+         'generator_flops_teacher_forced': int(flops)}
+  peak = (profiling.cpu_peak_flops()[0] if device.platform == 'cpu' else
+          next((v for k, v in profiling.PEAK_BF16_FLOPS.items()
+                if k in device.device_kind), None))
+  if peak:
+    out['flop_bound_seconds'] = round(flops / peak, 4)
+    out['times_flop_bound'] = round(loop_s / (flops / peak), 2)
+  return out
+
+
+def benchmark_sample_scaling():
+  """The cached sampler at several image sizes (--num_samples each) and
+  sample counts (the config's size): seconds, per-pixel step, bound."""
+  base = FLAGS.config
+  size = _load_config().data.image_size
+  points = [(int(s), FLAGS.num_samples) for s in FLAGS.sizes] + [
+      (size, int(n)) for n in FLAGS.sample_counts
+      if (size, int(n)) not in [(int(s), FLAGS.num_samples)
+                                for s in FLAGS.sizes]]
+  rows = []
+  for image_size, num_samples in points:
+    FLAGS.set = [a for a in FLAGS.set if not a.startswith('data.image_size=')
+                 ] + [f'data.image_size={image_size}']
+    FLAGS.num_samples, FLAGS.naive = num_samples, False
+    print(f'sample_scaling: {image_size}x{image_size}, {num_samples} '
+          'samples per image...', flush=True)
+    with contextlib.redirect_stdout(io.StringIO()):
+      report = benchmark_sample()
+    cached = report['cached']
+    rows.append({'image_size': image_size,
+                 'chroma_size': report['chroma_size'],
+                 'num_samples': num_samples,
+                 'conditioning_seconds': report[
+                     'conditioning_seconds_per_image'],
+                 'other_cpu': report['other_cpu'], **cached})
+  FLAGS.config = base
+  first = rows[0]
+  for row in rows:      # per pixel step and sample, relative to the first
+    row['per_pixel_and_sample_vs_first'] = round(
+        (row['seconds_per_pixel_step'] / row['num_samples']) /
+        (first['seconds_per_pixel_step'] / first['num_samples']), 2)
+  report = {'benchmark': 'sample_scaling', 'config': FLAGS.config,
+            'rows': rows}
   print(json.dumps(report, indent=1))
   return report
 
@@ -758,6 +850,7 @@ def benchmark_editor():
 
 BENCHMARKS = {'pipeline': benchmark_pipeline, 'train': benchmark_train,
               'model': benchmark_model, 'sample': benchmark_sample,
+              'sample_scaling': benchmark_sample_scaling,
               'infer': benchmark_infer, 'editor': benchmark_editor}
 
 

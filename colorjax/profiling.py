@@ -13,6 +13,7 @@ import dataclasses
 import glob
 import gzip
 import json
+import math
 import os
 import re
 import tempfile
@@ -86,6 +87,14 @@ class Instruction:
   kind: str = ''          # fusion kind (kLoop, __ynn_fusion, ...)
   operands: tuple[str, ...] = ()
   inferred: bool = False  # op_name taken from an operand's producer
+
+
+def compiled_flops(compiled) -> float:
+  """FLOPs of a compiled XLA program by its cost analysis (NaN if none).
+  XLA counts a loop's body once."""
+  cost = compiled.cost_analysis()
+  cost = cost[0] if isinstance(cost, (list, tuple)) else cost
+  return float((cost or {}).get('flops', math.nan))
 
 
 def parse_hlo(text: str) -> dict[str, Instruction]:

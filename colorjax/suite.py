@@ -584,9 +584,8 @@ def train_cost(run: Run) -> Dict[str, float]:
 
 
 def _flops(compiled) -> float:
-  cost = compiled.cost_analysis()
-  cost = cost[0] if isinstance(cost, (list, tuple)) else cost
-  return float((cost or {}).get('flops', math.nan))
+  from colorjax import profiling  # pylint: disable=g-import-not-at-top
+  return profiling.compiled_flops(compiled)
 
 
 def _teacher_forced_flops(method, state, batch, config) -> float:

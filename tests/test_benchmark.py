@@ -110,6 +110,11 @@ def test_gpu_plan_covers_every_method_in_both_dtypes():
       for dtype in ('bfloat16', 'float32'):
         assert f'train_{method}_{dtype}' in names
     assert {'sample_pixsem_8', 'pipeline'} <= set(names)
+  # The CPU table: every paper-scale step in float32 at batch 2.
+  paper_cpu = dict(gpu_run.plan(False, paper_cpu=True))
+  assert len(paper_cpu) == 6 and all(
+      '--batch_size=2' in a and '--dtype=float32' in a and
+      not any(':tiny' in x for x in a) for a in paper_cpu.values())
   # On the GPU: paper configs at the paper's batch size.
   args = dict(gpu_run.plan(False))['train_pixsem_bfloat16']
   assert '--config=configs/pixsem.py' in args and not any(
@@ -155,3 +160,25 @@ def test_gpu_script_rejects_an_unknown_run(tmp_path):
   assert result.returncode == 2
   assert 'no run named train_nope' in result.stderr
   assert 'Traceback' not in result.stderr
+
+
+def test_sampler_scaling_reports_steps_against_the_flop_bound():
+  """`benchmark sample_scaling` on PixSem's tiny twin: one row per size
+  and sample count; the teacher-forced bound grows with pixels x samples
+  and the per-pixel step is measured against it."""
+  result = subprocess.run(
+      [sys.executable, '-m', 'colorjax.benchmark', 'sample_scaling',
+       '--config=configs/pixsem.py:tiny', '--sizes=32,64',
+       '--sample_counts=2', '--num_samples=1', '--steps=1'],
+      cwd=REPO, capture_output=True, text=True, timeout=300, check=False)
+  assert result.returncode == 0, result.stderr[-3000:]
+  report = json.loads(result.stdout[result.stdout.index('{'):])
+  rows = {(r['image_size'], r['num_samples']): r for r in report['rows']}
+  assert set(rows) == {(32, 1), (64, 1), (32, 2)}
+  for row in rows.values():
+    assert row['pixel_steps'] == row['chroma_size'] ** 2
+    assert row['seconds_per_pixel_step'] > 0
+    assert row['times_flop_bound'] > 0
+  flops = {k: r['generator_flops_teacher_forced'] for k, r in rows.items()}
+  assert flops[64, 1] == pytest.approx(4 * flops[32, 1], rel=0.1)
+  assert flops[32, 2] == pytest.approx(2 * flops[32, 1], rel=1e-6)

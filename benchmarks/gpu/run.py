@@ -44,8 +44,14 @@ TRAIN = (
 )
 
 
-def plan(cpu: bool):
-  """[(run name, benchmark args)] in priority order."""
+def plan(cpu: bool, paper_cpu: bool = False):
+  """[(run name, benchmark args)] in priority order. paper_cpu: every
+  paper-scale train step in float32 at batch 2 on this CPU (the table in
+  BENCHMARKS.md), three timed steps each."""
+  if paper_cpu:
+    return [(f'train_{name}_float32', [
+        'train', f'--config={paper}', '--dtype=float32', '--steps=3',
+        '--batch_size=2']) for name, paper, _ in TRAIN]
   steps = ['--steps=1'] if cpu else ['--steps=10']
   small = ['--batch_size=2'] if cpu else []   # paper batch sizes on a GPU
   runs = []
@@ -126,7 +132,10 @@ def _fmt(value, digits=2):
 
 
 def summary(results) -> str:
-  lines = [f'# GPU benchmark, {results["date"]}', '',
+  title = {'gpu': 'GPU benchmark', 'cpu': 'GPU benchmark, CPU form',
+           'paper_cpu': 'Paper-scale train steps on the CPU'}[
+               results.get('mode', 'gpu')]
+  lines = [f'# {title}, {results["date"]}', '',
            f'machine: {json.dumps(results["machine"])}', '',
            '| run | status | wall s | JAX img/s | PyTorch img/s | ratio | '
            'JAX GFLOP/s | JAX MFU / peak | PyTorch MFU / peak | '
@@ -171,6 +180,10 @@ def main():
   parser.add_argument('outdir')
   parser.add_argument('--cpu', action='store_true',
                       help='tiny twins on the CPU (the CI form)')
+  parser.add_argument('--paper_cpu', action='store_true',
+                      help='paper-scale train steps, float32, batch 2, on '
+                      'the CPU (BENCHMARKS.md\'s CPU table; about 15 min on '
+                      '2 cores)')
   parser.add_argument('--budget_s', type=float, default=None,
                       help='overall time budget (default 450 s on a GPU, '
                       '900 s with --cpu)')
@@ -178,9 +191,10 @@ def main():
                       help='comma-separated run names (default: all)')
   args = parser.parse_args()
   os.makedirs(args.outdir, exist_ok=True)
-  budget = args.budget_s or (900.0 if args.cpu else 450.0)
+  budget = args.budget_s or (3600.0 if args.paper_cpu else
+                             900.0 if args.cpu else 450.0)
   deadline = time.perf_counter() + budget
-  runs = plan(args.cpu)
+  runs = plan(args.cpu, args.paper_cpu)
   if args.only:
     wanted = set(args.only.split(','))
     unknown = sorted(wanted - {name for name, _ in runs})
@@ -189,7 +203,8 @@ def main():
                    + ', '.join(name for name, _ in runs))
     runs = [r for r in runs if r[0] in wanted]
   results = {'date': datetime.datetime.now(datetime.timezone.utc).isoformat(
-      timespec='seconds'), 'mode': 'cpu' if args.cpu else 'gpu',
+      timespec='seconds'), 'mode': ('paper_cpu' if args.paper_cpu else
+                                   'cpu' if args.cpu else 'gpu'),
              'budget_s': budget, 'machine': machine(), 'runs': []}
   for name, bench_args in runs:
     left = deadline - time.perf_counter()
@@ -197,7 +212,8 @@ def main():
       results['runs'].append({'name': name, 'status':
                               f'skipped: the {budget:.0f} s budget was spent'})
       continue
-    record = run_one(name, bench_args, args.outdir, timeout=min(left, 240))
+    record = run_one(name, bench_args, args.outdir,
+                     timeout=min(left, 900 if args.paper_cpu else 240))
     results['runs'].append(record)
     print(f'{name:32s} {record["status"][:60]:60s} {record["wall_s"]:6.1f} s',
           flush=True)
