@@ -1,18 +1,21 @@
-"""XLA:CPU settings colorjax runs with, set before JAX starts its backend.
+"""XLA:CPU settings colorjax can run with, set before JAX starts its backend.
 
 jaxlib 0.10 hands convolutions, dots, element-wise and reduce fusions to the
 YNNPACK library. Its convolutions compute the weight gradient of a stride-1
-convolution 3-6x slower than XLA's own (Eigen) path: a 3x3 conv of 128
-channels at 352x352, batch 2: 3,385 ms against 523 ms (22 vs 140 GFLOP/s;
-forward and input gradient equal, ~400 ms, either way). colorjax keeps YNN
-for dots, element-wise and reduce fusions (removing those too made
-ChromaCMC's step slower: 4.12 s vs 3.42 s) and takes convolutions out:
-SemanticDriven's stage-2 step 28.8 s -> 13.6 s, ChromaCMC 3.55 -> 3.42 s
-(paper scale, batch 2, 2-core CPU; BENCHMARKS.md).
+convolution 3-6x slower than XLA's own path: a 3x3 conv of 128 channels at
+352x352, batch 2: 3,385 ms against 523 ms (22 vs 140 GFLOP/s; forward and
+input gradient equal, ~400 ms, either way). With convolutions taken out of
+YNN (dots, element-wise and reduce fusions stay: taking those out too made
+ChromaCMC's step slower, 4.12 s vs 3.42 s), paper-scale steps at batch 2 on
+the 2-core CPU: SemanticDriven stage 2 28.8 -> 14.2 s, SceneContext 5.00 ->
+4.36 s, ChromaCMC 3.45 -> 3.12 s; but stage 1 3.28 -> 4.13 s, InstanceAware
+3.91 -> 4.04 s, more memory, and some networks become pathologically slow
+(a ResNet-101 conversion test 5 s -> 187 s). So it is opt-in, for training
+the methods it helps: COLORJAX_XLA_CPU_CONVS=xla (BENCHMARKS.md).
 
 Only where the flag is known (jaxlib 0.10.x, where it was measured) and the
-user's XLA_FLAGS do not set it already; COLORJAX_XLA_DEFAULTS=0 keeps
-XLA's defaults. The flag is CPU-only: GPU and TPU runs are unaffected.
+user's XLA_FLAGS do not set it already. The flag is CPU-only: GPU and TPU
+runs are unaffected.
 """
 
 import os
@@ -20,6 +23,7 @@ import os
 YNN_FUSION_FLAG = '--xla_cpu_experimental_ynn_fusion_type'
 YNN_FUSION_TYPES = 'dot,eltwise,reduce,individual_dot'
 MEASURED_JAXLIB = '0.10.'
+OPT_IN = 'COLORJAX_XLA_CPU_CONVS'
 
 
 def _jaxlib_version() -> str:
@@ -32,7 +36,7 @@ def _jaxlib_version() -> str:
 
 def cpu_flags() -> str:
   """The flags colorjax adds to XLA_FLAGS here ('' where none)."""
-  if os.environ.get('COLORJAX_XLA_DEFAULTS', '1') == '0':
+  if os.environ.get(OPT_IN, '') != 'xla':
     return ''
   if YNN_FUSION_FLAG in os.environ.get('XLA_FLAGS', ''):
     return ''

@@ -177,8 +177,9 @@ def test_sampler_scaling_reports_steps_against_the_flop_bound():
   assert set(rows) == {(32, 1), (64, 1), (32, 2)}
   for row in rows.values():
     assert row['pixel_steps'] == row['chroma_size'] ** 2
-    assert row['seconds_per_pixel_step'] > 0
-    assert row['times_flop_bound'] > 0
+    # The loop's time less the conditioning's: noise-sized at tiny scale.
+    assert row['seconds_per_pixel_step'] >= 0
+    assert row['times_flop_bound'] >= 0 and row['flop_bound_seconds'] > 0
   flops = {k: r['generator_flops_teacher_forced'] for k, r in rows.items()}
   assert flops[64, 1] == pytest.approx(4 * flops[32, 1], rel=0.1)
   assert flops[32, 2] == pytest.approx(2 * flops[32, 1], rel=1e-6)
