@@ -642,7 +642,7 @@ def _sampler_bound(method, state, gray, num_samples, pixels, loop_s,
           next((v for k, v in profiling.PEAK_BF16_FLOPS.items()
                 if k in device.device_kind), None))
   if peak:
-    out['flop_bound_seconds'] = round(flops / peak, 4)
+    out['flop_bound_seconds'] = float(f'{flops / peak:.4g}')
     out['times_flop_bound'] = round(loop_s / (flops / peak), 2)
   return out
 
