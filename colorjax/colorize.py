@@ -40,16 +40,18 @@ import tqdm
 from colorjax import cli
 from colorjax import console
 from colorjax import errors
-from colorjax import evaluation
-from colorjax import evaluators
 from colorjax import methods
 from colorjax import sharding
 from colorjax import workdir as workdir_lib
 from colorjax.color import lab_to_rgb_numpy
+from colorjax.color import palette
 from colorjax.color import rgb_to_lab_numpy
+from colorjax.data import inference
+from colorjax.data import pipeline
 from colorjax.data import preprocess
 from colorjax.data.image_folder import find_images
 from colorjax.datasets import imaging
+from colorjax.methods import instanceaware
 
 
 @dataclasses.dataclass
@@ -64,7 +66,7 @@ def indexed_png(labels: np.ndarray) -> Image.Image:
   """uint8 class indices [H, W] -> a palette ('P') PNG image that shows the
   classes in colour and reads back as the same indices."""
   image = Image.fromarray(np.asarray(labels, np.uint8), mode='P')
-  image.putpalette(evaluators.PALETTE.reshape(-1).tolist())
+  image.putpalette(palette.PALETTE.reshape(-1).tolist())
   return image
 
 
@@ -104,32 +106,6 @@ def find_maps(source: str, photos: Sequence[str]) -> dict:
   return found
 
 
-def inference_spec(config) -> str:
-  """Eval transforms without crop or labels: resize to the model size,
-  then exactly what evaluation does from `to_lab` on (equalise, normalise).
-  The full-resolution evaluation protocol feeds the model this too."""
-  size = config.data.image_size
-  parts = [p.strip() for p in config.data.preprocess_eval.split('|')]
-  names = [p.split('(')[0] for p in parts]
-  if 'to_lab' not in names:
-    raise ValueError('data.preprocess_eval has no to_lab op')
-  # Training targets are not needed; ops reading what a photo lacks
-  # (labels, scene) cannot run.
-  targets = ('keep', 'soft_encode', 'downsample_targets')
-  tail = [p for p, n in zip(parts[names.index('to_lab'):], names[
-      names.index('to_lab'):]) if n not in targets]
-  tail, _ = preprocess.without_unavailable(
-      [op for part in tail for op in preprocess.parse(part)], ('image',))
-  kept = {op.op_name for op in tail}
-  return '|'.join([f'resize({size})'] + [
-      p for p in parts[names.index('to_lab'):]
-      if p.split('(')[0] in kept])
-
-
-def inference_ops(config):
-  return preprocess.parse(inference_spec(config))
-
-
 def recombine(lightness: np.ndarray, ab_small: np.ndarray) -> np.ndarray:
   """Full-resolution L + low-resolution ab (Lab units) -> uint8 RGB."""
   height, width = lightness.shape[:2]
@@ -166,7 +142,6 @@ class Colorizer:
     """restored: (config, method, state) already in memory (benchmarks),
     instead of a workdir or a published network."""
     if pretrained:        # a published network instead of a workdir
-      from colorjax.methods import instanceaware  # pylint: disable=g-import-not-at-top
       self.config = instanceaware.published_eccv16_config()
     elif restored:
       self.config = restored[0]
@@ -194,7 +169,7 @@ class Colorizer:
       self.method, self.state = workdir_lib.restore_for_inference(
           workdir, self.config)
     self.mesh = sharding.data_mesh()
-    self.ops = inference_ops(self.config)
+    self.ops = inference.inference_ops(self.config)
     self.ab_scale = self.config.data.ab_scale
     self._predict = jax.jit(self.method.predict)
     self.samples = self.method.samples
@@ -249,7 +224,7 @@ class Colorizer:
       height, width = batch['gray'].shape[1:3]
       batch['semantic_map'] = np.stack([
           resize_labels(p.labels, height, width) for p in photos])[..., None]
-    batch = {k: v for k, v in evaluation.pad_batch(batch, size).items()
+    batch = {k: v for k, v in pipeline.pad_batch(batch, size).items()
              if k != 'mask'}
     batch = sharding.global_batch(self.mesh, batch)
     if self.samples:

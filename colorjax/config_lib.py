@@ -5,8 +5,13 @@ from `base_config`, adds its model, loss and optimizer fields, and for its
 `:demo` / `:tiny` twins calls `shrink_for_cpu`; so the five papers read the
 same datasets the same way, train for "N epochs" the same way, and differ
 only where the papers do.
+
+`load_config('configs/chromacmc.py:tiny')` builds a config from its file
+(the suite's runs and the benchmarks name their configs so).
 """
 
+import importlib.util
+import os
 from typing import Optional, Sequence
 
 import ml_collections
@@ -82,15 +87,26 @@ def base_config(method: str, dataset: str, image_size: int,
 
   # Evaluators (colorjax.evaluators), each on its own cadence; data fields
   # left out default to config.data's eval split and preprocessing.
-  every = config.get_ref('eval_every_steps')
-  config.evals = ml_collections.ConfigDict({
-      'val': dict(type='colour', every_steps=every),
-      'val_segmentation': dict(type='segmentation', every_steps=every,
-                               skip_if_missing=True),
-      'samples': dict(type='summary', every_steps=every,
-                      num_images=config.get_ref('num_summary_images')),
-  })
+  config.evals = default_evals(config.get_ref('eval_every_steps'),
+                               config.get_ref('num_summary_images'))
   return config
+
+
+def default_evals(every_steps=None, num_summary_images=4,
+                  sampling: bool = False) -> ml_collections.ConfigDict:
+  """The evaluators every config starts from: colour metrics, segmentation
+  (where the method predicts labels), sample images; a sampling method
+  adds diversity. every_steps None: the evaluator's own default (configs
+  written before `config.evals` existed)."""
+  cadence = {} if every_steps is None else {'every_steps': every_steps}
+  evals = {'val': dict(type='colour', **cadence),
+           'val_segmentation': dict(type='segmentation',
+                                    skip_if_missing=True, **cadence),
+           'samples': dict(type='summary', num_images=num_summary_images,
+                           **cadence)}
+  if sampling:
+    evals['diversity'] = dict(type='diversity', num_samples=2, every_steps=0)
+  return ml_collections.ConfigDict(evals)
 
 
 def shrink_for_cpu(config: ml_collections.ConfigDict, tiny: bool, *,
@@ -119,3 +135,18 @@ def steps_for_epochs(config: ml_collections.ConfigDict, epochs: int) -> int:
   """Train steps for `epochs` passes over the configured train split."""
   images = catalog.lookup(config.data.dataset)['train_images']
   return -(-epochs * images // config.data.batch_size)
+
+
+def load_config(spec: str, root: Optional[str] = None
+                ) -> ml_collections.ConfigDict:
+  """'configs/<file>.py[:arg]' -> its `get_config(arg)` (arg None when
+  left out). A relative path is read from `root` (default: the current
+  directory)."""
+  path, _, arg = spec.partition(':')
+  if root is not None and not os.path.isabs(path):
+    path = os.path.join(root, path)
+  module_spec = importlib.util.spec_from_file_location(
+      'colorjax_config_' + os.path.basename(path)[:-3], path)
+  module = importlib.util.module_from_spec(module_spec)
+  module_spec.loader.exec_module(module)
+  return module.get_config(arg or None)

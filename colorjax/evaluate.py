@@ -65,7 +65,7 @@ def evaluate_workdir(workdir: str, split=None, max_batches=None, step=None,
     evals = protocols.evals_for(preset, **networks)
   else:
     evals = ml_collections.ConfigDict(
-        (config.get('evals') or evaluation.default_evals(config)).to_dict())
+        (config.get('evals') or evaluation.legacy_evals(config)).to_dict())
     for cfg in evals.values():
       for option, types in protocols.NETWORK_OPTIONS.items():
         if networks.get(option) and cfg.type in types:

@@ -24,12 +24,13 @@ from typing import Any, Dict, Iterable, Optional
 from absl import logging
 import jax
 import ml_collections
-import numpy as np
 import tqdm
 
+from colorjax import config_lib
 from colorjax import evaluators as evaluators_lib
 from colorjax import sharding
 from colorjax.data import image_folder
+from colorjax.data import inference
 from colorjax.data import pipeline
 from colorjax.data import preprocess
 from colorjax.datasets import catalog
@@ -40,28 +41,11 @@ FOLDER_CANVAS = 1024
 Results = Dict[str, Dict[str, Any]]
 
 
-def pad_batch(batch: Dict[str, np.ndarray], size: int) -> Dict[str, np.ndarray]:
-  """Pads to `size` examples; adds `mask` (1 = real, readable image)."""
-  count = len(next(iter(batch.values())))
-  out = {k: np.concatenate([v, np.zeros((size - count,) + v.shape[1:],
-                                        v.dtype)]) if count < size else v
-         for k, v in batch.items() if k != 'valid'}
-  mask = np.zeros(size, np.float32)
-  mask[:count] = batch['valid'] if 'valid' in batch else 1.0
-  out['mask'] = mask
-  return out
-
-
-def default_evals(config) -> ml_collections.ConfigDict:
-  """The evaluators of configs written before `config.evals` existed."""
-  evals = {'val': dict(type='colour'),
-           'val_segmentation': dict(type='segmentation',
-                                    skip_if_missing=True),
-           'samples': dict(type='summary',
-                           num_images=config.get('num_summary_images', 4))}
-  if config.method == 'pixsem':
-    evals['diversity'] = dict(type='diversity', num_samples=2, every_steps=0)
-  return ml_collections.ConfigDict(evals)
+def legacy_evals(config) -> ml_collections.ConfigDict:
+  """The evaluators of a config written before `config.evals` existed."""
+  return config_lib.default_evals(
+      num_summary_images=config.get('num_summary_images', 4),
+      sampling=config.method == 'pixsem')
 
 
 class _Data:
@@ -77,27 +61,26 @@ class _Data:
     self.joins = (tuple(cfg.get('joins') or data.get('joins') or ())
                   if self.dataset == data.dataset else ())
     preprocess_spec = cfg.get('preprocess') or data.preprocess_eval
-    label_ops = data.get('label_ops')
+    # The dataset's label ops run on its own labelled splits.
+    labelled = self.dataset == data.dataset
     if self.dataset == 'image_folder':
       if not self.path:
         raise ValueError("an 'image_folder' evaluator needs path=FOLDER")
       self.split = 'all'
-    elif label_ops and self.dataset == data.dataset and not cfg.get(
-        'preprocess'):
-      preprocess_spec = f'{label_ops}|{preprocess_spec}'
+    elif labelled and not cfg.get('preprocess'):
+      preprocess_spec = pipeline.with_label_ops(data, preprocess_spec)
     self.resolution = cfg.get('resolution') or 'model'
     if self.resolution == 'full':
-      from colorjax import colorize  # pylint: disable=g-import-not-at-top
       canvas = cfg.get('canvas')
       if not canvas:
         canvas = (FOLDER_CANVAS if self.dataset == 'image_folder' else
                   catalog.lookup(self.dataset).get('max_image_side',
                                                    FOLDER_CANVAS))
       self.canvas = int(canvas)
-      labels = (label_ops + '|') if (label_ops and self.dataset ==
-                                     data.dataset) else ''
-      preprocess_spec = (f'{labels}keep_full({self.canvas})|'
-                         f'{colorize.inference_spec(config)}')
+      preprocess_spec = (f'keep_full({self.canvas})|'
+                         f'{inference.inference_spec(config)}')
+      if labelled:
+        preprocess_spec = pipeline.with_label_ops(data, preprocess_spec)
     self.preprocess = preprocess_spec
     max_images = cfg.get('max_images', -1)
     if max_images is not None and max_images > 0:
@@ -165,7 +148,7 @@ class Evaluation:
     self.config = config
     self.mesh = mesh
     evals = evals if evals is not None else (config.get('evals') or
-                                             default_evals(config))
+                                             legacy_evals(config))
     names = list(evals) if names is None else list(names)
     unknown = [n for n in names if n not in evals]
     if unknown:
@@ -235,11 +218,9 @@ class Evaluation:
   def _run_group(self, state, names, writer, step, samples_dir) -> Results:
     data = self._data[names[0]]
     source = data.source()
-    spec = pipeline.LoaderSpec(
-        dataset=data.dataset, split=data.split,
-        global_batch_size=data.batch_size, preprocess=data.preprocess,
-        data_dir=data.data_dir, shuffle=False, num_epochs=1,
-        worker_count=data.worker_count, drop_remainder=False,
+    spec = pipeline.LoaderSpec.one_pass(
+        data.dataset, data.split, data.batch_size, data.preprocess,
+        data_dir=data.data_dir, worker_count=data.worker_count,
         source_keys=data.source_keys())
     available = data.available_keys(source, spec)
     active = []
@@ -277,7 +258,7 @@ class Evaluation:
       loader = tqdm.tqdm(loader, total=total, unit='batch', leave=False,
                          desc=f'{"+".join(names)} on {data.describe()}')
     for index, local in enumerate(loader):
-      batch = sharding.global_batch(self.mesh, pad_batch(local, local_batch))
+      batch = sharding.global_batch(self.mesh, pipeline.pad_batch(local, local_batch))
       outputs = {}
       if any(self.evaluators[n].needs_predict for n in active):
         outputs = self._predict(state, batch)

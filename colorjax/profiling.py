@@ -65,6 +65,17 @@ def cpu_peak_flops(cpuinfo: str | None = None, cores: int | None = None):
           f'{cores} cores x {clock / 1e9:.2f} GHz (nominal) x {per_cycle} '
           f'fp32 FLOPs/cycle ({unit}: 2 FMA pipes x {lanes} lanes x 2)')
 
+
+def device_peak(device) -> float | None:
+  """Peak FLOP/s of a jax device: on CPU the fp32 peak of this machine's
+  vector units (`cpu_peak_flops`), on an accelerator its dense bf16 peak
+  (`PEAK_BF16_FLOPS`); None where unknown."""
+  if device.platform == 'cpu':
+    return cpu_peak_flops()[0]
+  return next((v for k, v in PEAK_BF16_FLOPS.items()
+               if k in device.device_kind), None)
+
+
 # Instructions whose cost dominates a fusion: name the fusion after them.
 _HEAVY = ('convolution', 'dot', 'custom-call', 'reduce-window', 'reduce',
           'scatter', 'gather', 'select-and-scatter', 'transpose', 'copy')

@@ -38,6 +38,7 @@ from colorjax import sharding
 from colorjax import workdir as workdir_lib
 from colorjax import writers
 from colorjax.data import pipeline
+from colorjax.datasets import prepare
 
 
 class NonFiniteLossError(errors.UserError, FloatingPointError):
@@ -53,7 +54,6 @@ def ensure_dataset(config):
                          config.data.get('data_dir'))
   except FileNotFoundError:
     if jax.process_index() == 0:
-      from colorjax.datasets import prepare  # pylint: disable=g-import-not-at-top
       console.say(f'generating {config.data.dataset} (embedded dataset, '
                   'once)...')
       prepare.prepare(config.data.dataset,

@@ -16,12 +16,13 @@ import flax
 import grain
 import jax
 import ml_collections
-import numpy as np
 import orbax.checkpoint as ocp
 
 from colorjax import errors
 from colorjax import methods
+from colorjax import pretrained
 from colorjax import sharding
+from colorjax import trees
 
 CONFIG_FILE = 'config.json'
 PRETRAINED_FILE = 'pretrained.json'
@@ -134,7 +135,6 @@ def _source_network(source: Mapping[str, Any], workdir_cache) -> Dict:
     with open(os.path.expanduser(source['file']), 'rb') as f:
       return flax.serialization.msgpack_restore(f.read())
   if source.get('pretrained'):      # NAME:PATH of colorjax.pretrained
-    from colorjax import pretrained  # pylint: disable=g-import-not-at-top
     name, path = pretrained.parse_spec(
         source['pretrained'], 'init_from pretrained',
         'eccv16:/weights/colorization_release_v2-9b330a0b.pth')
@@ -145,74 +145,10 @@ def _source_network(source: Mapping[str, Any], workdir_cache) -> Dict:
                    'nor a file nor pretrained weights')
 
 
-def _subtree(tree, path: str):
-  for part in filter(None, path.split('/')):
-    tree = tree[part]
-  return tree
-
-
-def _replace_subtree(tree, path: str, value):
-  parts = [p for p in path.split('/') if p]
-  if not parts:
-    return value
-  out = dict(tree)
-  out[parts[0]] = _replace_subtree(tree[parts[0]], '/'.join(parts[1:]), value)
-  return out
-
-
-def _checked(target, source, what: str):
-  """`source` cast to `target`'s structure, shapes and dtypes."""
-  target_flat = flax.traverse_util.flatten_dict(
-      flax.serialization.to_state_dict(target), sep='/')
-  source_flat = flax.traverse_util.flatten_dict(
-      flax.serialization.to_state_dict(source), sep='/')
-  missing = sorted(set(target_flat) - set(source_flat))
-  extra = sorted(set(source_flat) - set(target_flat))
-  shapes = [f'{k}: {np.shape(source_flat[k])} vs {np.shape(v)}'
-            for k, v in target_flat.items()
-            if k in source_flat and np.shape(source_flat[k]) != np.shape(v)]
-  if missing or extra or shapes:
-    raise ValueError(f'init_from {what} does not fit: missing {missing[:5]}, '
-                     f'unexpected {extra[:5]}, shapes {shapes[:5]}')
-  return flax.serialization.from_state_dict(target, flax.traverse_util.
-                                            unflatten_dict({
-                                                k: np.asarray(
-                                                    source_flat[k],
-                                                    np.dtype(v.dtype))
-                                                for k, v in
-                                                target_flat.items()},
-                                                sep='/'))
-
-
-def graft(target, source):
-  """`target` with every leaf that `source` has at the same path and shape
-  replaced by the source's (cast to the target's dtype); the others keep
-  their values. Returns (tree, copied keys, kept keys, shape mismatches),
-  keys '/'-joined paths."""
-  target_flat = flax.traverse_util.flatten_dict(
-      flax.serialization.to_state_dict(target), sep='/')
-  source_flat = flax.traverse_util.flatten_dict(
-      flax.serialization.to_state_dict(source), sep='/')
-  copied, kept, shapes = [], [], []
-  out = {}
-  for key, value in target_flat.items():
-    other = source_flat.get(key)
-    if other is not None and np.shape(other) == np.shape(value):
-      out[key] = np.asarray(other, np.dtype(value.dtype))
-      copied.append(key)
-    else:
-      out[key] = value
-      kept.append(key)
-      if other is not None:
-        shapes.append(f'{key} {np.shape(other)} vs {np.shape(value)}')
-  tree = flax.serialization.from_state_dict(
-      target, flax.traverse_util.unflatten_dict(out, sep='/'))
-  return tree, copied, kept, shapes
-
-
 def _partial(target, source, what: str):
-  """`graft`, printing which modules were copied and which keep their init."""
-  tree, copied, kept, shapes = graft(target, source)
+  """`trees.graft`, printing which modules were copied and which keep
+  their init."""
+  tree, copied, kept, shapes = trees.graft(target, source)
   source_keys = flax.traverse_util.flatten_dict(
       flax.serialization.to_state_dict(source), sep='/')
   unused = sorted(set(source_keys) - set(copied))
@@ -260,16 +196,16 @@ def apply_init_from(state, init_from: Mapping[str, Any]):
     partial = source.get('partial')
     if partial is None:   # a published network rarely covers all of ours
       partial = bool(source.get('pretrained'))
-    fit = _partial if partial else _checked
-    params[network] = _replace_subtree(
+    fit = _partial if partial else trees.fit_exactly
+    params[network] = trees.replace_subtree(
         params[network], path, fit(
-            _subtree(params[network], path),
-            _subtree(loaded['params'], source_path), what))
+            trees.subtree(params[network], path),
+            trees.subtree(loaded['params'], source_path), what))
     own_state = model_state.get(network)
     loaded_state = loaded.get('model_state') or {}
     if own_state and loaded_state:
-      model_state[network] = _replace_subtree(
-          own_state, path, fit(_subtree(own_state, path),
-                               _subtree(loaded_state, source_path),
+      model_state[network] = trees.replace_subtree(
+          own_state, path, fit(trees.subtree(own_state, path),
+                               trees.subtree(loaded_state, source_path),
                                what + ' (model state)'))
   return state.replace(params=params, model_state=model_state)

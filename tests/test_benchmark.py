@@ -11,8 +11,8 @@ import zipfile
 import numpy as np
 import pytest
 
-from colorjax import benchmark
 from colorjax import profiling
+from colorjax.benchmark import train as train_benchmark
 from colorjax.color import quantize
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -34,22 +34,23 @@ def test_random_batch_values_are_in_each_keys_range():
   float->int cast once made them all 0), weights summing to 1, one-hot
   scenes, {0, 1} tags, class ids below num_classes."""
   rng = np.random.default_rng(0)
-  bins = benchmark._random_value(rng, 'ab_bins', (2, 8, 8, 5), np.int32, 21)
+  bins = train_benchmark.random_value(rng, 'ab_bins', (2, 8, 8, 5), np.int32,
+                                      21)
   assert bins.min() >= 0 and bins.max() < quantize.NUM_AB_BINS
   assert len(np.unique(bins)) > 100
-  weights = benchmark._random_value(rng, 'ab_weights', (2, 8, 8, 5),
-                                    np.float32, 21)
+  weights = train_benchmark.random_value(rng, 'ab_weights', (2, 8, 8, 5),
+                                        np.float32, 21)
   np.testing.assert_allclose(weights.sum(-1), 1, rtol=1e-6)
   assert weights.min() > 0
-  scene = benchmark._random_value(rng, 'scene', (4, 7), np.float32, 21)
+  scene = train_benchmark.random_value(rng, 'scene', (4, 7), np.float32, 21)
   np.testing.assert_array_equal(scene.sum(-1), 1)
   assert set(np.unique(scene)) == {0, 1}
-  tags = benchmark._random_value(rng, 'labels', (64, 20), np.float32, 21)
+  tags = train_benchmark.random_value(rng, 'labels', (64, 20), np.float32, 21)
   assert set(np.unique(tags)) == {0, 1}
-  seg = benchmark._random_value(rng, 'segmentation', (2, 16, 16, 1),
-                                np.uint8, 21)
+  seg = train_benchmark.random_value(rng, 'segmentation', (2, 16, 16, 1),
+                                     np.uint8, 21)
   assert seg.max() < 21 and len(np.unique(seg)) == 21
-  l = benchmark._random_value(rng, 'l', (2, 16, 16, 1), np.float32, 21)
+  l = train_benchmark.random_value(rng, 'l', (2, 16, 16, 1), np.float32, 21)
   assert 0 <= l.min() and l.max() <= 100 and l.max() > 50
 
 
@@ -70,9 +71,11 @@ def test_cpu_peak_flops_from_cpuinfo():
 
 def test_throughput_on_cpu_is_a_fraction_of_the_fp32_peak():
   import jax  # pylint: disable=g-import-not-at-top
-  out = benchmark._throughput(1e9, 0.5, jax.devices('cpu')[0])
+  cpu = jax.devices('cpu')[0]
+  out = train_benchmark.throughput(1e9, 0.5, cpu)
   assert out['gflop_per_s'] == pytest.approx(2.0)
   peak, _ = profiling.cpu_peak_flops()
+  assert profiling.device_peak(cpu) == peak   # the sampler's bound's too
   assert out['fraction_of_fp32_peak'] == pytest.approx(2e9 / peak, abs=6e-4)
 
 

@@ -1,6 +1,5 @@
 """colorize and evaluate command lines on a trained tiny workdir."""
 
-import io
 import json
 import os
 import struct
@@ -15,11 +14,11 @@ from PIL import Image
 from skimage import color as skcolor
 import tensorflow_datasets as tfds
 
-from colorjax import compare
 from colorjax import colorize
 from colorjax import evaluate
-from colorjax import evaluators
+from colorjax import results
 from colorjax import workdir as workdir_lib
+from colorjax.color import palette
 from colorjax.color import rgb_to_lab_numpy
 from colorjax.data import preprocess
 from conftest import REPO
@@ -119,7 +118,7 @@ def test_colorize_writes_predicted_colours_and_segmentation(
                              atol=AB_8BIT_TOLERANCE)
   segmentation = np.asarray(
       Image.open(tmp_path / 'out' / 'scene_segmentation.png').convert('RGB'))
-  np.testing.assert_array_equal(segmentation, evaluators.PALETTE[labels])
+  np.testing.assert_array_equal(segmentation, palette.PALETTE[labels])
 
 
 def test_colorize_outputs_have_their_inputs_sizes(tiny_run, tmp_path, rng):
@@ -225,6 +224,6 @@ def test_evaluate_cli_matches_training_eval(tiny_run, tmp_path):
   assert json.loads(open(written).read()) == metrics
   assert os.path.isfile(os.path.join(workdir, 'eval', 'default',
                                      'metrics.md'))
-  runs = compare.compare([workdir, workdir + '/'])
-  table, _ = compare.tables(runs)
+  runs = results.compare([workdir, workdir + '/'])
+  table, _ = results.tables(runs)
   assert f'{metrics["psnr"]:.4g}' in table

@@ -1,5 +1,5 @@
 """The comparison suite (`python -m colorjax.compare --suite=...`,
-colorjax/suite.py): its plan of runs and config overrides, the mean ± std
+colorjax/suite/): its plan of runs and config overrides, the mean ± std
 over seeds, and the quick suite end to end on a subset with resume."""
 
 import csv
@@ -14,8 +14,10 @@ import numpy as np
 from PIL import Image
 import pytest
 
-from colorjax import compare
+from colorjax import config_lib
+from colorjax import profiling
 from colorjax import protocols
+from colorjax import results
 from colorjax import suite
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -23,19 +25,19 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 # ------------------------------------------------------------------ seeds
 def test_mean_std_over_seeds():
-  mean, std, n = compare.mean_std([10.0, 12.0, 14.0])
+  mean, std, n = results.mean_std([10.0, 12.0, 14.0])
   assert (mean, n) == (12.0, 3)
   assert std == pytest.approx(2.0)            # sample std (ddof 1)
-  assert compare.mean_std([7.5]) == (7.5, None, 1)
-  mean, std, n = compare.mean_std([1.0, float('nan'), None, 3.0])
+  assert results.mean_std([7.5]) == (7.5, None, 1)
+  mean, std, n = results.mean_std([1.0, float('nan'), None, 3.0])
   assert (mean, n) == (2.0, 2) and std == pytest.approx(math.sqrt(2))
-  mean, std, n = compare.mean_std([])
+  mean, std, n = results.mean_std([])
   assert math.isnan(mean) and std is None and n == 0
-  assert compare.format_mean_std((16.75, 0.1234, 2)) == '16.75 ± 0.12'
-  assert compare.format_mean_std((16.75, None, 1)) == '16.75'
-  assert compare.format_mean_std((1000.0, 0.0, 2)) == '1000'
-  assert compare.format_mean_std((math.nan, None, 0)) == '-'
-  assert compare.format_number(1267570.0) == '1,267,570'
+  assert results.format_mean_std((16.75, 0.1234, 2)) == '16.75 ± 0.12'
+  assert results.format_mean_std((16.75, None, 1)) == '16.75'
+  assert results.format_mean_std((1000.0, 0.0, 2)) == '1000'
+  assert results.format_mean_std((math.nan, None, 0)) == '-'
+  assert results.format_number(1267570.0) == '1,267,570'
 
 
 def test_seed_tables_and_delta_to_the_paper_variant():
@@ -51,7 +53,7 @@ def test_seed_tables_and_delta_to_the_paper_variant():
   assert list(groups) == ['m/paper', 'm/ablation']
   # Each seed's PSNR minus the paper variant's mean PSNR (17.0).
   assert [r['delta_psnr'] for r in groups['m/ablation']] == [-2.0, -1.5]
-  text, table = compare.seed_tables(
+  text, table = results.seed_tables(
       groups, [('psnr', 'PSNR'), ('delta_psnr', 'dPSNR'), ('ssim', 'SSIM'),
                ('fid', 'FID')], label_keys=('method', 'variant'))
   lines = text.splitlines()
@@ -66,10 +68,10 @@ def test_seed_tables_and_delta_to_the_paper_variant():
   assert float(parsed[1]['ssim_mean']) == pytest.approx(0.71)
   assert parsed[1]['n_seeds'] == '2'
   assert parsed[0]['parameters_std'] == '0.0'
-  text, _ = compare.seed_tables(groups, [('parameters', 'params')])
+  text, _ = results.seed_tables(groups, [('parameters', 'params')])
   assert '| m | paper | 2 | 1000 |' in text          # no spread shown
   # One seed: no spread, and the CSV leaves the std empty.
-  text, table = compare.seed_tables({'m/paper': rows[:1]},
+  text, table = results.seed_tables({'m/paper': rows[:1]},
                                     [('psnr', 'PSNR')])
   assert '| m | paper | 1 | 16 |' in text
   assert list(csv.DictReader(io.StringIO(table)))[0]['psnr_std'] == ''
@@ -104,7 +106,7 @@ def test_train_cost_is_the_compiled_train_step(tmp_path):
   cost = suite.train_cost(run)
   method, state, batch = suite.abstract_train_step(run)
   rng = jax.random.PRNGKey(0)
-  compiled = suite._flops(jax.jit(method.train_step).lower(
+  compiled = profiling.compiled_flops(jax.jit(method.train_step).lower(
       state, batch, rng).compile()) / run.batch_size / 1e9
   assert cost['train_gflops_per_image'] == pytest.approx(compiled, rel=0.1)
   doubled = suite.train_cost(dataclasses.replace(
@@ -112,7 +114,7 @@ def test_train_cost_is_the_compiled_train_step(tmp_path):
   assert doubled['train_gflops_per_image'] == pytest.approx(
       cost['train_gflops_per_image'], rel=0.1)
   inputs = {k: v for k, v in batch.items() if k in method.predict_keys}
-  forward = suite._flops(jax.jit(method.predict).lower(
+  forward = profiling.compiled_flops(jax.jit(method.predict).lower(
       state, inputs)) / run.batch_size / 1e9
   assert 2 * forward < cost['train_gflops_per_image'] < 12 * forward
   assert cost['train_pflop'] == pytest.approx(
@@ -158,8 +160,8 @@ def test_paper_suite_plan_same_budget_every_variant(tmp_path):
     assert 'eval_every_steps' not in run.overrides   # paper cadence kept
     assert ':tiny' not in run.config and ':demo' not in run.config
     # Every override names a real field of that config, of its type.
-    config = suite.apply_overrides(suite.load_config(run.config),
-                                   run.overrides)
+    config = suite.apply_overrides(
+        config_lib.load_config(run.config, suite.REPO), run.overrides)
     assert config.num_train_steps == run.steps
   assert by['instanceaware/paper', 0].batch_size == 40
   assert by['instanceaware/paper', 0].steps == -(-images // 40)
@@ -206,7 +208,8 @@ def test_demo_and_quick_plans(tmp_path):
   assert pix.overrides['data.dataset'] == 'semantic_shapes/test:1.0.0'
   for run in quick:
     if not run.eval_only:
-      suite.apply_overrides(suite.load_config(run.config), run.overrides)
+      suite.apply_overrides(config_lib.load_config(run.config, suite.REPO),
+                            run.overrides)
   # A full-resolution preset cannot feed ground-truth maps: no gt_maps row.
   lines = []
   result = suite.run_suite('demo', str(tmp_path), preset='full',

@@ -13,6 +13,7 @@ paint_stroke, choose_class).
 import base64
 import io
 import os
+import re
 import shutil
 import tempfile
 
@@ -104,10 +105,29 @@ def test_info_lists_classes_and_palette(client):
 
 def test_page_and_script_are_served_locally(client):
   page = client.get('/').get_data(as_text=True)
-  assert 'id="photo-canvas"' in page and '/static/editor.js' in page
+  assert 'id="photo-canvas"' in page
+  assert '<script type="module" src="/static/editor.js">' in page
   assert 'http' not in page.replace('http-equiv', '')   # no CDN
-  for asset in ('editor.js', 'editor.css'):
-    assert client.get(f'/static/{asset}').status_code == 200
+  assert client.get('/static/editor.css').status_code == 200
+  # The script is ES modules with no build step: each is served with a
+  # JavaScript type (browsers refuse modules otherwise), and every import
+  # names a sibling file (flat, so setup.cfg's static/* packages them all).
+  modules = sorted(name for name in os.listdir(server._STATIC)
+                   if name.endswith('.js'))
+  assert 'editor.js' in modules and len(modules) > 1
+  imported = set()
+  for name in modules:
+    response = client.get(f'/static/{name}')
+    assert response.status_code == 200, name
+    assert response.mimetype == 'text/javascript', (name, response.mimetype)
+    source = response.get_data(as_text=True)
+    assert 'http' not in source, name
+    for specifier in re.findall(r"^import .* from '([^']*)';$", source,
+                                re.MULTILINE):
+      assert re.fullmatch(r'\./[a-z]+\.js', specifier), (name, specifier)
+      imported.add(specifier[2:])
+  assert imported <= set(modules)
+  assert imported | {'editor.js'} == set(modules)    # none left unused
 
 
 def test_upload_returns_predicted_map_and_colorization(client):

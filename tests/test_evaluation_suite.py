@@ -19,9 +19,9 @@ from skimage.metrics import peak_signal_noise_ratio
 import torch
 
 from colorjax import color
-from colorjax import compare
 from colorjax import evaluate
 from colorjax import evaluation
+from colorjax import results
 from colorjax import sharding
 from colorjax import workdir as workdir_lib
 from colorjax.data import pipeline
@@ -231,16 +231,16 @@ def test_presets_record_their_protocol_and_compare_refuses_mixing(
   assert 'not run: perceptual' in markdown
 
   # Same protocol: side by side; another protocol: refused, with why.
-  runs = compare.compare([str(out / 'metrics.json')] * 2)
-  text, table = compare.tables(runs)
+  runs = results.compare([str(out / 'metrics.json')] * 2)
+  text, table = results.tables(runs)
   assert 'l2ab_auc' in text and table.count('\n') == 3
   other = dict(metrics)
   other['protocol'] = json.loads(json.dumps(metrics['protocol']))
   other['protocol']['colour']['resolution'] = 'model'
   other_path = tmp_path / 'other.json'
   other_path.write_text(json.dumps(other))
-  with pytest.raises(compare.ProtocolMismatchError, match='resolution'):
-    compare.compare([str(out / 'metrics.json'), str(other_path)])
+  with pytest.raises(results.ProtocolMismatchError, match='resolution'):
+    results.compare([str(out / 'metrics.json'), str(other_path)])
   result = subprocess.run(
       [sys.executable, '-m', 'colorjax.compare', str(out / 'metrics.json'),
        str(other_path)], cwd=REPO, capture_output=True, text=True,

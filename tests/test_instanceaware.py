@@ -13,12 +13,14 @@ import pytest
 import torch
 from torch.nn import functional as F
 
-from colorjax import colorize
-from colorjax import methods
-from colorjax import workdir as workdir_lib
 from colorjax.color import quantize
+from colorjax import colorize
+from colorjax.data import inference
+from colorjax.data import preprocess
+from colorjax import methods
 from colorjax.methods import instanceaware
 from colorjax.pretrained import eccv16
+from colorjax import workdir as workdir_lib
 
 from conftest import fit_fixed_batch
 from test_pretrained_eccv16 import _reference
@@ -341,7 +343,7 @@ def test_colorize_with_published_weights_equals_the_torch_network(
   ours = np.asarray(Image.open(written[0]), np.float32)
   # The reference: the same preprocessing, the torch network, our decoding.
   colorizer = colorize.Colorizer(None, pretrained='eccv16:' + eccv16_file)
-  example = colorize.preprocess.apply(colorizer.ops, {'image': photo})
+  example = preprocess.apply(colorizer.ops, {'image': photo})
   l = (example['gray'] + 1.0) * 50.0
   net = _reference()   # the torch network of the file, up to model8
   with torch.no_grad():
@@ -377,7 +379,7 @@ def test_tiny_twin_trains_evaluates_and_colorize_equals_predict(
   scene = tfds.data_source('semantic_shapes/test', split='validation',
                            data_dir=shapes_data_dir)[0]['image']
   method, state = workdir_lib.restore_for_inference(workdir, config)
-  example = colorize.preprocess.apply(colorize.inference_ops(config),
+  example = preprocess.apply(inference.inference_ops(config),
                                      {'image': scene})
   ab = np.asarray(jax.jit(method.predict)(
       state, {'gray': example['gray'][None]})['ab'][0]) * 110.0

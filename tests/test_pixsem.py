@@ -5,6 +5,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
+from colorjax.data import inference
 from colorjax.losses import dmol
 from colorjax.models import pixelcnn
 from colorjax.models import pixelcnnpp
@@ -221,7 +222,7 @@ def test_colorize_writes_diverse_samples_at_full_resolution(
   from skimage import color as skcolor  # pylint: disable=g-import-not-at-top
   from colorjax.data import preprocess  # pylint: disable=g-import-not-at-top
   method, state = workdir_lib.restore_for_inference(workdir)
-  example = preprocess.apply(colorize.inference_ops(method.config),
+  example = preprocess.apply(inference.inference_ops(method.config),
                              {'image': photo})
   ab, _ = method.sample(state, jnp.asarray(example['gray'][None]),
                         jax.random.fold_in(jax.random.PRNGKey(4), 0), 3, 1.0)

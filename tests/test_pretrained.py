@@ -19,6 +19,7 @@ import torch
 from torch import nn
 
 from colorjax import pretrained
+from colorjax.models import vgg
 
 RTOL = 1e-4   # relative to max |reference output|
 
@@ -253,7 +254,6 @@ def test_vgg_num_classes_and_adaptive_pool_on_odd_sizes(tmp_path):
 
 
 def test_adaptive_avg_pool_matches_torch():
-  from colorjax.pretrained import vgg  # pylint: disable=g-import-not-at-top
   rng = np.random.default_rng(0)
   for h, w in [(1, 1), (2, 3), (5, 9), (7, 7), (13, 10), (14, 21)]:
     x = rng.normal(size=(2, h, w, 4)).astype(np.float32)

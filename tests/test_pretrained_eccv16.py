@@ -18,6 +18,7 @@ from torch import nn
 
 from colorjax import pretrained
 from colorjax.color import quantize
+from colorjax.models import eccv16 as eccv16_net
 from colorjax.pretrained import eccv16
 from test_pretrained_fid_deeplab import _expected_keys
 from test_pretrained_fid_deeplab import _he_init
@@ -128,7 +129,7 @@ def test_eccv16_matches_reference(reference, tmp_path):
 def test_eccv16_parameter_count_and_keys(reference):
   torch_params = sum(p.numel() for name, p in reference.named_parameters()
                      if not name.startswith('model_out.'))
-  shapes = jax.eval_shape(eccv16.ECCV16().init, jax.random.PRNGKey(0),
+  shapes = jax.eval_shape(eccv16_net.ECCV16().init, jax.random.PRNGKey(0),
                           np.zeros((1, 64, 64, 1), np.float32))
   flax_params = sum(int(np.prod(leaf.shape))
                     for leaf in jax.tree_util.tree_leaves(shapes['params']))

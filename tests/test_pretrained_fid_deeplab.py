@@ -29,8 +29,8 @@ from torch import nn
 from torch.nn import functional as F
 
 from colorjax import pretrained
+from colorjax.models import inception
 from colorjax.pretrained import common
-from colorjax.pretrained import inception
 from test_pretrained import TorchResNet
 
 RTOL = 1e-4   # relative to max |reference output|

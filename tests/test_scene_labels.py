@@ -5,10 +5,11 @@ import numpy as np
 import pytest
 import torch
 
+from colorjax.data import joins
 from colorjax.data import pipeline
 from colorjax.data import preprocess
 from colorjax.datasets import scene_labels
-from colorjax.pretrained import common
+from colorjax.models import imagenet
 from test_pretrained import _reference
 
 
@@ -25,12 +26,12 @@ def test_stored_top5_equal_the_torch_teacher_and_join_by_id(shapes_data_dir,
                                                              teacher):
   model, path = teacher
   dataset, split = 'semantic_shapes/test', 'validation'
-  with pytest.raises(scene_labels.MissingSceneLabelsError,
+  with pytest.raises(joins.MissingSceneLabelsError,
                      match='python -m colorjax.datasets.scene_labels'):
     pipeline.data_source(dataset, split, shapes_data_dir, ('scene_labels',))
   scene_labels.compute(dataset, split, f'resnet50:{path}', shapes_data_dir,
                        batch_size=4, progress=False)
-  table = scene_labels.load(dataset, split, shapes_data_dir)
+  table = joins.load(dataset, split, shapes_data_dir)
 
   source = pipeline.data_source(dataset, split, shapes_data_dir)
   ops = preprocess.parse(scene_labels.TEACHER_PREPROCESS)
@@ -38,7 +39,7 @@ def test_stored_top5_equal_the_torch_teacher_and_join_by_id(shapes_data_dir,
   for index in range(len(source)):
     example = source[index]
     rgb = preprocess.apply(ops, example)['rgb']
-    x = (rgb - common.IMAGENET_MEAN) / common.IMAGENET_STD
+    x = (rgb - imagenet.IMAGENET_MEAN) / imagenet.IMAGENET_STD
     with torch.no_grad():
       probs = torch.softmax(model(torch.tensor(x.transpose(2, 0, 1)[None])),
                             -1)[0].numpy()

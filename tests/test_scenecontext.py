@@ -13,11 +13,13 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from colorjax import colorize
-from colorjax import methods
-from colorjax import workdir as workdir_lib
 from colorjax.color import quantize
+from colorjax import colorize
+from colorjax.data import inference
+from colorjax.data import preprocess
+from colorjax import methods
 from colorjax.models import scenecontext as models
+from colorjax import workdir as workdir_lib
 import scenecontext as scenecontext_config
 
 from conftest import apply_overrides
@@ -208,7 +210,7 @@ def test_colorize_equals_predict(decode, shapes_data_dir, tmp_path_factory,
   scene = tfds.data_source('semantic_shapes/test', split='validation',
                            data_dir=shapes_data_dir)[1]['image']
   method, state = workdir_lib.restore_for_inference(workdir, config)
-  example = colorize.preprocess.apply(colorize.inference_ops(config),
+  example = preprocess.apply(inference.inference_ops(config),
                                      {'image': scene})
   ab = np.asarray(jax.jit(method.predict)(
       state, {'gray': example['gray'][None]})['ab'][0]) * 110.0

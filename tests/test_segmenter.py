@@ -1,7 +1,7 @@
 """The reference segmenter (configs/segmenter.py): trains end to end with the
 shared trainer, restores, predicts at any size; its loss is the masked
 cross-entropy written out in numpy; it overfits one batch; its sizes match
-arithmetic (the paper network's once colorjax.pretrained.deeplab exists)."""
+arithmetic (the paper network's, colorjax.models.deeplab, too)."""
 
 import os
 

@@ -15,12 +15,15 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from colorjax.color import palette
 from colorjax import colorize
-from colorjax import methods
-from colorjax import workdir as workdir_lib
+from colorjax.data import inference
+from colorjax.data import preprocess
 from colorjax.datasets import imaging
+from colorjax import methods
 from colorjax.methods import semanticdriven as method_lib
 from colorjax.models import semanticdriven as models
+from colorjax import workdir as workdir_lib
 import semanticdriven as semanticdriven_config
 import torch_semanticdriven
 
@@ -301,7 +304,7 @@ def test_colorize_equals_predict_and_the_map_round_trip(
   Image.fromarray(photo).save(tmp_path / 'scene.png')
   method, state = workdir_lib.restore_for_inference(workdir)
   config = workdir_lib.load_config(workdir)
-  inputs = colorize.preprocess.apply(colorize.inference_ops(config),
+  inputs = preprocess.apply(inference.inference_ops(config),
                                      {'image': photo})
   outputs = jax.jit(method.predict)(state, {'gray': inputs['gray'][None]})
   ab = np.asarray(outputs['ab'][0]) * config.data.ab_scale
@@ -371,11 +374,10 @@ def test_segmentation_flag_errors(shapes_data_dir, semanticdriven_workdirs,
 
 
 def test_label_maps_use_the_voc_palette():
-  from colorjax import evaluators  # pylint: disable=g-import-not-at-top
   from fixtures import VOC_PALETTE  # pylint: disable=g-import-not-at-top
-  np.testing.assert_array_equal(evaluators.PALETTE[:4].reshape(-1),
+  np.testing.assert_array_equal(palette.PALETTE[:4].reshape(-1),
                                 VOC_PALETTE[:12])
-  assert len({tuple(c) for c in evaluators.PALETTE[:60]}) == 60
+  assert len({tuple(c) for c in palette.PALETTE[:60]}) == 60
 
 
 def test_config_variants():

@@ -9,6 +9,7 @@ import torchvision_stub  # pylint: disable=unused-import
 import timm  # pylint: disable=g-bad-import-order
 import torch
 
+from colorjax import pretrained
 from colorjax.models import seresnext
 
 
@@ -35,8 +36,8 @@ def test_converted_timm_weights_reproduce_timm_outputs(tmp_path):
   flax_model = seresnext.SEResNeXt50()
   x = np.random.default_rng(0).normal(size=(2, 96, 96, 3)).astype(np.float32)
   reference = jax.eval_shape(flax_model.init, jax.random.PRNGKey(0), x)
-  variables = seresnext.convert_torch_state_dict(
-      seresnext.load_torch_state_dict(path), reference)
+  variables = pretrained.convert('seresnext50_32x4d',
+                                 pretrained.read_state_dict(path), reference)
 
   outputs = jax.jit(flax_model.apply)(variables, x)
   with torch.no_grad():
@@ -60,7 +61,7 @@ def test_conversion_rejects_mismatched_state_dicts():
   missing = dict(state)
   del missing['layer2.1.se.fc1.weight']
   with pytest.raises(ValueError, match='layer2.1.se.fc1.weight'):
-    seresnext.convert_torch_state_dict(missing, reference)
+    pretrained.convert('seresnext50_32x4d', missing, reference)
   extra = dict(state, **{'head.extra.weight': np.zeros(3)})
   with pytest.raises(ValueError, match='not used'):
-    seresnext.convert_torch_state_dict(extra, reference)
+    pretrained.convert('seresnext50_32x4d', extra, reference)

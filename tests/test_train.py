@@ -309,7 +309,7 @@ def test_evaluator_with_padded_batches_matches_per_image_reference(tiny_run):
   spec = pipeline.LoaderSpec.from_config(
       config.data, config.data.eval_split, train=False, global_batch_size=8,
       keys=('gray', 'l', 'ab', 'segmentation'))
-  batch = evaluation.pad_batch(next(iter(pipeline.create_loader(spec))), 8)
+  batch = pipeline.pad_batch(next(iter(pipeline.create_loader(spec))), 8)
   outputs = jax.device_get(jax.jit(method.predict)(state, batch))
   true = np.asarray(evaluators.to_rgb(batch['l'], batch['ab'],
                                       config.data.ab_scale))

@@ -8,8 +8,9 @@ import grain
 import numpy as np
 from PIL import Image
 
-from colorjax.data.preprocess import Example
-from colorjax.data.preprocess import register
+from colorjax.color import lab as lab_lib
+from colorjax.data.registry import Example
+from colorjax.data.registry import register
 
 
 def _resize(array: np.ndarray, height: int, width: int, nearest: bool):
@@ -181,7 +182,6 @@ class KeepFullResolution(grain.transforms.Map):
   canvas: int
 
   def map(self, example):
-    from colorjax.color import lab as lab_lib  # pylint: disable=g-import-not-at-top
     image = example['image']
     h, w = image.shape[:2]
     scale = min(1.0, self.canvas / max(h, w))

@@ -7,7 +7,7 @@ import dataclasses
 import grain
 import numpy as np
 
-from colorjax.data.preprocess import register
+from colorjax.data.registry import register
 
 from colorjax.color import lab as lab_lib
 

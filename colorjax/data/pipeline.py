@@ -11,7 +11,7 @@ same examples in the same order.
 
 import dataclasses
 import os
-from typing import Optional, Tuple
+from typing import Dict, Optional, Tuple
 
 import grain
 import jax
@@ -20,7 +20,9 @@ import tensorflow_datasets as tfds
 
 from colorjax import errors
 from colorjax import sharding
+from colorjax.data import joins as joins_lib
 from colorjax.data import preprocess
+from colorjax.datasets import prepare as prepare_lib
 from colorjax.sharding import DATA_AXIS  # pylint: disable=unused-import
 
 
@@ -49,14 +51,12 @@ class LoaderSpec:
   @classmethod
   def from_config(cls, data_config, split: str, train: bool, **overrides):
     """The dataset's label ops (catalog) then the config's preprocessing."""
-    preprocess = (data_config.preprocess_train if train
-                  else data_config.preprocess_eval)
-    label_ops = data_config.get('label_ops')
     fields = dict(
         dataset=data_config.dataset,
         split=split,
         global_batch_size=data_config.batch_size,
-        preprocess=f'{label_ops}|{preprocess}' if label_ops else preprocess,
+        preprocess=with_label_ops(data_config, data_config.preprocess_train
+                                  if train else data_config.preprocess_eval),
         data_dir=data_config.get('data_dir'),
         shuffle=train,
         seed=data_config.get('seed', 0),
@@ -67,23 +67,48 @@ class LoaderSpec:
     fields.update(overrides)
     return cls(**fields)
 
+  @classmethod
+  def one_pass(cls, dataset: str, split: str, global_batch_size: int,
+               preprocess: str, **fields):
+    """Every example once, in order, the last batch partial (evaluation,
+    teacher labels, statistics): pad it with `pad_batch`."""
+    fields = dict(dict(shuffle=False, num_epochs=1, drop_remainder=False),
+                  **fields)
+    return cls(dataset=dataset, split=split,
+               global_batch_size=global_batch_size, preprocess=preprocess,
+               **fields)
+
+
+def with_label_ops(data_config, spec: str) -> str:
+  """`spec` after the dataset's label ops (`data.label_ops`: class remaps
+  of its catalog entry), which every reader of its labelled splits runs."""
+  label_ops = data_config.get('label_ops')
+  return f'{label_ops}|{spec}' if label_ops else spec
+
+
+def pad_batch(batch: Dict[str, np.ndarray], size: int) -> Dict[str, np.ndarray]:
+  """Pads a one-pass loader's partial batch to `size` examples and adds
+  `mask` (1 = a real, readable image), so every image is scored once
+  whatever the batch size or device count."""
+  count = len(next(iter(batch.values())))
+  out = {k: np.concatenate([v, np.zeros((size - count,) + v.shape[1:],
+                                        v.dtype)]) if count < size else v
+         for k, v in batch.items() if k != 'valid'}
+  mask = np.zeros(size, np.float32)
+  mask[:count] = batch['valid'] if 'valid' in batch else 1.0
+  out['mask'] = mask
+  return out
+
 
 def data_source(dataset: str, split: str, data_dir: Optional[str] = None,
                 joins: Tuple[str, ...] = ()):
   """tfds ArrayRecord source, with a helpful error when not prepared, and
   the `joins` tables attached by example id."""
-  source = _tfds_source(dataset, split, data_dir)
-  for join in joins:
-    if join != 'scene_labels':
-      raise ValueError(f'unknown join {join!r} (known: scene_labels)')
-    from colorjax.datasets import scene_labels  # pylint: disable=g-import-not-at-top
-    source = scene_labels.JoinedSource(
-        source, scene_labels.load(dataset, split, data_dir))
-  return source
+  return joins_lib.join(_tfds_source(dataset, split, data_dir), joins,
+                        dataset, split, data_dir)
 
 
 def _tfds_source(dataset: str, split: str, data_dir: Optional[str] = None):
-  from colorjax.datasets import prepare as prepare_lib  # pylint: disable=g-import-not-at-top
   data_dir = os.path.expanduser(data_dir) if data_dir else None
   try:
     # Checked here: tfds.data_source would build a missing dataset itself

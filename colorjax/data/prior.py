@@ -35,11 +35,11 @@ def compute_split_prior(dataset: str, split: str,
   multi-host run get the same prior. `shuffle` draws the `max_images` from
   the whole split (seeded) rather than taking the first ones.
   """
-  spec = pipeline.LoaderSpec(
-      dataset=dataset, split=split, global_batch_size=batch_size,
-      preprocess=f'resize_short({size})|center_crop({size})|to_lab|keep(("ab",))',
-      data_dir=data_dir, shuffle=shuffle, seed=seed, num_epochs=1,
-      worker_count=worker_count, drop_remainder=False)
+  spec = pipeline.LoaderSpec.one_pass(
+      dataset, split, batch_size,
+      f'resize_short({size})|center_crop({size})|to_lab|keep(("ab",))',
+      data_dir=data_dir, shuffle=shuffle, seed=seed,
+      worker_count=worker_count)
   local_batch = sharding.process_batch_size(batch_size)
   max_batches = None if max_images is None else -(-max_images // local_batch)
   loader = pipeline.create_loader(spec,

@@ -7,7 +7,7 @@ from typing import Dict
 import grain
 import numpy as np
 
-from colorjax.data.preprocess import register
+from colorjax.data.registry import register
 
 from colorjax.color import quantize
 

@@ -14,12 +14,12 @@ from absl import flags
 import tensorflow_datasets as tfds
 
 from colorjax import cli
+from colorjax import datasets  # registers the builders with tfds
 from colorjax import errors
 
 
 def builder(name: str, data_dir: Optional[str] = None, **kwargs):
   """tfds builder of one of colorjax's datasets (`name[/config]`)."""
-  from colorjax import datasets  # pylint: disable=g-import-not-at-top  (registers them)
   try:
     return tfds.builder(name, data_dir=data_dir, file_format='array_record',
                         **kwargs)

@@ -17,6 +17,8 @@ from PIL import Image
 from colorjax import cli
 from colorjax import console
 from colorjax import errors
+from colorjax.editor import server
+from colorjax.editor.engine import WorkdirEngine
 
 flags.DEFINE_string('workdir', None, 'a trained workdir')
 flags.DEFINE_integer('port', 8000, 'port to listen on (0: any free one)')
@@ -51,10 +53,6 @@ def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f'unexpected arguments: {argv[1:]}')
   console.quiet_libraries(FLAGS.verbosity)
-  # pylint: disable=g-import-not-at-top  (flask and the model load late)
-  from colorjax.editor import server
-  from colorjax.editor.engine import WorkdirEngine
-  # pylint: enable=g-import-not-at-top
   # PIL refuses images over ~179 MP itself; let --max_pixels decide.
   Image.MAX_IMAGE_PIXELS = max(Image.MAX_IMAGE_PIXELS or 0, FLAGS.max_pixels)
   check_can_listen(FLAGS.host, FLAGS.port)   # before minutes of loading

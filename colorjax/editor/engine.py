@@ -9,6 +9,10 @@ from typing import List, Optional, Protocol, Sequence
 
 import numpy as np
 
+from colorjax import colorize
+from colorjax.color import palette
+from colorjax.datasets import catalog
+
 
 class Engine(Protocol):
   """A loaded model, ready to colorize (jitted once, reused per request)."""
@@ -46,9 +50,6 @@ class WorkdirEngine:
   def __init__(self, workdir: Optional[str], restored=None):
     """restored: (config, method, state) instead of a workdir (benchmarks
     time an untrained paper-size model this way)."""
-    from colorjax import colorize  # pylint: disable=g-import-not-at-top
-    from colorjax import evaluators  # pylint: disable=g-import-not-at-top
-    from colorjax.datasets import catalog  # pylint: disable=g-import-not-at-top
     self._colorize = colorize
     self._colorizer = colorize.Colorizer(workdir, restored=restored)
     config = self._colorizer.config
@@ -57,7 +58,7 @@ class WorkdirEngine:
     names = catalog.lookup(config.data.dataset).get('class_names') or ()
     self.class_names = tuple(names)[:num_classes] or tuple(
         f'class {i}' for i in range(num_classes))
-    self.palette = evaluators.PALETTE[:len(self.class_names)]
+    self.palette = palette.PALETTE[:len(self.class_names)]
     self.mode = ('sample' if self._colorizer.samples else
                  'edit' if self._colorizer.takes_map else 'view')
     self._last = None    # (photo, options) -> the run's result; see _run

@@ -1,8 +1,8 @@
 """The editor's web server: one loaded `Engine` behind a small JSON API.
 
-The page (static/index.html + editor.js) keeps the label map being edited;
-the server keeps the uploaded photos (decoded once, the most recent
-`MAX_IMAGES`) and calls the engine. Routes:
+The page (static/index.html + its script, ES modules entered at editor.js)
+keeps the label map being edited; the server keeps the uploaded photos
+(decoded once, the most recent `MAX_IMAGES`) and calls the engine. Routes:
 
   GET  /               the page (static files under /static/)
   GET  /api/info       {method, mode, class_names, palette, max_upload_bytes,
@@ -23,6 +23,7 @@ import base64
 import collections
 import dataclasses
 import io
+import mimetypes
 import os
 import threading
 import uuid
@@ -39,6 +40,9 @@ from colorjax.datasets import imaging
 MAX_IMAGES = 16        # photos kept in memory; the oldest is dropped
 MAX_SAMPLES = 16       # per /api/sample request
 _STATIC = os.path.join(os.path.dirname(os.path.abspath(__file__)), 'static')
+# The page's script is ES modules, which browsers run only when served
+# with a JavaScript type; some systems' MIME tables map .js to text/plain.
+mimetypes.add_type('text/javascript', '.js')
 _PNG_URL = 'data:image/png;base64,'
 # Multipart framing around the uploaded file (boundaries, headers, name).
 _MULTIPART_SLACK = 64 * 1024

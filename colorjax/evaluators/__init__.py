@@ -12,7 +12,6 @@ dataset 'image_folder' with `path` reads a folder of photos (no labels).
 """
 
 from colorjax.evaluators.base import Evaluator
-from colorjax.evaluators.base import PALETTE
 from colorjax.evaluators.base import to_rgb
 from colorjax.evaluators.classification import ClassificationEvaluator
 from colorjax.evaluators.colour import ColourEvaluator

@@ -7,7 +7,6 @@ reads each dataset once per evaluation and runs `predict` once per batch
 for all the evaluators sharing that data.
 """
 
-import hashlib
 import os
 from typing import Any, Dict, NamedTuple, Optional, Tuple
 
@@ -17,28 +16,9 @@ import numpy as np
 
 from colorjax import choices
 from colorjax import color
+from colorjax import pretrained
 from colorjax import sharding
 
-
-
-def voc_colormap(n: int = 256) -> np.ndarray:
-  """The PASCAL VOC label colour map (the palette of VOC's and DeepLab's
-  label PNGs): class i's bits, three at a time, fill R, G and B from the
-  most significant bit down, so neighbouring indices get distinct colours."""
-  cmap = np.zeros((n, 3), np.uint8)
-  for i in range(n):
-    code, rgb = i, [0, 0, 0]
-    for bit in range(8):
-      for channel in range(3):
-        rgb[channel] |= ((code >> channel) & 1) << (7 - bit)
-      code >>= 3
-    cmap[i] = rgb
-  return cmap
-
-
-# Colours of label maps in summaries, colorize's indexed segmentation PNGs
-# and the editor.
-PALETTE = voc_colormap()
 
 
 def to_rgb(lightness, ab, ab_scale: float):
@@ -122,15 +102,6 @@ def crop_resize(images, full_hw, size: int, mode: str = 'stretch'):
   return jax.vmap(one)(images.astype(jnp.float32), full_hw)
 
 
-def file_digest(path: str) -> str:
-  """SHA-256 of a weights file (recorded with the metrics it produced)."""
-  digest = hashlib.sha256()
-  with open(os.path.expanduser(path), 'rb') as f:
-    for chunk in iter(lambda: f.read(1 << 20), b''):
-      digest.update(chunk)
-  return digest.hexdigest()
-
-
 class Evaluator:
   """Base class. Subclasses set the `needs_*` and write `batch_metrics`.
 
@@ -171,12 +142,11 @@ class Evaluator:
     """colorjax.pretrained network `name` from `path` -> its module; the
     variables go to `self.networks[key]` (replicated), the file's hash to
     `self.weights`."""
-    from colorjax import pretrained  # pylint: disable=g-import-not-at-top
     path = os.path.expanduser(path)
     module, variables = pretrained.load(name, path)
     self.networks[key] = jax.device_put(variables,
                                         sharding.replicated(self.mesh))
-    self.weights[path] = file_digest(path)
+    self.weights[path] = pretrained.file_sha256(os.path.expanduser(path))
     return module
 
   def scored(self, batch, ab_pred) -> Scored:

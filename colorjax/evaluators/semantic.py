@@ -29,8 +29,9 @@ import jax.numpy as jnp
 import numpy as np
 
 from colorjax import metrics as metrics_lib
+from colorjax import workdir as workdir_lib
 from colorjax.evaluators import base
-from colorjax.pretrained import imagenet_normalize
+from colorjax.models.imagenet import imagenet_normalize
 from colorjax.pretrained import parse_spec
 
 
@@ -105,7 +106,6 @@ class ReferenceSegmentationEvaluator(base.Evaluator):
           nets['segmenter'], imagenet_normalize(rgb))
       self.source = spec
     else:
-      from colorjax import workdir as workdir_lib  # pylint: disable=g-import-not-at-top
       seg_method, seg_state = workdir_lib.restore_for_inference(
           os.path.expanduser(spec))
       if 'rgb' not in seg_method.predict_keys:

@@ -12,6 +12,7 @@ import numpy as np
 from PIL import Image
 
 from colorjax import sharding
+from colorjax.color import palette
 from colorjax.evaluators import base
 
 
@@ -54,7 +55,7 @@ class SummaryEvaluator(base.Evaluator):
         labels = np.stack([np.asarray(Image.fromarray(
             x.astype(np.uint8)).resize(lightness.shape[2:0:-1],
                                        Image.NEAREST)) for x in labels])
-      columns.append(base.PALETTE[labels])
+      columns.append(palette.PALETTE[labels])
     self.grid = np.concatenate([np.concatenate(list(row), axis=1)
                                 for row in zip(*columns)], axis=0)
 

@@ -21,6 +21,10 @@ from typing import Any, Callable, Dict, Optional, Tuple
 import flax
 import jax
 import jax.numpy as jnp
+import optax
+
+from colorjax import optimizers
+from colorjax.data import prior as prior_lib
 
 Batch = Dict[str, jax.Array]
 Metrics = Dict[str, jax.Array]
@@ -124,7 +128,6 @@ class Method(abc.ABC):
     """The optax optimizer of one network, from `config.optimizer`
     (colorjax.optimizers: name, schedule, clipping, frozen subsets, and
     per-network overrides under `config.optimizer.networks`)."""
-    from colorjax import optimizers  # pylint: disable=g-import-not-at-top
     return optimizers.make(self.config.optimizer,
                            self.config.num_train_steps,
                            steps_per_epoch(self.config), network=network)
@@ -191,9 +194,42 @@ class BinnedColourMethod(Method):
     rebalance_for: computed once, cached in `loss.prior_file` or
     <workdir>/ab_prior.npy)."""
     if self._rebalance is None:
-      from colorjax.data import prior as prior_lib  # pylint: disable=g-import-not-at-top
       self._rebalance = prior_lib.rebalance_for(self.config, workdir)
     return self._rebalance
+
+  def total_loss(self, terms: Dict[str, jax.Array]) -> jax.Array:
+    """The paper's weighted sum of `losses`' terms."""
+    raise NotImplementedError
+
+  def train_metrics(self, outputs, batch, terms) -> Dict[str, jax.Array]:
+    """What a step logs besides `loss` and `grad_norm` (its loss terms)."""
+    raise NotImplementedError
+
+  def train_step(self, state, batch, rng):
+    """One optimizer step on `total_loss(losses(...))`, the BatchNorm
+    statistics updated from the batch."""
+    del rng     # no dropout
+    rebalance = self.rebalance_weights()
+    rebalance = None if rebalance is None else jnp.asarray(rebalance)
+    network = self.network(True)
+
+    def loss_fn(params):
+      outputs, updates = network.apply(
+          {'params': params, 'batch_stats': state.model_state['model']},
+          batch['gray'], mutable=['batch_stats'])
+      terms = self.losses(outputs, batch, rebalance)
+      return self.total_loss(terms), (terms, updates['batch_stats'], outputs)
+
+    (loss, (terms, stats, outputs)), grads = jax.value_and_grad(
+        loss_fn, has_aux=True)(state.params['model'])
+    updates, opt_state = self.optimizer.update(
+        grads, state.opt_state['model'], state.params['model'])
+    params = optax.apply_updates(state.params['model'], updates)
+    metrics = {'loss': loss, 'grad_norm': optax.global_norm(grads),
+               **self.train_metrics(outputs, batch, terms)}
+    return state.replace(step=state.step + 1, params={'model': params},
+                         opt_state={'model': opt_state},
+                         model_state={'model': stats}), metrics
 
   def outputs(self, state, gray):
     return self.network(False).apply(

@@ -30,7 +30,6 @@ from colorjax.losses import adversarial
 from colorjax.losses import segmentation as seg_losses
 from colorjax.methods import base
 from colorjax.models import chromacmc as models
-from colorjax.models import seresnext
 from colorjax.pretrained import timm_seresnext
 
 COLOUR_LOSSES = ('cmc', 'l2')
@@ -138,8 +137,8 @@ class ChromaCMC(base.Method):
     g_params = dict(state.params['generator'])
     g_stats = dict(state.model_state['generator'])
     reference = {'params': g_params['branch'], 'batch_stats': g_stats['branch']}
-    converted = seresnext.convert_torch_state_dict(
-        seresnext.load_torch_state_dict(path), reference)
+    converted = pretrained.convert(
+        timm_seresnext.NAME, pretrained.read_state_dict(path), reference)
     g_params['branch'] = converted['params']
     g_stats['branch'] = converted['batch_stats']
     return state.replace(

@@ -18,8 +18,8 @@ from typing import Dict
 import jax
 import jax.numpy as jnp
 import ml_collections
-import optax
 
+from colorjax import pretrained
 from colorjax.color import quantize
 from colorjax.losses import distribution
 from colorjax.methods import base
@@ -69,28 +69,12 @@ class InstanceAware(base.BinnedColourMethod):
           self.config.loss.classification)
     return terms
 
-  def train_step(self, state, batch, rng):
-    del rng     # no dropout
-    rebalance = self.rebalance_weights()
-    rebalance = None if rebalance is None else jnp.asarray(rebalance)
-    alpha = self.config.loss.classification_weight
-    network = self.network(True)
+  def total_loss(self, terms):
+    return (terms['color'] + self.config.loss.classification_weight *
+            terms.get('classification', 0.0))
 
-    def loss_fn(params):
-      outputs, updates = network.apply(
-          {'params': params, 'batch_stats': state.model_state['model']},
-          batch['gray'], mutable=['batch_stats'])
-      terms = self.losses(outputs, batch, rebalance)
-      total = terms['color'] + alpha * terms.get('classification', 0.0)
-      return total, (terms, updates['batch_stats'], outputs)
-
-    (loss, (terms, stats, outputs)), grads = jax.value_and_grad(
-        loss_fn, has_aux=True)(state.params['model'])
-    updates, opt_state = self.optimizer.update(
-        grads, state.opt_state['model'], state.params['model'])
-    params = optax.apply_updates(state.params['model'], updates)
-    metrics = {'loss': loss, 'loss_color': terms['color'],
-               'grad_norm': optax.global_norm(grads)}
+  def train_metrics(self, outputs, batch, terms):
+    metrics = {'loss_color': terms['color']}
     if self.num_classes:
       metrics['loss_classification'] = terms['classification']
       top1 = jnp.argmax(outputs['classification'], -1)
@@ -98,9 +82,7 @@ class InstanceAware(base.BinnedColourMethod):
       # Over the tagged images (an untagged image has no right answer).
       metrics['train_top1'] = (jnp.sum((hit > 0).astype(jnp.float32))
                                / jnp.maximum(terms['tagged_images'], 1.0))
-    return state.replace(step=state.step + 1, params={'model': params},
-                         opt_state={'model': opt_state},
-                         model_state={'model': stats}), metrics
+    return metrics
 
   def predict(self, state, batch):
     """ab (annealed mean by default) upsampled bilinearly to the input size
@@ -141,7 +123,6 @@ def published_eccv16_config(image_size: int = 256) -> ml_collections.ConfigDict:
 
 def state_from_pretrained(method: InstanceAware, spec: str) -> base.TrainState:
   """A TrainState holding a converted published network ('eccv16:PATH')."""
-  from colorjax import pretrained  # pylint: disable=g-import-not-at-top
   name, path = pretrained.parse_spec(
       spec, '--pretrained', 'eccv16:colorization_release_v2-9b330a0b.pth')
   if name != 'eccv16':

@@ -17,7 +17,6 @@ from typing import Dict
 
 import jax
 import jax.numpy as jnp
-import optax
 
 from colorjax import choices
 from colorjax.color import quantize
@@ -92,33 +91,13 @@ class SceneContext(base.BinnedColourMethod):
     weights = self.config.loss.weights
     return sum(weights[name] * value for name, value in terms.items())
 
-  def train_step(self, state, batch, rng):
-    del rng     # no dropout
-    rebalance = self.rebalance_weights()
-    rebalance = None if rebalance is None else jnp.asarray(rebalance)
-    network = self.network(True)
-
-    def loss_fn(params):
-      outputs, updates = network.apply(
-          {'params': params, 'batch_stats': state.model_state['model']},
-          batch['gray'], mutable=['batch_stats'])
-      terms = self.losses(outputs, batch, rebalance)
-      return self.total_loss(terms), (terms, updates['batch_stats'], outputs)
-
-    (loss, (terms, stats, outputs)), grads = jax.value_and_grad(
-        loss_fn, has_aux=True)(state.params['model'])
-    updates, opt_state = self.optimizer.update(
-        grads, state.opt_state['model'], state.params['model'])
-    params = optax.apply_updates(state.params['model'], updates)
-    metrics = {'loss': loss, 'grad_norm': optax.global_norm(grads),
-               **{f'loss_{name}': value for name, value in terms.items()}}
+  def train_metrics(self, outputs, batch, terms):
+    metrics = {f'loss_{name}': value for name, value in terms.items()}
     if 'clas' in self.heads:
       hit = (jnp.argmax(outputs['scene'], -1)
              == jnp.argmax(batch['scene'], -1))
       metrics['train_scene_top1'] = jnp.mean(hit.astype(jnp.float32))
-    return state.replace(step=state.step + 1, params={'model': params},
-                         opt_state={'model': opt_state},
-                         model_state={'model': stats}), metrics
+    return metrics
 
   def predict(self, state, batch):
     """'ab' = the configured decoding (section V-C: the regression head),

@@ -19,21 +19,22 @@ import jax
 import jax.numpy as jnp
 import optax
 
+from colorjax import pretrained
+from colorjax import trees
 from colorjax.losses import segmentation as seg_losses
 from colorjax.methods import base
 from colorjax.models import segmenter as models
-from colorjax.pretrained.common import imagenet_normalize
+from colorjax.models.imagenet import imagenet_normalize
 
 
 def graft(reference, loaded, what: str):
-  """`workdir.graft` of `loaded` into `reference` (a head of another class
+  """`trees.graft` of `loaded` into `reference` (a head of another class
   count keeps its initial values). Returns (tree, kept paths).
 
   Raises ValueError when the two trees share almost nothing (a file of
   another network).
   """
-  from colorjax import workdir as workdir_lib  # pylint: disable=g-import-not-at-top
-  tree, _, kept, _ = workdir_lib.graft(reference, loaded)
+  tree, _, kept, _ = trees.graft(reference, loaded)
   total = len(jax.tree.leaves(reference))
   if total and len(kept) > max(4, total // 10):
     raise ValueError(f'{what}: {len(kept)} of {total} tensors have no '
@@ -81,7 +82,6 @@ class Segmenter(base.Method):
     path = self.config.model.get('pretrained')
     if not path:
       return state
-    from colorjax import pretrained  # pylint: disable=g-import-not-at-top
     _, variables = pretrained.load(self.config.model.name, path)
     params, kept = graft(state.params['segmenter'], variables['params'],
                          path)

@@ -33,6 +33,7 @@ from typing import Any, Dict, Sequence
 import flax.linen as nn
 import jax.numpy as jnp
 
+from colorjax.models import imagenet
 from colorjax.models import layers
 from colorjax.models import seresnext
 
@@ -102,9 +103,8 @@ class Generator(nn.Module):
     fused = {}
     if self.use_branch:
       # Global features: SE-ResNeXt50 on the gray image as RGB.
-      rgb = (jnp.repeat((gray + 1.0) / 2.0, 3, axis=-1)
-             - jnp.asarray(seresnext.IMAGENET_MEAN)) / jnp.asarray(
-                 seresnext.IMAGENET_STD)
+      rgb = imagenet.imagenet_normalize(
+          jnp.repeat((gray + 1.0) / 2.0, 3, axis=-1))
       branch = seresnext.SEResNeXt50(
           train=self.train, dtype=self.dtype, width=self.branch_width,
           blocks=self.branch_blocks, grouped_conv=self.grouped_conv,

@@ -18,7 +18,6 @@ or a new pixel (horizontal stream) needs: a full sample costs about one
 forward pass instead of n (fast-pixel-cnn, Ramachandran et al. 2017).
 """
 
-import functools
 from typing import Any, Dict, NamedTuple
 
 import jax

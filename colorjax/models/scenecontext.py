@@ -31,8 +31,8 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
+from colorjax.models import imagenet
 from colorjax.models import layers
-from colorjax.pretrained.common import imagenet_normalize
 
 NUM_BINS = 313
 NUM_SCENES = 365
@@ -82,7 +82,8 @@ class SceneContext(nn.Module):
     if unknown:
       raise ValueError(f'unknown heads {sorted(unknown)}; known: {HEADS}')
     lightness = (gray.astype(jnp.float32) + 1.0) / 2.0       # L / 100
-    x = imagenet_normalize(jnp.repeat(lightness, 3, -1)).astype(self.dtype)
+    x = imagenet.imagenet_normalize(jnp.repeat(lightness, 3, -1)).astype(
+        self.dtype)
     skips = []
     for k, width in enumerate(self.encoder_widths, start=1):
       x = self._conv_bn_relu(x, width, f'enc{k}_conv0', f'enc{k}_bn0')

@@ -5,11 +5,11 @@ segmentation network trained on colour images reaches on them. Two
 networks, selected by `config.model.name`:
 
   'deeplabv3_resnet101'  torchvision's DeepLabV3-ResNet101 (output stride
-      8, ASPP rates 12/24/36, no auxiliary classifier), the Flax module of
-      `colorjax.pretrained.deeplab`, imported lazily. Its BatchNorms use
-      their running statistics in training too (frozen BN): per-device
-      batches of a few 321x321 crops are too small to estimate them, and
-      the torchvision weights it starts from bring good ones.
+      8, ASPP rates 12/24/36, no auxiliary classifier),
+      `colorjax.models.deeplab.DeepLabV3`. Its BatchNorms use their running
+      statistics in training too (frozen BN): per-device batches of a few
+      321x321 crops are too small to estimate them, and the torchvision
+      weights it starts from bring good ones.
   'small'  `SmallSegNet`, a small U-shaped fully-convolutional net for the
       CPU twins (`:demo`, `:tiny`): `depth` stride-2 stages of
       conv3x3+BN+ReLU, decoded by bilinear upsampling + skip concatenation;
@@ -25,6 +25,9 @@ from typing import Any, Dict
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
+
+from colorjax.models import deeplab
+from colorjax.models import resnet
 
 MODELS = ('small', 'deeplabv3_resnet101')
 
@@ -120,9 +123,6 @@ def build(model_config, num_classes: int, train: bool) -> nn.Module:
     return SmallSegNet(num_classes=num_classes, width=model_config.width,
                        depth=model_config.depth, train=train, dtype=dtype)
   if name == 'deeplabv3_resnet101':
-    # Imported here: the paper network lives with the pretrained converters.
-    from colorjax.pretrained import deeplab  # pylint: disable=g-import-not-at-top
-    from colorjax.pretrained import resnet  # pylint: disable=g-import-not-at-top
     return deeplab.DeepLabV3(num_classes=num_classes,
                              blocks=resnet.RESNET101_BLOCKS)
   raise ValueError(f'unknown segmenter model {name!r}; known: {MODELS}')

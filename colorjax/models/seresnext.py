@@ -1,24 +1,25 @@
-"""SE-ResNeXt50 (32x4d) in Flax, with loading of timm/PyTorch ImageNet weights.
+"""SE-ResNeXt50 (32x4d) in Flax, named like timm's `seresnext50_32x4d`.
 
-Structure and names follow timm's `seresnext50_32x4d` (Bottleneck with the
-stride on the grouped 3x3, SE after bn3 with reduction 16 rounded to a
-multiple of 8, 1x1 conv + BN downsample), so a timm state dict converts
-one tensor to one parameter. The converter is in colorjax.pretrained
+Structure and names follow timm's model (Bottleneck with the stride on the
+grouped 3x3, SE after bn3 with reduction 16 rounded to a multiple of 8, 1x1
+conv + BN downsample), so a timm state dict converts one tensor to one
+parameter. `SEResNeXt50` returns its stage features (ChromaCMC's global
+branch, any width and block counts); `SEResNeXt50Classifier` is timm's
+forward (logits only), what the registry builds. Converting timm's
+ImageNet weights is the job of `colorjax.pretrained`
 (`load('seresnext50_32x4d', path)`; local files only, no downloads).
+Inputs are ImageNet-normalised RGB (`colorjax.models.imagenet`).
 """
 
-from typing import Any, Dict, Mapping, Sequence
+from typing import Any, Dict, Sequence
 
 import flax.linen as nn
 import jax.numpy as jnp
-import numpy as np
 
 from colorjax.models import layers
 
 STAGE_BLOCKS = (3, 4, 6, 3)
 STAGE_PLANES = (64, 128, 256, 512)
-IMAGENET_MEAN = (0.485, 0.456, 0.406)
-IMAGENET_STD = (0.229, 0.224, 0.225)
 
 
 def _se_channels(channels: int, ratio: float = 1 / 16, divisor: int = 8):
@@ -99,23 +100,8 @@ class SEResNeXt50(nn.Module):
     return features
 
 
-# The converter lives in colorjax.pretrained (name 'seresnext50_32x4d');
-# these wrappers keep the old entry points.
+class SEResNeXt50Classifier(SEResNeXt50):
+  """timm's forward: NHWC images -> logits (the dict's 'logits' entry)."""
 
-
-def convert_torch_state_dict(state_dict: Mapping[str, Any],
-                             reference_variables) -> Dict[str, Any]:
-  """timm state dict -> {'params', 'batch_stats'} shaped like the reference.
-
-  See colorjax.pretrained.convert; raises its CheckpointMismatchError (a
-  ValueError) naming missing, unused and mis-shaped entries.
-  """
-  from colorjax import pretrained  # pylint: disable=g-import-not-at-top
-  return pretrained.convert('seresnext50_32x4d', state_dict,
-                            reference_variables)
-
-
-def load_torch_state_dict(path: str) -> Dict[str, np.ndarray]:
-  """Reads a timm checkpoint (.pth/.bin, .safetensors or .npz) from disk."""
-  from colorjax import pretrained  # pylint: disable=g-import-not-at-top
-  return pretrained.read_state_dict(path)
+  def __call__(self, x):  # pylint: disable=arguments-differ
+    return super().__call__(x)['logits']

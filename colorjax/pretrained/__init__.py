@@ -5,11 +5,19 @@
 
 Names: see `names()`; README "Pretrained networks (offline)" lists where
 each official file is obtained.
+
+This package holds what turns a PyTorch file into Flax variables: the
+shared converter (`common`), one module per source layout with its key
+mapping and state-dict checks (`timm_seresnext`, `vgg`, `inception`,
+`lpips`, `deeplab`, `eccv16`), and the registry of names, builders and
+hashes (`registry`). The networks themselves are Flax modules in
+`colorjax.models` (`resnet`, `vgg`, `inception`, `lpips`, `deeplab`,
+`eccv16`, `seresnext`); ImageNet input normalisation is
+`colorjax.models.imagenet`.
 """
 
 from colorjax.pretrained.common import CheckpointMismatchError
 from colorjax.pretrained.common import HashMismatchError
-from colorjax.pretrained.common import imagenet_normalize
 from colorjax.pretrained.common import PretrainedError
 from colorjax.pretrained.registry import check_hash
 from colorjax.pretrained.registry import convert

@@ -28,18 +28,6 @@ class HashMismatchError(PretrainedError):
   """The file's SHA-256 does not start with the prefix in its name."""
 
 
-# torchvision's input normalisation of RGB in [0, 1] (ImageNet statistics),
-# which every ImageNet / Places365 network here expects.
-IMAGENET_MEAN = np.array([0.485, 0.456, 0.406], np.float32)
-IMAGENET_STD = np.array([0.229, 0.224, 0.225], np.float32)
-
-
-def imagenet_normalize(rgb):
-  """RGB in [0, 1], channels last -> torchvision's normalised input
-  (float32)."""
-  return (jnp.asarray(rgb, jnp.float32) - IMAGENET_MEAN) / IMAGENET_STD
-
-
 # (collection, flax leaf name) -> PyTorch parameter/buffer name.
 LEAF_NAMES = {
     ('params', 'kernel'): 'weight',

@@ -1,19 +1,9 @@
-"""Zhang et al.'s ECCV16 colorization network ("Colorful Image Colorization",
-2016) from richzhang/colorization's PyTorch release, in Flax.
+"""richzhang/colorization's ECCV16 release file -> colorjax.models.eccv16.
 
-Why here: the published weights initialise the InstanceAware trunk (and
-give a pretrained baseline). The network is `colorjax.models.instanceaware.
-InstanceAware(num_classes=0)` (no classification branch), whose layer names
-mirror `colorizers/eccv16.py`'s `ECCVGenerator` state dict key by key
-(`model1_0` holds `model1.0`, ..., `model8_0` the 4x4 stride-2
-ConvTranspose2d, `model8_6` the 1x1 conv to 313 ab-bin logits); `ECCV16`
-wraps it as the submodule `net`.
-
-Conventions: `ECCV16.__call__(l)` takes CIE L in [0, 100], NHWC [N, H, W, 1]
-(H, W divisible by 8 for the output to be exactly H/4 x W/4), normalises it
-as the release does, (L - 50) / 100, and returns the 313 logits of
-`model8` -- before the softmax and `model_out` -- as NHWC [N, H/4, W/4, 313]
-float32. BatchNorm uses the running statistics (inference).
+The network, `colorjax.models.eccv16.ECCV16`, wraps InstanceAware's trunk
+named like `ECCVGenerator`'s state dict (`torch_key` only drops the wrapper
+level; `trunk_variables` drops it from the converted variables, which is
+what InstanceAware's `init_from` copies).
 
 The official file `colorization_release_v2-9b330a0b.pth` (the URL in
 `colorizers/eccv16.py`:
@@ -27,32 +17,17 @@ shape and drops it (files without it load too).
 from typing import Any, Dict, Mapping, Tuple
 
 from absl import logging
-import flax.linen as nn
 import numpy as np
 
 from colorjax.color import quantize
+from colorjax.models import eccv16 as eccv16_net
 from colorjax.models import instanceaware
 from colorjax.pretrained import common
 
 MODEL = 'richzhang/colorization eccv16'
-NET = 'net'                       # name of the wrapped InstanceAware
 LOGITS_KEY = 'model8.6.weight'
 MODEL_OUT_KEY = 'model_out.weight'
 MODEL_OUT_SHAPE = (2, instanceaware.NUM_BINS, 1, 1)
-
-
-class ECCV16(nn.Module):
-  """L in [0, 100], NHWC [N, H, W, 1] -> model8 logits [N, H/4, W/4, 313]."""
-  upconv: str = 'auto'            # layers.UpConv implementation
-
-  @nn.compact
-  def __call__(self, l):
-    sizes = instanceaware.SIZES['paper']
-    net = instanceaware.InstanceAware(
-        widths=sizes['widths'], depths=sizes['depths'], num_classes=0,
-        upconv=self.upconv, name=NET)
-    # InstanceAware takes gray = L/50 - 1 and applies (L - 50)/100 itself.
-    return net(l / 50.0 - 1.0)['logits']
 
 
 def torch_key(flax_path: Tuple[str, ...]) -> str:
@@ -63,7 +38,8 @@ def torch_key(flax_path: Tuple[str, ...]) -> str:
 def trunk_variables(variables: Mapping[str, Any]) -> Dict[str, Any]:
   """The wrapped InstanceAware's variables ({'params', 'batch_stats'}),
   for an `InstanceAware(num_classes=0)` of the paper size."""
-  return {collection: tree[NET] for collection, tree in variables.items()}
+  return {collection: tree[eccv16_net.NET]
+          for collection, tree in variables.items()}
 
 
 def prepare_state(state: Mapping[str, np.ndarray]) -> Dict[str, np.ndarray]:

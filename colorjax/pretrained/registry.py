@@ -23,12 +23,18 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from colorjax.models import deeplab as deeplab_net
+from colorjax.models import eccv16 as eccv16_net
+from colorjax.models import inception as inception_net
+from colorjax.models import lpips as lpips_net
+from colorjax.models import resnet
+from colorjax.models import seresnext
+from colorjax.models import vgg as vgg_net
 from colorjax.pretrained import common
 from colorjax.pretrained import deeplab
 from colorjax.pretrained import eccv16
 from colorjax.pretrained import inception
 from colorjax.pretrained import lpips
-from colorjax.pretrained import resnet
 from colorjax.pretrained import timm_seresnext
 from colorjax.pretrained import vgg
 
@@ -55,13 +61,13 @@ class Spec:
 REGISTRY: Dict[str, Spec] = {
     spec.name: spec for spec in (
         Spec('seresnext50_32x4d', 'timm',
-             lambda n: timm_seresnext.SEResNeXt50Classifier(num_classes=n),
+             lambda n: seresnext.SEResNeXt50Classifier(num_classes=n),
              timm_seresnext.torch_key, 'fc.weight'),
         Spec('vgg16', 'torchvision',
-             lambda n: vgg.VGG(num_classes=n, batch_norm=False),
+             lambda n: vgg_net.VGG(num_classes=n, batch_norm=False),
              common.underscore_key, 'classifier.6.weight'),
         Spec('vgg16_bn', 'torchvision',
-             lambda n: vgg.VGG(num_classes=n, batch_norm=True),
+             lambda n: vgg_net.VGG(num_classes=n, batch_norm=True),
              common.underscore_key, 'classifier.6.weight',
              embedded=vgg.scenecontext_encoder),
         Spec('resnet18', 'torchvision',
@@ -78,18 +84,18 @@ REGISTRY: Dict[str, Spec] = {
         Spec('resnet101', 'torchvision',
              lambda n: resnet.ResNet(resnet.RESNET101_BLOCKS, n),
              common.underscore_key, 'fc.weight'),
-        Spec('lpips_alex', 'lpips', lpips.LPIPSAlex, common.underscore_key,
+        Spec('lpips_alex', 'lpips', lpips_net.LPIPSAlex, common.underscore_key,
              num_inputs=2, prepare_state=lpips.prepare_state),
         # The module resizes every input to 299x299 itself.
-        Spec('inception_v3_fid', 'pytorch-fid', inception.FIDInception,
+        Spec('inception_v3_fid', 'pytorch-fid', inception_net.FIDInception,
              inception.torch_key, input_shape=(1, 299, 299, 3),
              prepare_state=inception.prepare_state),
         Spec('deeplabv3_resnet101', 'torchvision',
-             lambda n: deeplab.DeepLabV3(num_classes=n),
+             lambda n: deeplab_net.DeepLabV3(num_classes=n),
              common.underscore_key, 'classifier.4.weight',
              prepare_state=deeplab.prepare_state),
         # L in [0, 100] -> model8's 313 logits at 1/4 size.
-        Spec('eccv16', 'richzhang/colorization', eccv16.ECCV16,
+        Spec('eccv16', 'richzhang/colorization', eccv16_net.ECCV16,
              eccv16.torch_key, input_shape=(1, 64, 64, 1),
              prepare_state=eccv16.prepare_state,
              embedded=eccv16.trunk_variables),

@@ -1,14 +1,14 @@
 """timm `seresnext50_32x4d` state dicts -> colorjax.models.seresnext.
 
-The Flax module (colorjax.models.seresnext.SEResNeXt50) follows timm's
-structure one tensor to one parameter; only the names differ:
+The Flax modules (colorjax.models.seresnext.SEResNeXt50 and its
+SEResNeXt50Classifier) follow timm's structure one tensor to one parameter;
+only the names differ:
 `layer2_1/se_fc1` <-> `layer2.1.se.fc1`, `downsample_conv`/`downsample_bn`
 <-> `downsample.0`/`downsample.1`.
 """
 
 from typing import Any, Dict, Mapping, Tuple
 
-from colorjax.models import seresnext
 from colorjax.pretrained import common
 
 NAME = 'seresnext50_32x4d'
@@ -49,9 +49,3 @@ def convert(state_dict: Mapping[str, Any],
   return common.convert_variables(state_dict, reference_variables, torch_key,
                                   NAME)
 
-
-class SEResNeXt50Classifier(seresnext.SEResNeXt50):
-  """timm's forward: NHWC images -> logits (the dict's 'logits' entry)."""
-
-  def __call__(self, x):  # pylint: disable=arguments-differ
-    return super().__call__(x)['logits']

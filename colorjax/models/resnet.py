@@ -6,9 +6,12 @@ of Bottlenecks (conv1 1x1, conv2 3x3 carrying the stride, conv3 1x1 to 4x
 planes, each followed by BatchNorm2d eps 1e-5; `downsample` = 1x1 conv with
 the stride + BN in the first block of each stage); global average pool; fc.
 Flax module `layer2_0/downsample_1` holds torchvision's
-`layer2.0.downsample.1`. ResNet-18/34 use torchvision's BasicBlock instead
-(conv1 3x3 carrying the stride, conv2 3x3, expansion 1; the same
-`downsample`), as the CSAIL Places365 `resnet18_places365.pth.tar` does.
+`layer2.0.downsample.1`, so `colorjax.pretrained` fills it from a
+torchvision file one tensor to one parameter (the registry's `resnet*`
+names, the scene-label teacher, DeepLabV3's backbone). ResNet-18/34 use
+torchvision's BasicBlock instead (conv1 3x3 carrying the stride, conv2 3x3,
+expansion 1; the same `downsample`), as the CSAIL Places365
+`resnet18_places365.pth.tar` does.
 
 `replace_stride_with_dilation` follows torchvision's `ResNet._make_layer`:
 for a stage k = 2..4 whose flag is set, the running dilation is multiplied
