@@ -19,8 +19,8 @@ VOC 2012 val mIoU 66.9 on gray images, 70.3 on the paper's colorizations,
 68.8, Zhang 68.1). It gives no training details for it.
 
 Choices made (all configurable):
-  * Network: torchvision's DeepLabV3-ResNet101 (`colorjax.pretrained.
-    deeplab`: output stride 8, ASPP 12/24/36 + image pooling, no auxiliary
+  * Network: torchvision's DeepLabV3-ResNet101 (`colorjax.models.deeplab`:
+    output stride 8, ASPP 12/24/36 + image pooling, no auxiliary
     classifier) instead of the paper's DeepLab-v2 ResNet101, because its
     official weights exist: `model.pretrained` = torchvision's
     COCO-with-VOC-labels file, loaded through `colorjax.pretrained.load`
