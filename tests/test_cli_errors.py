@@ -70,6 +70,7 @@ def _commands(tmp, port):
       'benchmark_no_name': (['colorjax.benchmark'], {}),
       'benchmark_missing_config': (
           ['colorjax.benchmark', 'train', f'--config={none}.py'], {}),
+      'benchmark_without_config': (['colorjax.benchmark', 'model'], {}),
   }
 
 
@@ -169,3 +170,4 @@ def test_benchmark(results):
   _check(results, 'benchmark_no_name', 'colorjax.benchmark: error: name a '
          'benchmark', 'train')
   _check(results, 'benchmark_missing_config', 'does_not_exist.py')
+  _check(results, 'benchmark_without_config', 'needs --config')

@@ -59,6 +59,7 @@ from absl import flags
 
 from colorjax import cli
 from colorjax import console
+from colorjax import errors
 from colorjax.benchmark import common
 from colorjax.benchmark import editor
 from colorjax.benchmark import infer
@@ -106,6 +107,9 @@ FLAGS = flags.FLAGS
 
 def _config(spec=None):
   """--config (or `spec`) with --dtype and --set applied."""
+  if not (spec or FLAGS.config):
+    raise errors.ConfigError('this benchmark needs --config (e.g. '
+                             '--config=configs/chromacmc.py:tiny)')
   return common.load_config(spec or FLAGS.config, FLAGS.dtype, FLAGS.set)
 
 
