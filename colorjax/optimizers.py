@@ -8,6 +8,11 @@ each method hard-coding `optax.adam`. GANs keep one optimizer per network;
 Reduce-on-plateau (paper 001) reacts to a metric the trainer logs rather than
 to gradients, so its scale lives in the optimizer state (`PlateauState`) and
 the trainer feeds that metric with `report_metric` each time it logs it.
+Two conventions exist and differ by one report: PyTorch's ReduceLROnPlateau
+cuts after `patience` + 1 reports without progress (relative `threshold`),
+Keras's after `patience` (absolute `threshold`, its min_delta). Paper 001
+trained with Keras ("reduce ... on plateau at every five epochs"), so
+'keras' is the default; `convention='pytorch'` gives PyTorch's rule.
 """
 
 import dataclasses
@@ -32,7 +37,7 @@ _SCHEDULES = {
     'exponential': ('decay_rate',),
     'cyclic': ('step_size', 'min_learning_rate', 'mode', 'start'),
     'plateau': ('metric', 'mode', 'factor', 'patience', 'threshold',
-                'cooldown', 'min_scale'),
+                'cooldown', 'min_scale', 'convention'),
 }
 _DURATIONS = ('boundaries', 'warmup', 'decay', 'step_size')
 # Top-level fields; others (e.g. a method's `ema_decay`) are left alone.
@@ -52,6 +57,7 @@ class PlateauRule:
   threshold: float
   cooldown: int
   min_scale: float
+  convention: str = 'keras'
 
 
 class PlateauState(NamedTuple):
@@ -69,13 +75,18 @@ def _is_plateau(node) -> bool:
 
 
 def scale_by_plateau(mode='min', factor=0.1, patience=10, threshold=1e-4,
-                     cooldown=0, min_scale=0.0) -> optax.GradientTransformation:
-  """Multiplies the updates by a scale that only `report_metric` changes."""
-  if mode not in ('min', 'max') or not 0.0 < factor < 1.0:
-    raise ValueError("plateau needs mode 'min' or 'max' and 0 < factor < 1, "
-                     f'got mode={mode!r}, factor={factor}')
+                     cooldown=0, min_scale=0.0, convention='keras'
+                     ) -> optax.GradientTransformation:
+  """Multiplies the updates by a scale that only `report_metric` changes
+  (module docstring: the 'keras' and 'pytorch' conventions)."""
+  if (mode not in ('min', 'max') or not 0.0 < factor < 1.0
+      or convention not in ('keras', 'pytorch')):
+    raise ValueError("plateau needs mode 'min' or 'max', 0 < factor < 1 and "
+                     "convention 'keras' or 'pytorch', got "
+                     f'mode={mode!r}, factor={factor}, '
+                     f'convention={convention!r}')
   rule = PlateauRule(mode, float(factor), int(patience), float(threshold),
-                     int(cooldown), float(min_scale))
+                     int(cooldown), float(min_scale), convention)
 
   def init(params):
     del params
@@ -94,7 +105,10 @@ def scale_by_plateau(mode='min', factor=0.1, patience=10, threshold=1e-4,
 
 
 def _report(state: PlateauState, value) -> PlateauState:
-  """One ReduceLROnPlateau.step of PyTorch (threshold_mode='rel')."""
+  """One report: PyTorch's ReduceLROnPlateau.step (threshold_mode='rel') or
+  Keras's ReduceLROnPlateau.on_epoch_end, by `rule.convention`."""
+  if state.rule.convention == 'keras':
+    return _report_keras(state, value)
   rule, value = state.rule, jnp.asarray(value, jnp.float32)
   if rule.mode == 'min':
     better = value < state.best * (1.0 - rule.threshold)
@@ -110,6 +124,32 @@ def _report(state: PlateauState, value) -> PlateauState:
       num_bad=jnp.where(reduce, 0, num_bad),
       cooldown_count=jnp.where(reduce, rule.cooldown,
                                jnp.maximum(state.cooldown_count - 1, 0)))
+
+
+def _report_keras(state: PlateauState, value) -> PlateauState:
+  """Keras 2's rule: progress is beating the best by `threshold` (absolute
+  min_delta); the cut comes on the `patience`-th report without it; during
+  cooldown nothing counts."""
+  rule, value = state.rule, jnp.asarray(value, jnp.float32)
+  cooling = state.cooldown_count > 0
+  cooldown_count = jnp.where(cooling, state.cooldown_count - 1, 0)
+  num_bad = jnp.where(cooling, 0, state.num_bad)
+  if rule.mode == 'min':
+    better = value < state.best - rule.threshold
+  else:
+    better = value > state.best + rule.threshold
+  still_cooling = cooldown_count > 0
+  num_bad = jnp.where(better, 0, jnp.where(still_cooling, num_bad,
+                                           num_bad + 1))
+  reduce = ~better & ~still_cooling & (num_bad >= rule.patience)
+  # Keras cuts only while the rate is above its floor.
+  reduce = reduce & (state.scale > rule.min_scale)
+  scale = jnp.maximum(state.scale * rule.factor, rule.min_scale)
+  return state._replace(
+      scale=jnp.where(reduce, scale, state.scale),
+      best=jnp.where(better, value, state.best),
+      num_bad=jnp.where(reduce, 0, num_bad),
+      cooldown_count=jnp.where(reduce, rule.cooldown, cooldown_count))
 
 
 def report_metric(opt_state, value):

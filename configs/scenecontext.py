@@ -49,7 +49,10 @@ pre-stride activation, H_clas hidden 512):
     ImageDataGenerator fill_mode default).
   * Reduce-on-plateau watches the validation ab RMSE (`val/rmse_ab`,
     evaluated once per epoch; Keras' default monitors val_loss, which this
-    trainer does not compute); patience 5 epochs, factor 0.95.
+    trainer does not compute); patience 5 epochs, factor 0.95, with Keras'
+    rule (section V-A: "Tensorflow Keras 2"): the fifth evaluation without
+    an improvement of more than 1e-4 (absolute) cuts the rate, not the
+    sixth as PyTorch's ReduceLROnPlateau would (`convention='pytorch'`).
   * Stage 2 (`:coco_cyclic`): Adam, triangular cycle starting at its top
     (the paper's "initial learning rate of 0.0008"), half period 4 epochs,
     initialised from stage 1 (`init_from.model.workdir`).
@@ -129,7 +132,7 @@ def get_config(arg: str = 'coco'):
     config.optimizer = ml_collections.ConfigDict(dict(
         name='adam', learning_rate=4e-4,
         schedule=dict(type='plateau', metric='val/rmse_ab', mode='min',
-                      factor=0.95, patience=5)))
+                      factor=0.95, patience=5, convention='keras')))
 
   # Stage 2 starts from stage 1 (`workdir`); stage 1 may start from
   # torchvision vgg16_bn (`pretrained=vgg16_bn:PATH`, encoder only).

@@ -85,12 +85,14 @@ def get_config(arg=None):
   ops = 'multi_hot(7)|to_lab|normalize_lab(ab_scale=110.0)'
   config.data.preprocess_train = f'resize(32)|flip|{ops}'
   config.data.preprocess_eval = f'resize(32)|{ops}'
-  # Reduce-on-plateau that never sees an improvement (threshold 10x):
-  # the rate halves at every report, which the test reads off the log.
+  # Reduce-on-plateau that never sees an improvement (PyTorch's relative
+  # threshold, 10x): the rate halves at every report, which the test reads
+  # off the log.
   config.optimizer = ml_collections.ConfigDict(dict(
       name='adam', learning_rate=1e-2, kwargs={},
       schedule=dict(type='plateau', metric='train/loss', mode='min',
-                    factor=0.5, patience=0, threshold=10.0),
+                    factor=0.5, patience=0, threshold=10.0,
+                    convention='pytorch'),
       frozen=()))
   # Declared so `--config.init_from.model.workdir=DIR` can set it.
   config.init_from.model = dict(

@@ -113,26 +113,82 @@ def _plateau(values, **rule):
 
 
 def test_plateau_keeps_scale_while_improving():
-  assert _plateau([5, 4, 3, 2, 1, 0.5], patience=0) == [1] * 6
+  for convention in ('keras', 'pytorch'):
+    assert _plateau([5, 4, 3, 2, 1, 0.5], patience=0,
+                    convention=convention) == [1] * 6
+
+
+def test_paper001_plateau_cuts_on_the_fifth_report_without_progress():
+  """Paper 001 (Keras): x0.95 after five epochs without progress -- the
+  fifth bad report cuts, not the sixth (PyTorch's rule)."""
+  import scenecontext  # pylint: disable=g-import-not-at-top
+  schedule = scenecontext.get_config('coco').optimizer.schedule.to_dict()
+  rule = {k: v for k, v in schedule.items() if k not in ('type', 'metric')}
+  assert rule['patience'] == 5 and rule.get('convention', 'keras') == 'keras'
+  scales = _plateau([1.0] + [1.0] * 5 + [1.0] * 5, **rule)
+  assert scales == pytest.approx([1] * 5 + [0.95] * 5 + [0.95 ** 2])
+  assert _plateau([1.0] * 7, **dict(rule, convention='pytorch')) == (
+      pytest.approx([1] * 6 + [0.95]))
+
+
+def _keras_reduce_lr_on_plateau(values, mode='min', factor=0.1, patience=10,
+                                threshold=1e-4, cooldown=0, min_scale=0.0):
+  """Keras 2's ReduceLROnPlateau.on_epoch_end, line for line (min_delta =
+  threshold, min_lr = min_scale, lr starting at 1)."""
+  better = ((lambda a, b: a < b - threshold) if mode == 'min' else
+            (lambda a, b: a > b + threshold))
+  best = np.inf if mode == 'min' else -np.inf
+  lr, wait, cooldown_counter, out = 1.0, 0, 0, []
+  for current in values:
+    if cooldown_counter > 0:
+      cooldown_counter -= 1
+      wait = 0
+    if better(current, best):
+      best, wait = current, 0
+    elif not cooldown_counter > 0:
+      wait += 1
+      if wait >= patience:
+        if lr > np.float32(min_scale):
+          lr = max(lr * factor, min_scale)
+          cooldown_counter, wait = cooldown, 0
+    out.append(lr)
+  return out
+
+
+def test_plateau_keras_convention_matches_keras_rule():
+  values = np.round(np.random.default_rng(1).uniform(size=80), 2)
+  values[40:] += np.linspace(0, -3, 40)  # Improves again, then not.
+  for mode, rule in (('min', dict(patience=3, cooldown=2, factor=0.5,
+                                  min_scale=0.02)),
+                     ('min', dict(patience=2, factor=0.7, threshold=0.05)),
+                     ('max', dict(patience=1, threshold=0.0123,
+                                  min_scale=1e-3)),
+                     ('max', dict(patience=4, cooldown=1, factor=0.9))):
+    np.testing.assert_allclose(
+        _plateau(values, mode=mode, convention='keras', **rule),
+        _keras_reduce_lr_on_plateau(values, mode=mode, **rule), rtol=1e-5)
 
 
 def test_plateau_reduces_after_patience_plus_one_bad_reports():
   # The first report always improves on best=inf; then 3 bad ones (equal,
   # worse, better by less than the relative threshold) trigger a cut.
   scales = _plateau([1.0, 1.0, 2.0, 0.99995, 0.9, 0.9, 0.9, 0.9],
-                    patience=2, factor=0.5, threshold=1e-4)
+                    patience=2, factor=0.5, threshold=1e-4,
+                    convention='pytorch')
   assert scales == pytest.approx([1, 1, 1, 0.5, 0.5, 0.5, 0.5, 0.25])
   # A cut restarts the count: two more bad reports for the next one.
-  assert _plateau([1] * 5, patience=1, factor=0.5) == [1, 1, 0.5, 0.5, 0.25]
+  assert _plateau([1] * 5, patience=1, factor=0.5,
+                  convention='pytorch') == [1, 1, 0.5, 0.5, 0.25]
 
 
 def test_plateau_cooldown_min_scale_and_max_mode():
-  assert _plateau([1] * 6, patience=0, cooldown=2) == pytest.approx(
-      [1, 0.1, 0.1, 0.1, 0.01, 0.01])
-  assert _plateau([1] * 5, patience=0, min_scale=0.05) == pytest.approx(
-      [1, 0.1, 0.05, 0.05, 0.05])
-  assert _plateau([1, 2, 3, 3, 2], mode='max', patience=1, factor=0.5) == [
-      1, 1, 1, 1, 0.5]
+  torch_rule = dict(convention='pytorch')
+  assert _plateau([1] * 6, patience=0, cooldown=2,
+                  **torch_rule) == pytest.approx([1, 0.1, 0.1, 0.1, 0.01, 0.01])
+  assert _plateau([1] * 5, patience=0, min_scale=0.05,
+                  **torch_rule) == pytest.approx([1, 0.1, 0.05, 0.05, 0.05])
+  assert _plateau([1, 2, 3, 3, 2], mode='max', patience=1, factor=0.5,
+                  **torch_rule) == [1, 1, 1, 1, 0.5]
 
 
 def test_plateau_matches_pytorch():
@@ -152,8 +208,9 @@ def test_plateau_matches_pytorch():
     for value in values:
       sched.step(float(value))
       expected.append(opt.param_groups[0]['lr'])
-    np.testing.assert_allclose(_plateau(values, mode=mode, **rule), expected,
-                               rtol=1e-5)
+    np.testing.assert_allclose(
+        _plateau(values, mode=mode, convention='pytorch', **rule), expected,
+        rtol=1e-5)
 
 
 def _params():
