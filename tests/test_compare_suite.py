@@ -175,11 +175,13 @@ def test_paper_suite_plan_same_budget_every_variant(tmp_path):
   assert by['instanceaware/no_classifier', 0].overrides[
       'model.use_classifier'] is False
   stage1 = by['semanticdriven/segmentation', 1]
-  assert stage1.config == 'configs/semanticdriven.py:segmentation'
+  # Paper scale trains the held-out presets (val is inside the paper's
+  # trainval).
+  assert stage1.config == 'configs/semanticdriven.py:segmentation_heldout'
   assert not stage1.row
   for variant in ('paper', 'no_instance_norm'):
     run = by[f'semanticdriven/{variant}', 1]
-    assert run.config == 'configs/semanticdriven.py:colorization'
+    assert run.config == 'configs/semanticdriven.py:colorization_heldout'
     assert run.overrides['init_from.gridnet.workdir'] == stage1.workdir
     assert run.needs == (stage1.workdir,)
   assert by['semanticdriven/no_instance_norm', 0].overrides[

@@ -14,6 +14,7 @@ from scipy import io as scipy_io
 import tensorflow_datasets as tfds
 
 import colorjax.datasets  # registers the builders  # pylint: disable=unused-import
+from colorjax.data import pipeline
 from colorjax.datasets import base
 from colorjax.datasets import imaging
 from colorjax.datasets import prepare
@@ -124,6 +125,12 @@ def test_pascal_context_layouts(tmp_path, rng, style):
   sources = tfds.data_source('pascal_context', data_dir=data_dir)
   _check_split(sources['train'], tree['train'], tree['maps'], {})
   _check_split(sources['val'], tree['val'], tree['maps'], {})
+  # Paper 002's trainval, as its config names it, through the pipeline.
+  import semanticdriven  # pylint: disable=g-import-not-at-top
+  trainval = pipeline.data_source(
+      'pascal_context', semanticdriven.get_config('colorization').data
+      .train_split, data_dir)
+  assert len(trainval) == len(tree['train']) + len(tree['val'])
 
 
 def test_odd_images_decode_to_rgb(tmp_path, rng):

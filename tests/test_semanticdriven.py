@@ -387,6 +387,17 @@ def test_config_variants():
                      ('colorization_tiny', 'colorization')):
     config = semanticdriven_config.get_config(arg)
     assert config.stage == stage, arg
+  # Section 4: trained on PASCAL-Context trainval, 10,103 images; the
+  # held-out twin trains on train and scores on val, outside it.
+  for stage in ('segmentation', 'colorization'):
+    paper = semanticdriven_config.get_config(stage)
+    assert (paper.data.train_split, paper.data.train_images) == (
+        'train+val', 10_103)
+    heldout = semanticdriven_config.get_config(f'{stage}_heldout')
+    assert heldout.stage == stage
+    assert (heldout.data.train_split, heldout.data.eval_split) == (
+        'train', 'val')
+    assert heldout.data.train_images == 4_998
   config = semanticdriven_config.get_config('colorization')
   assert config.data.image_size == 352
   assert config.data.preprocess_train.startswith(

@@ -61,8 +61,10 @@ METHODS = (
                Variant('segclasregsoft', 'SegClasRegSoft (paper)',
                        (('model.variant', 'segclasregsoft'),), paper=True))),
     Method('semanticdriven', 'semanticdriven.py',
+           # Paper scale: the held-out split (the paper presets train on
+           # trainval, val included, so val would score in-sample).
            dict(demo='colorization_demo', quick='colorization_tiny',
-                paper='colorization'), (
+                paper='colorization_heldout'), (
                Variant('paper', 'GridNet maps, instance norm (paper)',
                        paper=True),
                Variant('gt_maps', 'ground-truth maps (same colorizer)',
@@ -70,7 +72,8 @@ METHODS = (
                Variant('no_instance_norm', 'without instance norm (4.1)',
                        (('model.instance_norm', 'none'),))),
            stage1_arg=dict(demo='segmentation_demo',
-                           quick='segmentation_tiny', paper='segmentation')),
+                           quick='segmentation_tiny',
+                           paper='segmentation_heldout')),
     Method('instanceaware', 'instanceaware.py',
            dict(demo='demo', quick='tiny', paper='voc'), (
                Variant('paper', 'with classification branch (paper)',
