@@ -107,6 +107,7 @@ def evaluate_workdir(workdir: str, split=None, max_batches=None, step=None,
   flat['preset'] = preset
   flat['method'] = config.method
   flat['workdir'] = os.path.abspath(workdir)
+  flat['random_init'] = workdir_lib.random_init_parts(workdir)
   flat['protocol'] = {}
   for name in runner.evaluators:
     entry = runner.protocol(name)

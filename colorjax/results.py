@@ -148,7 +148,10 @@ def tables(runs: Dict[str, dict]):
   lines = ['| run | method | step | ' + ' | '.join(headline) + ' |',
            '|---|---|---|' + '---|' * len(headline)]
   for label, r in runs.items():
-    lines.append(f'| {label} | {r.get("method")} | {r.get("step")} | ' +
+    method = r.get('method')
+    if r.get('random_init'):     # a part the paper pretrains started random
+      method = f'{method} (random init: {", ".join(r["random_init"])})'
+    lines.append(f'| {label} | {method} | {r.get("step")} | ' +
                  ' | '.join(fmt(r[k]) if k in r else '-' for k in headline)
                  + ' |')
   lines += ['', f'Protocol: preset {preset}, {first.get("num_images")} '
@@ -157,9 +160,10 @@ def tables(runs: Dict[str, dict]):
                 for n, p in sorted(first.get('protocol', {}).items()))]
   out = io.StringIO()
   writer = csv.writer(out)
-  writer.writerow(['run', 'method', 'step'] + metrics)
+  writer.writerow(['run', 'method', 'random_init', 'step'] + metrics)
   for label, r in runs.items():
-    writer.writerow([label, r.get('method'), r.get('step')] +
+    writer.writerow([label, r.get('method'),
+                     ' '.join(r.get('random_init') or ()), r.get('step')] +
                     [r.get(k, '') for k in metrics])
   return '\n'.join(lines) + '\n', out.getvalue()
 

@@ -10,7 +10,7 @@ fresh state (two-stage methods, fine-tuning).
 
 import json
 import os
-from typing import Any, Dict, Mapping, Optional
+from typing import Any, Dict, List, Mapping, Optional
 
 import flax
 import grain
@@ -42,6 +42,19 @@ def save_pretrained_record(workdir: str, record: Mapping[str, Any]):
     os.makedirs(workdir, exist_ok=True)
     with open(os.path.join(workdir, PRETRAINED_FILE), 'w') as f:
       json.dump(record, f, indent=1, sort_keys=True)
+
+
+def random_init_parts(workdir: str) -> List[str]:
+  """The parts the paper starts from pretrained weights that this run
+  started from random init (its pretrained.json), sorted: the opt-out of a
+  paper preset, or a CPU twin's shrunk part that fits no published file."""
+  path = os.path.join(workdir, PRETRAINED_FILE)
+  if not os.path.isfile(path):
+    return []
+  with open(path) as f:
+    record = json.load(f)
+  return sorted(part for part, entry in record.items()
+                if isinstance(entry, dict) and not entry.get('pretrained'))
 
 
 def load_config(workdir: str) -> ml_collections.ConfigDict:

@@ -19,13 +19,15 @@ timm's seresnext50_32x4d ImageNet weights, e.g. model.safetensors of the
 Hugging Face hub model timm/seresnext50_32x4d.racm_in1k (or timm's release
 .pth, seresnext50_32x4d_racm-a304a460.pth), passed as
   --config.model.pretrained_branch=PATH
-Without it the branch starts from random init, and the run says so once at
-the start: the paper configs set `model.expect_pretrained_branch=True`, the
-:demo/:tiny twins False (their shrunk branch fits no ImageNet file). A flag
-rather than a comparison with the 'paper' size preset, so a paper-scale run
-with other channel counts still warns and a deliberate random start can say
-so (=False). Every fresh run records in <workdir>/pretrained.json whether
-the branch was pretrained, with the file's path and SHA-256.
+Without it a fresh paper-preset run stops before its first step with one
+message (where the weights are published, this flag, the opt-out): the
+paper configs set `model.expect_pretrained_branch=True`, the :demo/:tiny
+twins False (their shrunk branch fits no ImageNet file). A flag rather than
+a comparison with the 'paper' size preset, so a paper-scale run with other
+channel counts still needs the weights, and a deliberate random start says
+so (--config.model.expect_pretrained_branch=False). Every fresh run records
+in <workdir>/pretrained.json whether the branch was pretrained, with the
+file's path and SHA-256.
 
 Ablations (section V-C), one command each; the `val` evaluator gives
 Tables 2-3's PSNR, SSIM and image entropy (the :demo twin takes the same

@@ -225,5 +225,10 @@ def test_evaluate_cli_matches_training_eval(tiny_run, tmp_path):
   assert os.path.isfile(os.path.join(workdir, 'eval', 'default',
                                      'metrics.md'))
   runs = results.compare([workdir, workdir + '/'])
-  table, _ = results.tables(runs)
+  table, csv_text = results.tables(runs)
   assert f'{metrics["psnr"]:.4g}' in table
+  # The tiny twin's branch (which the paper pretrains) started from random
+  # init: the results and both tables say so.
+  assert metrics['random_init'] == ['generator/branch']
+  assert table.count('chromacmc (random init: generator/branch)') == 2
+  assert csv_text.splitlines()[1].split(',')[2] == 'generator/branch'

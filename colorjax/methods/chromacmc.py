@@ -22,7 +22,7 @@ import jax.numpy as jnp
 import optax
 
 from colorjax import choices
-from colorjax import console
+from colorjax import errors
 from colorjax import pretrained
 from colorjax.color import delta_e_cmc
 from colorjax.color import join_lab
@@ -35,13 +35,15 @@ from colorjax.pretrained import timm_seresnext
 COLOUR_LOSSES = ('cmc', 'l2')
 CMC_SCALES = ('lab', 'normalised')
 
-RANDOM_BRANCH_WARNING = (
-    'WARNING: the SE-ResNeXt50 global branch starts from random '
-    'initialisation; the paper\'s is ImageNet-pretrained (section IV-B1).\n'
+MISSING_BRANCH_MESSAGE = (
+    'the paper initialises the SE-ResNeXt50 global branch from ImageNet '
+    '(section IV-B1), and no weights were given.\n'
     f'  Get timm\'s {timm_seresnext.NAME} ImageNet weights '
     f'({timm_seresnext.HUB_FILE}, or {timm_seresnext.PTH_URL}) and pass\n'
-    '  --config.model.pretrained_branch=PATH '
-    '(--config.model.expect_pretrained_branch=False: random on purpose).')
+    '  --config.model.pretrained_branch=PATH\n'
+    '  or train the branch from random init on purpose with '
+    '--config.model.expect_pretrained_branch=False (recorded as such in '
+    '<workdir>/pretrained.json and in compare\'s tables).')
 
 
 class ChromaCMC(base.Method):
@@ -120,19 +122,25 @@ class ChromaCMC(base.Method):
     path = (entry.get('path') or '').strip('/')
     return entry if path.split('/')[0] in ('', 'branch') else None
 
-  def load_pretrained(self, state: base.TrainState) -> base.TrainState:
-    """Loads the SE-ResNeXt50 branch from config.model.pretrained_branch.
+  def check_branch_weights(self) -> None:
+    """A config that expects the paper's pretrained branch
+    (`model.expect_pretrained_branch`: the paper configs, not the CPU
+    twins) stops with one message when none is given (neither
+    `model.pretrained_branch` nor an init_from entry for it)."""
+    model = self.config.model
+    if (model.use_branch and model.get('expect_pretrained_branch', False)
+        and not model.get('pretrained_branch')
+        and self._branch_init_from() is None):
+      raise errors.MissingFileError(MISSING_BRANCH_MESSAGE)
 
-    Without one (nor an init_from entry for it), a config that expects the
-    paper's pretrained branch (`model.expect_pretrained_branch`: the paper
-    configs, not the CPU twins) says once that it starts from random init.
-    """
+  def load_pretrained(self, state: base.TrainState) -> base.TrainState:
+    """Loads the SE-ResNeXt50 branch from config.model.pretrained_branch
+    (`check_branch_weights` first: a fresh run stops here, before its first
+    step; a resumed one never gets here)."""
+    self.check_branch_weights()
     model = self.config.model
     path = model.get('pretrained_branch')
     if not path:
-      if (model.use_branch and model.get('expect_pretrained_branch', False)
-          and self._branch_init_from() is None):
-        console.say(RANDOM_BRANCH_WARNING)
       return state
     g_params = dict(state.params['generator'])
     g_stats = dict(state.model_state['generator'])
