@@ -92,6 +92,12 @@ def base_config(method: str, dataset: str, image_size: int,
   return config
 
 
+# An init_from source set to this ('--config.init_from.model.pretrained=none')
+# starts that network from random init on purpose: a paper preset that needs
+# weights stops without them, and the run records the choice.
+INIT_FROM_OPT_OUT = 'none'
+
+
 def default_evals(every_steps=None, num_summary_images=4,
                   sampling: bool = False) -> ml_collections.ConfigDict:
   """The evaluators every config starts from: colour metrics, segmentation

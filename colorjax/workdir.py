@@ -18,6 +18,7 @@ import jax
 import ml_collections
 import orbax.checkpoint as ocp
 
+from colorjax import config_lib
 from colorjax import errors
 from colorjax import methods
 from colorjax import pretrained
@@ -196,9 +197,10 @@ def apply_init_from(state, init_from: Mapping[str, Any]):
   params, model_state = dict(state.params), dict(state.model_state)
   cache = {}
   for network, source in dict(init_from).items():
-    source = dict(source)
+    source = {k: (None if v == config_lib.INIT_FROM_OPT_OUT else v)
+              for k, v in dict(source).items()}
     if not any(source.get(k) for k in ('workdir', 'file', 'pretrained')):
-      continue              # declared by a config, not set for this run
+      continue    # declared by a config, not set for this run (or 'none')
     source.setdefault('network', network)
     if network not in params:
       raise KeyError(f'init_from names network {network!r}; this method has '

@@ -5,7 +5,10 @@
   # Zhang et al.'s network alone (the ablation: no classification branch):
   python -m colorjax.main --config=configs/instanceaware.py:demo \
       --config.model.use_classifier=False --workdir=DIR
-  # The paper's initialisation from Zhang's published ECCV16 weights:
+  # The paper's initialisation from Zhang's published ECCV16 weights
+  # (required by the paper preset: a fresh run without them stops before
+  # its first step; `...pretrained=none` trains from random on purpose, and
+  # <workdir>/pretrained.json and compare's tables say so):
   python -m colorjax.main --config=configs/instanceaware.py --workdir=DIR \
       --config.init_from.model.pretrained=eccv16:/weights/colorization_release_v2-9b330a0b.pth
 
@@ -113,6 +116,8 @@ def get_config(arg: str = 'voc'):
   # this network has (branch, fusion) keep their Gaussian init.
   config.init_from.model = ml_collections.ConfigDict(dict(
       pretrained=ml_collections.FieldReference(None, field_type=str)))
+  # A fresh run without them stops (`pretrained=none`: random on purpose).
+  config.model.expect_pretrained_trunk = True
 
   if variant in config_lib.CPU_TWINS:
     tiny = variant == 'tiny'
@@ -123,6 +128,7 @@ def get_config(arg: str = 'voc'):
     config.model.update(model_lib.SIZES[variant])
     config.optimizer.learning_rate = 1e-3
     config.optimizer.kwargs.weight_decay = 0.0
+    config.model.expect_pretrained_trunk = False  # shrunk: fits no file
     config.loss.prior_images = 64 if tiny else 1024
 
   del config.evals['val_segmentation']

@@ -3,6 +3,7 @@ decoding, a fixed-batch overfit, the ablation switch, the prior cache, the
 paper's initialisation from ECCV16 weights and colorize --pretrained."""
 
 import importlib
+import json
 import os
 
 import jax
@@ -397,3 +398,58 @@ def test_tiny_twin_trains_evaluates_and_colorize_equals_predict(
   assert in_gamut.mean() > 0.5
   np.testing.assert_allclose(skcolor.rgb2lab(result)[..., 1:][in_gamut],
                              ab[in_gamut], atol=1.0)
+
+
+def test_paper_preset_needs_zhangs_weights_or_says_none(eccv16_file,
+                                                        tmp_path):
+  """Section 3.1: conv1-conv9 start from Zhang's ECCV16 network. A fresh
+  paper-preset run without them stops before its first step with one
+  message; `pretrained=none` trains from random on purpose and the workdir
+  records it; a weights file is recorded with its SHA-256. The CPU twins
+  (shrunk, no file fits) need nothing."""
+  from colorjax import errors  # pylint: disable=g-import-not-at-top
+  from colorjax import pretrained  # pylint: disable=g-import-not-at-top
+  from colorjax import train  # pylint: disable=g-import-not-at-top
+  config = _config('voc')
+  state = object()              # nothing is loaded before the check
+  with pytest.raises(errors.MissingFileError) as raised:
+    train.start_from_weights(methods.get_method(config), config, state,
+                             str(tmp_path / 'stopped'))
+  message = str(raised.value)
+  assert 'conv1-conv9 from Zhang' in message
+  assert '--config.init_from.model.pretrained=eccv16:PATH' in message
+  assert 'colorization_release_v2-9b330a0b.pth' in message
+  assert '--config.init_from.model.pretrained=none' in message
+  assert not os.path.exists(tmp_path / 'stopped' / 'pretrained.json')
+
+  def record(config, name):
+    workdir = tmp_path / name
+    os.makedirs(workdir)
+    workdir_lib.save_pretrained_record(
+        str(workdir), methods.get_method(config).pretrained_record())
+    return (json.loads((workdir / 'pretrained.json').read_text())
+            ['model/conv1-conv9'], workdir_lib.random_init_parts(str(workdir)))
+
+  config.init_from.model.pretrained = 'none'
+  method = methods.get_method(config)
+  assert method.load_pretrained(state) is state
+  # apply_init_from copies nothing for 'none' (a tiny network's state).
+  tiny = _config('tiny')
+  tiny_method = methods.get_method(tiny)
+  fresh = tiny_method.init_state(jax.random.PRNGKey(0), {
+      k: jnp.zeros(v.shape, v.dtype)
+      for k, v in tiny_method.batch_spec(1).items()})
+  tiny.init_from.model.pretrained = 'none'
+  kept = workdir_lib.apply_init_from(fresh, tiny.init_from)
+  for a, b in zip(jax.tree.leaves(kept.params), jax.tree.leaves(fresh.params)):
+    np.testing.assert_array_equal(a, b)
+  entry, random_parts = record(config, 'scratch')
+  assert entry['pretrained'] is False and entry['expected'] is True
+  assert random_parts == ['model/conv1-conv9']
+  config.init_from.model.pretrained = 'eccv16:' + eccv16_file
+  entry, random_parts = record(config, 'zhang')
+  assert entry['pretrained'] is True and random_parts == []
+  assert entry['path'] == eccv16_file
+  assert entry['sha256'] == pretrained.file_sha256(eccv16_file)
+  twin = _config('tiny')
+  assert methods.get_method(twin).load_pretrained(state) is state

@@ -13,12 +13,15 @@ Loss = L_color (eq. 3) + alpha * L_ls (eq. 1-2):
 Decoding: the annealed mean of Zhang et al. (T = 0.38), or the mode / mean.
 """
 
-from typing import Dict
+import os
+from typing import Dict, Optional
 
 import jax
 import jax.numpy as jnp
 import ml_collections
 
+from colorjax import config_lib
+from colorjax import errors
 from colorjax import pretrained
 from colorjax.color import quantize
 from colorjax.losses import distribution
@@ -29,6 +32,18 @@ DECODINGS = quantize.DECODINGS
 decode_ab = quantize.decode_ab_logits
 colour_loss = distribution.binned_colour_loss                   # eq. 3
 classification_loss = distribution.label_cross_entropy          # eq. 1-2
+
+
+MISSING_TRUNK_MESSAGE = (
+    'the paper initialises conv1-conv9 from Zhang et al.\'s ECCV16 '
+    'network (section 3.1), and no weights were given.\n'
+    '  Get the release\'s colorization_release_v2-9b330a0b.pth '
+    '(richzhang/colorization, https://colorizers.s3.us-east-2.amazonaws.com/'
+    'colorization_release_v2-9b330a0b.pth) and pass\n'
+    '  --config.init_from.model.pretrained=eccv16:PATH\n'
+    '  or train from random init on purpose with '
+    '--config.init_from.model.pretrained=none (recorded as such in '
+    '<workdir>/pretrained.json and in compare\'s tables).')
 
 
 class InstanceAware(base.BinnedColourMethod):
@@ -52,6 +67,41 @@ class InstanceAware(base.BinnedColourMethod):
     self.optimizer = self.make_optimizer('model')
 
   target_stride = 4      # Zhang's 313-bin logits at 1/4 resolution
+
+  def _trunk_source(self) -> Optional[str]:
+    """config.init_from.model's source (pretrained, file or workdir), or
+    None; 'none' is the deliberate opt-out."""
+    entry = dict(self.config.get('init_from', {}).get('model') or {})
+    for key in ('pretrained', 'file', 'workdir'):
+      if entry.get(key):
+        return entry[key]
+    return None
+
+  def load_pretrained(self, state):
+    """Stops a fresh paper-preset run (`model.expect_pretrained_trunk`)
+    that names no weights for Zhang's layers, before its first step; the
+    copy itself is config.init_from's."""
+    if (self.config.model.get('expect_pretrained_trunk', False)
+        and self._trunk_source() is None):
+      raise errors.MissingFileError(MISSING_TRUNK_MESSAGE)
+    return state
+
+  def pretrained_record(self):
+    """Where conv1-conv9 came from (<workdir>/pretrained.json)."""
+    source = self._trunk_source()
+    chosen = source is not None and source != config_lib.INIT_FROM_OPT_OUT
+    path = sha256 = None
+    if chosen:
+      path = source.partition(':')[2] if ':' in source else source
+      path = os.path.abspath(os.path.expanduser(path))
+      if os.path.isfile(path):
+        sha256 = pretrained.file_sha256(path)
+    return {'model/conv1-conv9': {
+        'network': 'eccv16', 'pretrained': chosen,
+        'expected': bool(self.config.model.get('expect_pretrained_trunk',
+                                               False)),
+        'source': 'config.init_from.model' if chosen else None,
+        'path': path, 'sha256': sha256}}
 
   def batch_spec(self, batch_size):
     spec = super().batch_spec(batch_size)
