@@ -198,6 +198,9 @@ def main():
   d_opt = torch.optim.Adam(discriminator.parameters(), opt['learning_rate'],
                            betas=betas)
   lam = config['loss']['lambda_cmc']
+  # Eq. 9's colour term in the config's units (configs/chromacmc.py).
+  colour_unit = (110.0 if config['loss'].get('cmc_scale') == 'normalised'
+                 else 1.0)
   gray = torch.rand(n, 1, size, size) * 2 - 1
   lightness = (gray + 1) * 50
   ab = torch.rand(n, 2, size, size) * 1.2 - 0.6
@@ -225,6 +228,7 @@ def main():
     fake_ab, seg_logits = fake_ab.float(), seg_logits.float()
     cmc = delta_e_cmc(torch.cat([lightness, ab * 110], 1),
                       torch.cat([lightness, fake_ab * 110], 1)).mean()
+    cmc = cmc / colour_unit
     g_loss = ((1 - lam) * bce(fooled, torch.ones_like(fooled)) + lam * cmc
               + F.cross_entropy(seg_logits, labels))
     g_opt.zero_grad()

@@ -217,6 +217,29 @@ def test_l2_colour_loss_is_the_mean_squared_lab_distance(scale):
                                rtol=1e-6)
 
 
+def test_eq9_terms_are_of_one_order_of_magnitude_in_the_presets():
+  """Eq. 9: lambda = 0.99 "to ensure the two losses ... have a consistent
+  order of magnitude". The presets (paper and twins) measure the colour
+  term in the units where that holds ('normalised'). At the first step on
+  a random batch (colours far off) lambda x CMC is under 100x (1 - lambda)
+  x GAN (README: within 5x once trained), 110x less than in Lab units."""
+  for arg in ('voc', 'ade20k', 'demo', 'tiny'):
+    assert chromacmc_config.get_config(arg).loss.cmc_scale == 'normalised'
+  ratios = {}
+  for scale in ('normalised', 'lab'):
+    config = chromacmc_config.get_config('tiny')
+    config.loss.cmc_scale = scale
+    method = methods.get_method(config)
+    batch = _batch(config)
+    state = method.init_state(jax.random.PRNGKey(0), batch)
+    _, metrics = jax.jit(method.train_step)(state, batch,
+                                            jax.random.PRNGKey(1))
+    ratios[scale] = float(metrics['loss_cmc_weighted']
+                          / metrics['loss_gan_weighted'])
+  assert 1 / 100 < ratios['normalised'] < 100, ratios
+  assert ratios['lab'] / ratios['normalised'] == pytest.approx(110, rel=1e-3)
+
+
 def test_unknown_colour_loss_or_scale_is_rejected():
   for field, value in (('colour', 'l1'), ('cmc_scale', 'lab100')):
     config = chromacmc_config.get_config('tiny')

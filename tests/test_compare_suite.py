@@ -138,7 +138,7 @@ def test_paper_suite_plan_same_budget_every_variant(tmp_path):
   names = [r.name for r in runs if r.seed == 0]
   assert names == [
       'chromacmc/paper', 'chromacmc/no_segmentation', 'chromacmc/l2',
-      'chromacmc/cmc_normalised', 'scenecontext/regsoft', 'scenecontext/clasregsoft',
+      'chromacmc/cmc_lab', 'scenecontext/regsoft', 'scenecontext/clasregsoft',
       'scenecontext/segclasregsoft', 'semanticdriven/segmentation',
       'semanticdriven/paper', 'semanticdriven/gt_maps',
       'semanticdriven/no_instance_norm', 'instanceaware/paper',

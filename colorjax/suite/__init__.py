@@ -7,8 +7,8 @@
 
 The runs (`plan`), each in DIR/runs/<method>/<variant>/seed<S>:
   chromacmc       paper | no_segmentation (Table 2) | l2 (Table 3) |
-                  cmc_normalised (not the paper's: eq. 9's CMC term in
-                  Lab / 110 units, configs/chromacmc.py)
+                  cmc_lab (eq. 9's CMC term in Lab units, which leaves
+                  the GAN term ~2,000x smaller: configs/chromacmc.py)
   scenecontext    regsoft | clasregsoft | segclasregsoft (paper; V-C)
   semanticdriven  segmentation (stage 1, GridNet; not a table row), then
                   paper (colorizer on GridNet's maps) | gt_maps (the same

@@ -51,8 +51,8 @@ METHODS = (
                        (('model.use_segmentation', False),)),
                Variant('l2', 'L2 instead of CMC (Table 3)',
                        (('loss.colour', 'l2'),)),
-               Variant('cmc_normalised', 'CMC in Lab / 110 units (ours)',
-                       (('loss.cmc_scale', 'normalised'),)))),
+               Variant('cmc_lab', 'CMC in Lab units (eq. 9 unbalanced)',
+                       (('loss.cmc_scale', 'lab'),)))),
     Method('scenecontext', 'scenecontext.py',
            dict(demo='demo', quick='tiny', paper='coco'), (
                Variant('regsoft', 'RegSoft', (('model.variant', 'regsoft'),)),
