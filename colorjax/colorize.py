@@ -44,6 +44,7 @@ from colorjax import methods
 from colorjax import sharding
 from colorjax import workdir as workdir_lib
 from colorjax.color import lab_to_rgb_numpy
+from colorjax.color import gamut as gamut_lib
 from colorjax.color import palette
 from colorjax.color import rgb_to_lab_numpy
 from colorjax.data import inference
@@ -106,13 +107,26 @@ def find_maps(source: str, photos: Sequence[str]) -> dict:
   return found
 
 
-def recombine(lightness: np.ndarray, ab_small: np.ndarray) -> np.ndarray:
-  """Full-resolution L + low-resolution ab (Lab units) -> uint8 RGB."""
+GAMUT_MAPPINGS = ('chroma', 'clip')
+
+
+def recombine(lightness: np.ndarray, ab_small: np.ndarray,
+              gamut: str = 'chroma') -> np.ndarray:
+  """Full-resolution L + low-resolution ab (Lab units) -> uint8 RGB.
+
+  gamut: 'chroma' brings undisplayable colours into sRGB by reducing their
+  chroma at constant L and hue (color.gamut); 'clip' clips each RGB
+  channel, which shifts hue and lightness."""
   height, width = lightness.shape[:2]
   ab = np.stack([np.asarray(Image.fromarray(ab_small[..., c].astype(
       np.float32), mode='F').resize((width, height), Image.BILINEAR))
                  for c in range(2)], axis=-1)
-  rgb = lab_to_rgb_numpy(np.concatenate([lightness, ab], -1))
+  lab = np.concatenate([lightness, ab], -1)
+  if gamut not in GAMUT_MAPPINGS:
+    raise errors.ConfigError(f'gamut must be one of {GAMUT_MAPPINGS}, not '
+                             f'{gamut!r}')
+  rgb = (gamut_lib.lab_to_rgb_in_gamut(lab) if gamut == 'chroma'
+         else lab_to_rgb_numpy(lab))
   return np.rint(rgb * 255.0).astype(np.uint8)
 
 
@@ -250,7 +264,7 @@ def colorize(workdir: Optional[str], inputs: Sequence[str], output_dir: str,
              num_samples: int = 1, temperature=None, seed: int = 0,
              sampler: str = 'cached', pretrained: Optional[str] = None,
              decode: Optional[str] = None,
-             segmentation: Optional[str] = None):
+             segmentation: Optional[str] = None, gamut: str = 'chroma'):
   """Writes <stem>_color.png (and <stem>_segmentation.png, the predicted
   map as an indexed PNG) per input; with num_samples > 1,
   <stem>_sample<k>.png and a <stem>_grid.png of them all. `segmentation`:
@@ -292,7 +306,8 @@ def colorize(workdir: Optional[str], inputs: Sequence[str], output_dir: str,
     for index, photos in enumerate(_batches(readable(), batch_size)):
       ab, labels = colorizer.predict(photos, index)
       for i, photo in enumerate(photos):
-        images = [recombine(photo.lightness, sample) for sample in ab[i]]
+        images = [recombine(photo.lightness, sample, gamut)
+                  for sample in ab[i]]
         if len(images) == 1:
           out = _output_path(output_dir, photo.path, '_color')
           Image.fromarray(images[0]).save(out)
@@ -341,6 +356,9 @@ if __name__ == '__main__':
                     'how a 313-bin distribution becomes ab, or the '
                     'regression head (scenecontext; default: the config\'s)')
   flags.DEFINE_enum('sampler', 'cached', ['cached', 'naive'], 'sampler')
+  flags.DEFINE_enum('gamut', 'chroma', list(GAMUT_MAPPINGS),
+                    'undisplayable colours: chroma reduced at constant L and '
+                    'hue (chroma), or each RGB channel clipped (clip)')
   flags.mark_flags_as_required(['input', 'output'])
   flags.mark_flags_as_mutual_exclusive(['workdir', 'pretrained'],
                                        required=True)
@@ -352,7 +370,7 @@ if __name__ == '__main__':
         FLAGS.workdir, FLAGS.input, FLAGS.output, FLAGS.batch_size,
         FLAGS.save_segmentation, FLAGS.num_samples, FLAGS.temperature,
         FLAGS.seed, FLAGS.sampler, FLAGS.pretrained, FLAGS.decode,
-        FLAGS.segmentation)
+        FLAGS.segmentation, FLAGS.gamut)
     print(f'wrote {len(written)} files to {FLAGS.output}')
     if failures:
       print(f'{len(failures)} file(s) could not be read:', file=sys.stderr)

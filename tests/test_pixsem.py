@@ -5,6 +5,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
+from colorjax.color import gamut
 from colorjax.data import inference
 from colorjax.losses import dmol
 from colorjax.models import pixelcnn
@@ -218,7 +219,8 @@ def test_colorize_writes_diverse_samples_at_full_resolution(
   assert not np.array_equal(outputs['cached'][0], outputs['cached'][1])
   # The colours written are the method's own samples (seed 4, first batch),
   # recombined independently: ab * 128 upsampled to the photo, with the
-  # photo's L, through scikit-image's Lab -> sRGB.
+  # photo's L, brought into the gamut at constant L and hue (color.gamut,
+  # tested in test_gamut.py), through scikit-image's Lab -> sRGB.
   from skimage import color as skcolor  # pylint: disable=g-import-not-at-top
   from colorjax.data import preprocess  # pylint: disable=g-import-not-at-top
   method, state = workdir_lib.restore_for_inference(workdir)
@@ -231,7 +233,8 @@ def test_colorize_writes_diverse_samples_at_full_resolution(
     ab_full = np.asarray(jax.image.resize(
         np.asarray(ab[0, k]) * method.config.data.ab_scale,
         (45, 70, 2), 'bilinear'))
-    expected = skcolor.lab2rgb(np.concatenate([lightness, ab_full], -1))
+    expected = skcolor.lab2rgb(gamut.into_gamut(
+        np.concatenate([lightness, ab_full], -1)))
     error = np.abs(outputs['cached'][k] / 255.0 - expected)
     assert np.percentile(error, 95) < 6 / 255, k
   chroma = np.hypot(*np.moveaxis(skcolor.rgb2lab(
