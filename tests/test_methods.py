@@ -146,13 +146,15 @@ def test_pixsem_parameter_counts_and_output_shapes(arg, variant):
 def test_chromacmc_step_equals_eq8_then_eq9_written_out():
   """Discriminator: descent on eq. 8 (BCE, real then fake, halved).
   Generator, against the *updated* discriminator: eq. 9,
-  (1 - 0.99) * GAN + 0.99 * CMC(2:1) + 1 * pixel cross-entropy."""
+  (1 - 0.99) * GAN + 0.99 * CMC(2:1) / 110 + 1 * pixel cross-entropy
+  (CMC in units of the ab scale, the preset's `cmc_scale='normalised'`)."""
   # The SE-ResNeXt branch is no part of eq. 8-9 (it only feeds features
   # to the generator) and would triple the compile of the four programs.
   config = _sgd(_config('chromacmc', 'tiny', use_branch=False))
   config.data.image_size = 32
   assert config.loss.lambda_cmc == 0.99 and config.loss.seg_weight == 1.0
   assert (config.loss.cmc_l, config.loss.cmc_c) == (2.0, 1.0)
+  assert config.loss.cmc_scale == 'normalised'
   method = methods.get_method(config)
   batch = _batch(method, config, 2)
   rng = jax.random.PRNGKey(3)
@@ -193,7 +195,7 @@ def test_chromacmc_step_equals_eq8_then_eq9_written_out():
     gan = -jnp.mean(jax.nn.log_sigmoid(fooled))
     lab_true = jnp.concatenate([l, ab * 110.0], -1)
     lab_pred = jnp.concatenate([l, out['ab'] * 110.0], -1)
-    cmc = jnp.mean(delta_e_cmc(lab_true, lab_pred, l=2.0, c=1.0))
+    cmc = jnp.mean(delta_e_cmc(lab_true, lab_pred, l=2.0, c=1.0)) / 110.0
     log_p = jax.nn.log_softmax(out['segmentation'])
     labels = batch['segmentation'][..., 0].astype(jnp.int32)
     ce = -jnp.mean(jnp.take_along_axis(log_p, labels[..., None], -1))
