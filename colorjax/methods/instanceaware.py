@@ -71,11 +71,15 @@ class InstanceAware(base.BinnedColourMethod):
   def _trunk_source(self) -> Optional[str]:
     """config.init_from.model's source (pretrained, file or workdir), or
     None; 'none' is the deliberate opt-out."""
+    return self._trunk_entry()[1]
+
+  def _trunk_entry(self):
+    """(key, value) of config.init_from.model's source, or (None, None)."""
     entry = dict(self.config.get('init_from', {}).get('model') or {})
     for key in ('pretrained', 'file', 'workdir'):
       if entry.get(key):
-        return entry[key]
-    return None
+        return key, entry[key]
+    return None, None
 
   def load_pretrained(self, state):
     """Stops a fresh paper-preset run (`model.expect_pretrained_trunk`)
@@ -88,11 +92,14 @@ class InstanceAware(base.BinnedColourMethod):
 
   def pretrained_record(self):
     """Where conv1-conv9 came from (<workdir>/pretrained.json)."""
-    source = self._trunk_source()
+    key, source = self._trunk_entry()
     chosen = source is not None and source != config_lib.INIT_FROM_OPT_OUT
     path = sha256 = None
     if chosen:
-      path = source.partition(':')[2] if ':' in source else source
+      # A pretrained spec is NAME:PATH (parsed as init_from parses it); a
+      # file or workdir is a path, colons and all.
+      path = (pretrained.parse_spec(source, 'init_from pretrained')[1]
+              if key == 'pretrained' else source)
       path = os.path.abspath(os.path.expanduser(path))
       if os.path.isfile(path):
         sha256 = pretrained.file_sha256(path)
