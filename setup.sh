@@ -55,12 +55,22 @@ if [ "$TEST" = 1 ]; then
   fi
   # PyTorch is a test oracle and benchmark peer only, and must be the CPU
   # build: a plain `pip install torch` on Linux takes a CUDA build of
-  # several GB. A wheel already on this machine (pip's find-links) first,
-  # else PyTorch's CPU index (TORCH_INDEX to use a mirror).
+  # several GB. A CPU wheel already on this machine (pip's find-links)
+  # first, alone (--no-deps: its dependencies are ordinary packages from
+  # the usual index, installed next); else PyTorch's CPU index (TORCH_INDEX
+  # to use a mirror). Asking an unreachable index costs pip five retries
+  # per package, so the index is only asked when no local wheel exists.
   if ! "$VENV/bin/python" -c 'import torch, sys; sys.exit(torch.__version__.split("+")[0] != "2.13.0")' 2>/dev/null; then
     say "installing torch 2.13.0, CPU build"
-    "${PIP[@]}" --no-index torch==2.13.0 2>/dev/null ||
+    if "${PIP[@]}" --no-index --no-deps 'torch==2.13.0+cpu' 2>/dev/null; then
+      "${PIP[@]}" torch==2.13.0           # its dependencies
+    else
       "${PIP[@]}" torch==2.13.0 --index-url "${TORCH_INDEX:-https://download.pytorch.org/whl/cpu}"
+    fi
+  fi
+  if ! "$VENV/bin/python" -c 'import torch, sys; sys.exit(torch.version.cuda is not None)'; then
+    echo "setup: torch is a CUDA build; the tests need the CPU build (pip uninstall torch, then TORCH_INDEX=<a CPU wheel index> bash setup.sh --test)" >&2
+    exit 2
   fi
   say "installing the test extras (pip install -e .[test])"
   "${PIP[@]}" -e '.[test]'

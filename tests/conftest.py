@@ -35,9 +35,35 @@ TEST_REQUIREMENTS = {
     'huggingface_hub': 'huggingface_hub'}
 
 
+def pin_worker_to_its_core():
+  """Under pytest-xdist with one worker per core, each worker (and every
+  process it starts) runs on its own core. Unpinned, each worker's XLA
+  and PyTorch size their thread pools to the whole machine, so two
+  workers oversubscribe two cores, and a demo's step (its parallel ops
+  wait for a descheduled thread) took 1.7x its quiet time in CI. Measured
+  on the 2-core machine (2026-12-07, `benchmark train`, demo configs,
+  batch 16): one core per step costs 17-20% less CPU than two threads
+  (ChromaCMC 0.406 s vs 2 x 0.245 s; PixSem 0.494 s vs 2 x 0.307 s).
+  COLORJAX_TEST_PIN=0 leaves the workers unpinned."""
+  worker = os.environ.get('PYTEST_XDIST_WORKER', '')
+  count = int(os.environ.get('PYTEST_XDIST_WORKER_COUNT', '1'))
+  if (not worker.startswith('gw') or count < 2 or
+      os.environ.get('COLORJAX_TEST_PIN', '1') == '0' or
+      not hasattr(os, 'sched_setaffinity')):
+    return
+  cores = sorted(os.sched_getaffinity(0))
+  if len(cores) < count:
+    return
+  share = len(cores) // count
+  index = int(worker[2:])
+  os.sched_setaffinity(0, cores[index * share:(index + 1) * share])
+
+
 def pytest_sessionstart(session):
-  """One message, not collection errors, when the test extras are missing."""
+  """One message, not collection errors, when the test extras are missing;
+  each xdist worker on its own core(s)."""
   del session
+  pin_worker_to_its_core()
   missing = [f'{name} ({package})' for name, package in
              TEST_REQUIREMENTS.items()
              if importlib.util.find_spec(name) is None]
@@ -104,7 +130,7 @@ def apply_overrides(config, overrides):
 # to start the longest first; unlisted slow tests count as 3.
 SLOW_MINUTES = {'test_pixsem_demo_models_colour_and_samples_every_mode': 6,
                 'test_demo_command_trains_evaluates_and_colorizes': 5,
-                'test_whole_quick_suite_every_method_and_ablation': 3}
+                'test_whole_quick_suite_every_method_and_ablation': 4}
 
 
 def pytest_collection_modifyitems(config, items):

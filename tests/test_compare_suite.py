@@ -340,14 +340,61 @@ def test_quick_suite_end_to_end_and_resume(shapes_data_dir, tmp_path,
       'metrics.json'))
 
 
+def test_every_quick_suite_run_reads_its_batch_and_traces_its_steps(
+    shapes_data_dir, tmp_path):
+  """What the whole quick suite (below, `-m release`) checks of each of its
+  17 runs, without training them: the run's config with its overrides
+  reads a batch from the shapes build through the real pipeline, the batch
+  is what the method declares, and its train step and `predict` trace on
+  it (jax.eval_shape: nothing compiled) to a finite-shaped scalar loss and
+  an ab image. test_quick_suite_end_to_end_and_resume runs the suite code
+  (train, evaluate, table, resume) on two methods; every method's own tiny
+  twin trains and evaluates in its test file."""
+  import jax  # pylint: disable=g-import-not-at-top
+  from colorjax import methods  # pylint: disable=g-import-not-at-top
+  from colorjax import train  # pylint: disable=g-import-not-at-top
+  from colorjax.data import pipeline  # pylint: disable=g-import-not-at-top
+  from colorjax.suite import planning  # pylint: disable=g-import-not-at-top
+  runs = suite.plan('demo', output=str(tmp_path), quick=True, images=16,
+                    shapes='test', data_dir=shapes_data_dir)
+  assert sum(run.row for run in runs) == 16 and len(runs) == 17
+  traced = []
+  for run in runs:
+    config = planning.apply_overrides(
+        config_lib.load_config(run.config, REPO), run.overrides)
+    assert config.data.data_dir == shapes_data_dir, run.name
+    method, state, spec = methods.abstract_train_step(
+        config, config.data.batch_size)
+    loader = pipeline.LoaderSpec.from_config(
+        config.data, config.data.train_split, train=True,
+        keys=tuple(sorted(spec)))
+    source = pipeline.data_source(loader.dataset, loader.split,
+                                  loader.data_dir, loader.joins)
+    batch = next(iter(pipeline.create_loader(loader, source)))
+    train.check_batch(batch, spec)
+    rng = jax.random.PRNGKey(0)
+    _, metrics = jax.eval_shape(method.train_step, state, spec, rng)
+    assert metrics['loss'].shape == (), run.name
+    inputs = {k: v for k, v in spec.items() if k in method.predict_keys}
+    outputs = jax.eval_shape(method.predict, state, inputs)
+    ab = outputs['ab']
+    assert ab.shape[-1] == 2 and ab.shape[0] == config.data.batch_size, (
+        run.name, ab.shape)
+    traced.append(run.name)
+  assert len(set(traced)) == 17
+
+
 @pytest.mark.slow
+@pytest.mark.release
 def test_whole_quick_suite_every_method_and_ablation(shapes_data_dir,
                                                      tmp_path):
-  """`compare --suite=demo --quick` as CI runs it: all 17 runs (16 table
-  rows; SemanticDriven's stage 1 is not one) train, evaluate and land in
-  the table, the CSV and the figure with finite colour metrics and costs.
-  (test_quick_suite_end_to_end_and_resume covers the same code on two
-  methods in the fast suite.)"""
+  """`compare --suite=demo --quick`: all 17 runs (16 table rows;
+  SemanticDriven's stage 1 is not one) train, evaluate and land in the
+  table, the CSV and the figure with finite colour metrics and costs.
+  Left out of test.sh (`pytest -m release` runs it: 7 min under CI's
+  load): test_every_quick_suite_run_reads_its_batch_and_traces_its_steps
+  checks each run's data and steps, test_quick_suite_end_to_end_and_resume
+  the suite code end to end on two methods."""
   output = str(tmp_path / 'suite')
   lines = []
   result = suite.run_suite(suite='demo', output=output, quick=True,
