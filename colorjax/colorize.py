@@ -16,9 +16,16 @@
       --input=photo.jpg --output=out/ [--temperature=0.38] [--decode=mode]
 
 Any size and mode (grey or colour, CMYK, RGBA, 16-bit) is accepted: the
-image is converted to L, resized to the model resolution with the same
-input transforms as evaluation, its ab predicted, upsampled bilinearly to
-the original size and recombined with the full-resolution L. Unreadable
+image is converted to L and resized at its own aspect, its short side to
+the model resolution (`--resolution`, default the config's image size),
+padded to the network's stride multiple (edge pixels repeated), put
+through the same input transforms as evaluation; the ab predicted for the
+photo (the padding's cropped away) is upsampled bilinearly to the original
+size and recombined with the full-resolution L. A network that takes only
+its square input (InstanceAware's classification branch on the flattened
+conv5, the paper's fully connected layer; `Method.input_multiple` None)
+gets the photo resized to that square, as it was trained. Photos are
+batched by padded size, one compiled program per size. Unreadable
 files are reported at the end (exit status 1) after the others are done.
 Label maps (`--save_segmentation` writes them, `--segmentation` reads them)
 are indexed PNGs at the photo's resolution: pixel value = class index, the
@@ -61,6 +68,7 @@ class Photo:
   rgb: np.ndarray           # uint8 [H, W, 3]
   lightness: np.ndarray     # float32 [H, W, 1], L in [0, 100]
   labels: Optional[np.ndarray] = None   # uint8 [h, w]: a given semantic map
+  placement: Optional[inference.Placement] = None   # in the network input
 
 
 def indexed_png(labels: np.ndarray) -> Image.Image:
@@ -111,15 +119,19 @@ GAMUT_MAPPINGS = ('chroma', 'clip')
 
 
 def recombine(lightness: np.ndarray, ab_small: np.ndarray,
-              gamut: str = 'chroma') -> np.ndarray:
+              gamut: str = 'chroma',
+              placement: Optional[inference.Placement] = None) -> np.ndarray:
   """Full-resolution L + low-resolution ab (Lab units) -> uint8 RGB.
 
   gamut: 'chroma' brings undisplayable colours into sRGB by reducing their
   chroma at constant L and hue (color.gamut); 'clip' clips each RGB
-  channel, which shifts hue and lightness."""
+  channel, which shifts hue and lightness. placement: where the photo sat
+  in the network input (the ab of the padding is cropped away first)."""
   height, width = lightness.shape[:2]
+  box = inference.photo_box(placement, *ab_small.shape[:2])
   ab = np.stack([np.asarray(Image.fromarray(ab_small[..., c].astype(
-      np.float32), mode='F').resize((width, height), Image.BILINEAR))
+      np.float32), mode='F').resize((width, height), Image.BILINEAR,
+                                    box=box))
                  for c in range(2)], axis=-1)
   lab = np.concatenate([lightness, ab], -1)
   if gamut not in GAMUT_MAPPINGS:
@@ -130,20 +142,31 @@ def recombine(lightness: np.ndarray, ab_small: np.ndarray,
   return np.rint(rgb * 255.0).astype(np.uint8)
 
 
+def _map_input(labels: np.ndarray, where: inference.Placement) -> np.ndarray:
+  """A given label map -> the network input's layout: resized (nearest) to
+  the photo's place, padded like the photo (edge labels repeated)."""
+  labels = resize_labels(labels, where.height, where.width)
+  return np.pad(labels, [(0, where.padded_height - where.height),
+                         (0, where.padded_width - where.width)], mode='edge')
+
+
 def _output_path(output_dir: str, path: str, suffix: str) -> str:
   stem = os.path.splitext(os.path.basename(path))[0]
   return os.path.join(output_dir, f'{stem}{suffix}.png')
 
 
-def _batches(items: Iterable, size: int):
-  batch = []
-  for item in items:
-    batch.append(item)
-    if len(batch) == size:
-      yield batch
-      batch = []
-  if batch:
-    yield batch
+def _batches(photos: Iterable[Photo], size: int):
+  """Batches of up to `size` photos of one network input size (and all
+  with or all without a given map), each yielded once full; the rest at
+  the end. One compiled program per input size, none per photo."""
+  buckets = {}
+  for photo in photos:
+    key = (photo.placement.padded, photo.labels is not None)
+    bucket = buckets.setdefault(key, [])
+    bucket.append(photo)
+    if len(bucket) == size:
+      yield buckets.pop(key)
+  yield from buckets.values()
 
 
 class Colorizer:
@@ -152,9 +175,11 @@ class Colorizer:
   def __init__(self, workdir: Optional[str], num_samples: int = 1,
                temperature=None, seed: int = 0, sampler: str = 'cached',
                pretrained: Optional[str] = None,
-               decode: Optional[str] = None, restored=None):
+               decode: Optional[str] = None, restored=None,
+               resolution: Optional[int] = None):
     """restored: (config, method, state) already in memory (benchmarks),
-    instead of a workdir or a published network."""
+    instead of a workdir or a published network. resolution: the short
+    side of the network input (default: the config's image size)."""
     if pretrained:        # a published network instead of a workdir
       self.config = instanceaware.published_eccv16_config()
     elif restored:
@@ -183,7 +208,9 @@ class Colorizer:
       self.method, self.state = workdir_lib.restore_for_inference(
           workdir, self.config)
     self.mesh = sharding.data_mesh()
-    self.ops = inference.inference_ops(self.config)
+    self.resolution = resolution or self.config.data.image_size
+    self.multiple = self.method.input_multiple()
+    self._ops = {}
     self.ab_scale = self.config.data.ab_scale
     self._predict = jax.jit(self.method.predict)
     self.samples = self.method.samples
@@ -215,7 +242,34 @@ class Colorizer:
                        'semantic map (--segmentation needs a method that '
                        'does, e.g. semanticdriven)')
     lightness = rgb_to_lab_numpy(rgb.astype(np.float32) / 255.0)[..., :1]
-    return Photo(path, rgb, lightness.astype(np.float32), labels)
+    where = inference.placement(rgb.shape[0], rgb.shape[1], self.resolution,
+                                self.multiple)
+    return Photo(path, rgb, lightness.astype(np.float32), labels, where)
+
+  def ops(self, where: inference.Placement):
+    """The input transforms of a placement (parsed once per size)."""
+    if where not in self._ops:
+      self._ops[where] = inference.inference_ops(self.config, where)
+    return self._ops[where]
+
+  def model_input(self, photo: Photo):
+    """The photo as the network sees it: {'gray', ...} at its padded
+    size."""
+    return preprocess.apply(self.ops(photo.placement), {'image': photo.rgb})
+
+  def labels_at_photo_size(self, photo: Photo,
+                           labels: np.ndarray) -> np.ndarray:
+    """A predicted label map [h, w] -> the photo's resolution (the padding
+    cropped away, nearest neighbour)."""
+    height, width = photo.rgb.shape[:2]
+    box = inference.photo_box(photo.placement, *labels.shape[:2])
+    return np.asarray(Image.fromarray(np.asarray(labels, np.uint8)).resize(
+        (width, height), Image.NEAREST, box=box))
+
+  def to_rgb(self, photo: Photo, ab: np.ndarray,
+             gamut: str = 'chroma') -> np.ndarray:
+    """One predicted ab [h, w, 2] (Lab units) on the photo's own L."""
+    return recombine(photo.lightness, ab, gamut, photo.placement)
 
   def predict(self, photos: List[Photo], batch_index: int = 0,
               num_samples: Optional[int] = None, temperature=None,
@@ -226,7 +280,10 @@ class Colorizer:
 
     Photos with `labels` are colorized under them (all of a batch, or
     none: the batch has one structure)."""
-    examples = [preprocess.apply(self.ops, {'image': p.rgb}) for p in photos]
+    sizes = {p.placement.padded for p in photos}
+    if len(sizes) > 1:
+      raise ValueError(f'a batch mixes network input sizes {sorted(sizes)}')
+    examples = [self.model_input(p) for p in photos]
     devices = jax.device_count()
     size = -(-len(examples) // devices) * devices
     batch = {k: np.stack([e[k] for e in examples])
@@ -235,9 +292,8 @@ class Colorizer:
     if any(given):
       if not all(given):
         raise ValueError('a batch mixes photos with and without a map')
-      height, width = batch['gray'].shape[1:3]
       batch['semantic_map'] = np.stack([
-          resize_labels(p.labels, height, width) for p in photos])[..., None]
+          _map_input(p.labels, p.placement) for p in photos])[..., None]
     batch = {k: v for k, v in pipeline.pad_batch(batch, size).items()
              if k != 'mask'}
     batch = sharding.global_batch(self.mesh, batch)
@@ -264,16 +320,18 @@ def colorize(workdir: Optional[str], inputs: Sequence[str], output_dir: str,
              num_samples: int = 1, temperature=None, seed: int = 0,
              sampler: str = 'cached', pretrained: Optional[str] = None,
              decode: Optional[str] = None,
-             segmentation: Optional[str] = None, gamut: str = 'chroma'):
+             segmentation: Optional[str] = None, gamut: str = 'chroma',
+             resolution: Optional[int] = None):
   """Writes <stem>_color.png (and <stem>_segmentation.png, the predicted
   map as an indexed PNG) per input; with num_samples > 1,
   <stem>_sample<k>.png and a <stem>_grid.png of them all. `segmentation`:
   a map file or a folder of maps to colorize under (see `find_maps`).
+  resolution: the network input's short side (default: the config's).
 
   Returns (written paths, {path: error message} of unreadable files).
   """
   colorizer = Colorizer(workdir, num_samples, temperature, seed, sampler,
-                        pretrained, decode)
+                        pretrained, decode, resolution=resolution)
   if segmentation and not colorizer.takes_map:
     raise errors.ConfigError(f'--segmentation: {colorizer.config.method} does not '
                      'colorize under a semantic map (semanticdriven does)')
@@ -306,8 +364,7 @@ def colorize(workdir: Optional[str], inputs: Sequence[str], output_dir: str,
     for index, photos in enumerate(_batches(readable(), batch_size)):
       ab, labels = colorizer.predict(photos, index)
       for i, photo in enumerate(photos):
-        images = [recombine(photo.lightness, sample, gamut)
-                  for sample in ab[i]]
+        images = [colorizer.to_rgb(photo, sample, gamut) for sample in ab[i]]
         if len(images) == 1:
           out = _output_path(output_dir, photo.path, '_color')
           Image.fromarray(images[0]).save(out)
@@ -321,8 +378,7 @@ def colorize(workdir: Optional[str], inputs: Sequence[str], output_dir: str,
           Image.fromarray(np.concatenate(images, axis=1)).save(out)
           written.append(out)
         if save_segmentation and labels is not None:
-          height, width = photo.rgb.shape[:2]
-          seg = indexed_png(resize_labels(labels[i], height, width))
+          seg = indexed_png(colorizer.labels_at_photo_size(photo, labels[i]))
           seg_path = _output_path(output_dir, photo.path, '_segmentation')
           seg.save(seg_path)
           written.append(seg_path)
@@ -356,6 +412,9 @@ if __name__ == '__main__':
                     'how a 313-bin distribution becomes ab, or the '
                     'regression head (scenecontext; default: the config\'s)')
   flags.DEFINE_enum('sampler', 'cached', ['cached', 'naive'], 'sampler')
+  flags.DEFINE_integer('resolution', None, 'the network input\'s short '
+                       'side; the photo keeps its aspect (default: the '
+                       'config\'s image size)', lower_bound=8)
   flags.DEFINE_enum('gamut', 'chroma', list(GAMUT_MAPPINGS),
                     'undisplayable colours: chroma reduced at constant L and '
                     'hue (chroma), or each RGB channel clipped (clip)')
@@ -370,7 +429,7 @@ if __name__ == '__main__':
         FLAGS.workdir, FLAGS.input, FLAGS.output, FLAGS.batch_size,
         FLAGS.save_segmentation, FLAGS.num_samples, FLAGS.temperature,
         FLAGS.seed, FLAGS.sampler, FLAGS.pretrained, FLAGS.decode,
-        FLAGS.segmentation, FLAGS.gamut)
+        FLAGS.segmentation, FLAGS.gamut, FLAGS.resolution)
     print(f'wrote {len(written)} files to {FLAGS.output}')
     if failures:
       print(f'{len(failures)} file(s) could not be read:', file=sys.stderr)

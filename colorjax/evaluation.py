@@ -9,12 +9,17 @@ not depend on the batch size or the number of devices.
 Resolution protocols (an evaluator's `resolution`):
   'model'  the config's eval preprocessing (e.g. a 256 centre crop) and
            metrics at the model's input size -- cheap, used in training;
-  'full'   what a user sees: the whole photo resized to the model's input
-           (as colorize does), ab predicted and upsampled bilinearly onto
-           the photo's own full-resolution L, metrics on every real pixel.
-           Photos are padded onto a canvas (the dataset's longest side,
-           `canvas=` to change; larger photos are shrunk to fit and
-           counted as `num_downscaled`).
+  'full'   what a user sees: the photo in the network input exactly as
+           colorize puts it (short side at the model size, aspect kept,
+           padded to the method's stride multiple; a fixed-size network's
+           square input), ab predicted, the padding's part cropped and the
+           rest upsampled bilinearly onto the photo's own full-resolution
+           L, metrics on every real pixel. Photos are padded onto a canvas
+           for scoring (the dataset's longest side, `canvas=` to change;
+           larger photos are shrunk to fit and counted as
+           `num_downscaled`). At the photo's aspect, network inputs differ
+           in size from photo to photo: one photo per batch (one compiled
+           program per input size).
 """
 
 import collections
@@ -51,7 +56,9 @@ def legacy_evals(config) -> ml_collections.ConfigDict:
 class _Data:
   """The data one group of evaluators reads."""
 
-  def __init__(self, cfg, config):
+  def __init__(self, cfg, config, multiple: Optional[int] = None):
+    """multiple: the method's `input_multiple` (None: a fixed square
+    input), for the 'full' protocol's network input."""
     data = config.data
     self.dataset = cfg.get('dataset') or data.dataset
     self.path = cfg.get('path')
@@ -70,6 +77,7 @@ class _Data:
     elif labelled and not cfg.get('preprocess'):
       preprocess_spec = pipeline.with_label_ops(data, preprocess_spec)
     self.resolution = cfg.get('resolution') or 'model'
+    configured_batch = self.batch_size
     if self.resolution == 'full':
       canvas = cfg.get('canvas')
       if not canvas:
@@ -77,8 +85,14 @@ class _Data:
                   catalog.lookup(self.dataset).get('max_image_side',
                                                    FOLDER_CANVAS))
       self.canvas = int(canvas)
-      preprocess_spec = (f'keep_full({self.canvas})|'
-                         f'{inference.inference_spec(config)}')
+      self.model_input = (f'resize_aspect({data.image_size}, '
+                          f'{multiple or 0})')
+      preprocess_spec = (f'keep_full({self.canvas})|' +
+                         inference.inference_spec(
+                             config, geometry=self.model_input) +
+                         f'|pad_to_multiple({multiple or 0})')
+      if multiple:          # inputs of many sizes: one photo per batch
+        self.batch_size = 1
       if labelled:
         preprocess_spec = pipeline.with_label_ops(data, preprocess_spec)
     self.preprocess = preprocess_spec
@@ -87,7 +101,9 @@ class _Data:
       self.max_batches = -(-max_images // self.batch_size)
     else:
       limit = data.get('eval_max_batches', -1)
-      self.max_batches = None if limit is None or limit < 0 else limit
+      # A limit in configured batches: the same images at one per batch.
+      self.max_batches = (None if limit is None or limit < 0 else
+                          limit * configured_batch // self.batch_size)
     self.data_dir = data.get('data_dir')
     self.worker_count = min(data.get('worker_count', 0), 2)
 
@@ -101,6 +117,7 @@ class _Data:
            'resolution': self.resolution}
     if self.resolution == 'full':
       out['canvas'] = self.canvas
+      out['model_input'] = self.model_input
     return out
 
   def describe(self) -> str:
@@ -163,13 +180,16 @@ class Evaluation:
     self.cfgs = {n: evals[n] for n in names if n not in unset}
     self.evaluators = {n: evaluators_lib.create(n, c, method, config, mesh)
                        for n, c in self.cfgs.items()}
-    self._data = {n: _Data(c, config) for n, c in self.cfgs.items()}
+    # (A stand-in method without the hook: a fixed square input.)
+    multiple = getattr(method, 'input_multiple', lambda: None)()
+    self._data = {n: _Data(c, config, multiple) for n, c in self.cfgs.items()}
     self._predict = jax.jit(method.predict)
     self.skipped: Dict[str, str] = {}     # evaluator -> why it did not run
     self.plots_dir: Optional[str] = None  # evaluators write figures here
     self.progress = False                 # a progress bar per data group
     sharding.check_divisible('eval batch_size', max(
-        [d.batch_size for d in self._data.values()] or [jax.device_count()]))
+        [d.batch_size for d in self._data.values() if d.batch_size > 1]
+        or [jax.device_count()]))
 
   def every_steps(self, name: str) -> int:
     every = self.cfgs[name].get('every_steps')
@@ -245,7 +265,10 @@ class Evaluation:
       if hasattr(self.evaluators[name], 'plots_dir'):
         self.evaluators[name].plots_dir = self.plots_dir
     spec = dataclasses.replace(spec, keys=tuple(sorted(keys)))
-    local_batch = sharding.process_batch_size(data.batch_size)
+    # One photo per batch (the full protocol at the photo's aspect) is
+    # padded with masked copies to a batch every device gets a share of.
+    local_batch = sharding.process_batch_size(
+        data.batch_size if data.batch_size > 1 else jax.device_count())
     seed = jax.random.PRNGKey(self.config.get('seed', 0))
     count = 0
     if data.max_batches is not None:

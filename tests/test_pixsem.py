@@ -223,16 +223,31 @@ def test_colorize_writes_diverse_samples_at_full_resolution(
   # tested in test_gamut.py), through scikit-image's Lab -> sRGB.
   from skimage import color as skcolor  # pylint: disable=g-import-not-at-top
   from colorjax.data import preprocess  # pylint: disable=g-import-not-at-top
+  # The network saw the photo at its aspect: short side at the model size,
+  # the long side in proportion, padded to the stride multiple; the
+  # padding's colours are cropped away at the photo's resolution.
   method, state = workdir_lib.restore_for_inference(workdir)
-  example = preprocess.apply(inference.inference_ops(method.config),
+  size, multiple = method.config.data.image_size, method.input_multiple()
+  where = inference.placement(45, 70, size, multiple)
+  assert (where.height, where.width) == (size, round(70 * size / 45))
+  assert where.padded_width % multiple == 0 and where.padded_width > size
+  example = preprocess.apply(inference.inference_ops(method.config, where),
                              {'image': photo})
+  assert example['gray'].shape[:2] == where.padded
   ab, _ = method.sample(state, jnp.asarray(example['gray'][None]),
                         jax.random.fold_in(jax.random.PRNGKey(4), 0), 3, 1.0)
   lightness = skcolor.rgb2lab(photo / 255.0)[..., :1]
   for k in range(3):
-    ab_full = np.asarray(jax.image.resize(
-        np.asarray(ab[0, k]) * method.config.data.ab_scale,
-        (45, 70, 2), 'bilinear'))
+    # The photo's share of the ab (its columns of the padded input),
+    # resized onto the photo by JAX's scale_and_translate.
+    small = np.asarray(ab[0, k]) * method.config.data.ab_scale
+    scale = np.array([45 / (small.shape[0] * where.height /
+                            where.padded_height),
+                      70 / (small.shape[1] * where.width /
+                            where.padded_width)], np.float32)
+    ab_full = np.asarray(jax.image.scale_and_translate(
+        small, (45, 70, 2), (0, 1), scale, np.zeros(2, np.float32),
+        'linear'))
     expected = skcolor.lab2rgb(gamut.into_gamut(
         np.concatenate([lightness, ab_full], -1)))
     error = np.abs(outputs['cached'][k] / 255.0 - expected)

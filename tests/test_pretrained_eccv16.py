@@ -73,6 +73,14 @@ class TorchECCVGenerator(nn.Module):
       x = block(x)
     return x
 
+  def forward(self, input_l):
+    """The release's own decoding: ab [N, 2, H, W] in Lab units
+    (`out_reg = self.model_out(self.softmax(conv8_3))`, then
+    `unnormalize_ab(self.upsample4(out_reg))`)."""
+    out_reg = self.model_out(self.softmax(self.logits(input_l)))
+    upsample4 = nn.Upsample(scale_factor=4, mode='bilinear')
+    return upsample4(out_reg) * 110.0   # BaseColor.unnormalize_ab
+
 
 def _reference(seed=0):
   torch.manual_seed(seed)

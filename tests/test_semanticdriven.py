@@ -304,8 +304,13 @@ def test_colorize_equals_predict_and_the_map_round_trip(
   Image.fromarray(photo).save(tmp_path / 'scene.png')
   method, state = workdir_lib.restore_for_inference(workdir)
   config = workdir_lib.load_config(workdir)
-  inputs = preprocess.apply(inference.inference_ops(config),
-                                     {'image': photo})
+  # At the photo's aspect (4:3), padded to the network's stride multiple.
+  where = inference.placement(48, 64, config.data.image_size,
+                              method.input_multiple())
+  assert where.width / where.height == pytest.approx(64 / 48, rel=0.05)
+  inputs = preprocess.apply(inference.inference_ops(config, where),
+                            {'image': photo})
+  assert inputs['gray'].shape[:2] == where.padded
   outputs = jax.jit(method.predict)(state, {'gray': inputs['gray'][None]})
   ab = np.asarray(outputs['ab'][0]) * config.data.ab_scale
   predicted = np.argmax(np.asarray(outputs['segmentation'][0]), -1)
@@ -315,19 +320,29 @@ def test_colorize_equals_predict_and_the_map_round_trip(
       save_segmentation=True)
   assert not failures
   lightness = colorize.rgb_to_lab_numpy(photo / 255.0)[..., :1]
-  want = colorize.recombine(lightness.astype(np.float32), ab)
+  want = colorize.recombine(lightness.astype(np.float32), ab,
+                            placement=where)
   _assert_same_image(np.asarray(Image.open(written[0])), want)
   saved = tmp_path / 'out' / 'scene_segmentation.png'
   assert Image.open(saved).mode == 'P'
   labels = imaging.decode_label_map(str(saved))
   assert labels.shape == (48, 64)
-  np.testing.assert_array_equal(
-      labels, colorize.resize_labels(predicted.astype(np.uint8), 48, 64))
+  box = inference.photo_box(where, *predicted.shape[:2])
+  np.testing.assert_array_equal(labels, np.asarray(Image.fromarray(
+      predicted.astype(np.uint8)).resize((64, 48), Image.NEAREST, box=box)))
 
   again, _ = colorize.colorize(workdir, [str(tmp_path / 'scene.png')],
                                str(tmp_path / 'again'),
                                segmentation=str(saved))
-  _assert_same_image(np.asarray(Image.open(again[0])), want)
+  # The same colours, but next to the input's padding (the right edge:
+  # 43 -> 44 columns): there the network saw its own predicted map of the
+  # padding before, the saved map's edge column repeated now.
+  again = np.asarray(Image.open(again[0])).astype(np.int32)
+  assert where.padded_width > where.width
+  left = np.abs(again[:, :48] - want[:, :48].astype(np.int32))
+  assert left.max() <= 1 and np.mean(left > 0) < 0.01, (
+      left.max(), np.mean(left > 0))
+  assert np.mean(np.abs(again - want)) < 1.0
 
   edited = labels.copy()
   edited[:, :20] = (labels[:, :20] + 3) % config.data.num_classes

@@ -74,22 +74,6 @@ def test_tiny_run_writes_everything(uninterrupted):
   assert config.method == 'chromacmc' and config.data.image_size == 32
 
 
-def test_killed_and_resumed_run_ends_with_identical_params(
-    uninterrupted, shapes_data_dir, tmp_path):
-  workdir = str(tmp_path / 'resumed')
-  config = tiny_config(shapes_data_dir)
-  # "Killed" after step 3: the step-2 checkpoint exists, step 3 is lost.
-  train.train_and_evaluate(config, workdir, stop_after_step=3)
-  assert sorted(os.listdir(os.path.join(workdir, 'checkpoints'))) == ['2']
-  train.train_and_evaluate(config, workdir)
-  _assert_trees_equal(final_params(uninterrupted[0]), final_params(workdir))
-  # The resumed run logged the same losses as the uninterrupted one.
-  expected, got = read_log(uninterrupted[0]), read_log(workdir)
-  for step in (4, 6):
-    assert got[step]['train/loss'] == pytest.approx(
-        expected[step]['train/loss'], rel=1e-6)
-
-
 def _kill_when(process, ready, timeout=600):
   """SIGKILLs `process` as soon as `ready()` holds; returns what held."""
   import time  # pylint: disable=g-import-not-at-top
@@ -131,6 +115,12 @@ def test_sigkilled_cli_run_resumes_to_identical_params(
   assert process.returncode == 0, output[-3000:]
   assert 'resuming from step 4' in output, output[-2000:]
   _assert_trees_equal(final_params(uninterrupted[0]), final_params(workdir))
+  # The resumed attempt (steps 5-6, data iterator restored) logged the
+  # uninterrupted run's loss. (This test replaced an in-process
+  # stop-and-resume test of the same: a SIGKILL covers it.)
+  expected, got = read_log(uninterrupted[0]), read_log(workdir)
+  assert got[6]['train/loss'] == pytest.approx(expected[6]['train/loss'],
+                                               rel=1e-6)
 
 
 def test_eight_devices_give_the_same_losses(shapes_data_dir, tmp_path):

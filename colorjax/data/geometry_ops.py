@@ -55,6 +55,89 @@ class ResizeShortSide(grain.transforms.Map):
     return _apply_geometry(example, lambda a, n: _resize(a, nh, nw, n))
 
 
+# The maps of the network input (before or after the Lab ops).
+INPUT_MAPS = ('image', 'gray', 'l', 'ab', 'segmentation', 'semantic_map')
+
+
+def _pad_maps(example: Example, height: int, width: int,
+              name: str) -> Example:
+  out = dict(example)
+  for key in INPUT_MAPS:
+    if key not in example:
+      continue
+    array = example[key]
+    h, w = array.shape[:2]
+    if h > height or w > width:
+      raise ValueError(f'{name} pads {key} of {h}x{w} to {height}x{width}')
+    out[key] = np.pad(array, [(0, height - h), (0, width - w)] + [
+        (0, 0)] * (array.ndim - 2), mode='edge')
+  return out
+
+
+@register('pad_to', reads=(), writes=())
+@dataclasses.dataclass
+class PadTo(grain.transforms.Map):
+  """Pads the input maps (image, gray, l, ab, labels) at the bottom and
+  right to (height, width), repeating the edge pixels: a photo resized at
+  its aspect, brought to the network's stride multiple (the padding's
+  output is cropped away). Last in a spec, after the Lab ops, so that
+  image-wide ops (histogram equalisation) see the photo alone."""
+  height: int
+  width: int
+
+  def map(self, example):
+    return _pad_maps(example, self.height, self.width,
+                     f'pad_to({self.height}, {self.width})')
+
+
+@register('pad_to_multiple', reads=(), writes=())
+@dataclasses.dataclass
+class PadToMultiple(grain.transforms.Map):
+  """pad_to the next multiples of `multiple` of the maps' own size (0: no
+  padding)."""
+  multiple: int = 0
+
+  def map(self, example):
+    if not self.multiple:
+      return example
+    key = next(k for k in INPUT_MAPS if k in example)
+    h, w = example[key].shape[:2]
+    m = self.multiple
+    return _pad_maps(example, -(-h // m) * m, -(-w // m) * m,
+                     f'pad_to_multiple({m})')
+
+
+def aspect_size(height: int, width: int, size: int, multiple: int):
+  """(h, w, padded h, padded w) of a height x width photo in a network
+  input whose short side is `size`, aspect kept, padded to multiples of
+  `multiple` (0 or None: the square size x size)."""
+  if not multiple:
+    return size, size, size, size
+  scale = size / min(height, width)
+  h = max(1, int(round(height * scale)))
+  w = max(1, int(round(width * scale)))
+  return h, w, -(-h // multiple) * multiple, -(-w // multiple) * multiple
+
+
+@register('resize_aspect', reads=('image',), writes=('image', 'model_hw'))
+@dataclasses.dataclass
+class ResizeAtAspect(grain.transforms.Map):
+  """The network input of a photo at its own aspect, as colorize makes it:
+  the short side resized to `size` (`multiple` 0: the square size x size,
+  aspect lost); `model_hw` = that (height, width), the photo's place in
+  the input once `pad_to_multiple(multiple)` (last in the spec) pads it
+  to the network's stride multiple, to crop the outputs back."""
+  size: int
+  multiple: int = 0
+
+  def map(self, example):
+    nh, nw, _, _ = aspect_size(*example['image'].shape[:2], self.size,
+                               self.multiple)
+    out = Resize(nh, nw).map(example)
+    out['model_hw'] = np.array([nh, nw], np.int32)
+    return out
+
+
 def _crop(example: Example, top: int, left: int, size: int) -> Example:
   return _apply_geometry(
       example, lambda a, n: a[top:top + size, left:left + size])

@@ -50,7 +50,6 @@ class WorkdirEngine:
   def __init__(self, workdir: Optional[str], restored=None):
     """restored: (config, method, state) instead of a workdir (benchmarks
     time an untrained paper-size model this way)."""
-    self._colorize = colorize
     self._colorizer = colorize.Colorizer(workdir, restored=restored)
     config = self._colorizer.config
     self.method = config.method
@@ -81,16 +80,16 @@ class WorkdirEngine:
     return result
 
   def segment(self, rgb):
-    _, _, labels = self._run(rgb)
+    photo, _, labels = self._run(rgb)
     if labels is None:
       return None
-    return self._colorize.resize_labels(labels, *rgb.shape[:2])
+    return self._colorizer.labels_at_photo_size(photo, labels)
 
   def colorize(self, rgb, labels=None):
     photo, ab, _ = self._run(rgb, labels)
-    return self._colorize.recombine(photo.lightness, ab[0])
+    return self._colorizer.to_rgb(photo, ab[0])
 
   def sample(self, rgb, num_samples, temperature=None, seed=0):
     photo, ab, _ = self._run(rgb, num_samples=num_samples,
                              temperature=temperature, seed=seed)
-    return [self._colorize.recombine(photo.lightness, s) for s in ab]
+    return [self._colorizer.to_rgb(photo, s) for s in ab]

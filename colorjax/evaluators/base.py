@@ -53,16 +53,33 @@ class Scored(NamedTuple):
     return color.lab_to_rgb(jnp.concatenate([self.l, ab], -1))
 
 
-def upsample_to_canvas(ab, full_hw, canvas: int):
+def upsample_to_canvas(ab, full_hw, canvas: int, covered=None):
   """Bilinear resize of each [h, w, C] map onto its real (H, W) size at the
   top-left of a canvas x canvas image (what colorize does: ab predicted at
-  the model's resolution, upsampled onto the photo's own L)."""
-  def one(x, hw):
-    scale = hw.astype(jnp.float32) / jnp.asarray(x.shape[:2], jnp.float32)
+  the model's resolution, upsampled onto the photo's own L). covered [N, 2]:
+  the share of the map's rows and columns the photo covers (the rest is
+  the network input's padding, left beyond (H, W) and masked); None: all."""
+  if covered is None:
+    covered = jnp.ones((ab.shape[0], 2), jnp.float32)
+
+  def one(x, hw, share):
+    scale = hw.astype(jnp.float32) / (
+        jnp.asarray(x.shape[:2], jnp.float32) * share)
     return jax.image.scale_and_translate(
         x, (canvas, canvas, x.shape[-1]), (0, 1), scale,
         jnp.zeros(2, jnp.float32), 'linear', antialias=True)
-  return jax.vmap(one)(ab.astype(jnp.float32), full_hw)
+  return jax.vmap(one)(ab.astype(jnp.float32), full_hw,
+                       jnp.asarray(covered, jnp.float32))
+
+
+def covered_share(batch):
+  """[N, 2] share of the network input (and of any output map at a
+  proportional resolution) that the photo covers: `model_hw` over the
+  input's size (None without `model_hw`: all of it)."""
+  if 'model_hw' not in batch:
+    return None
+  size = jnp.asarray(batch['gray'].shape[1:3], jnp.float32)
+  return batch['model_hw'].astype(jnp.float32) / size
 
 
 def canvas_mask(full_hw, canvas: int):
@@ -126,7 +143,8 @@ class Evaluator:
                   ('model', 'full'))
     if self.uses_resolution and self.resolution == 'full':
       self.needs_keys = tuple(self.needs_keys) + (
-          'l_full', 'ab_full', 'full_hw', 'full_downscaled')
+          'l_full', 'ab_full', 'full_hw', 'full_downscaled', 'model_hw',
+          'gray')
     # Reference networks' variables ({name: variables}), passed to the
     # jitted metrics as arguments (not baked in as constants).
     self.networks: Dict[str, Any] = {}
@@ -156,7 +174,7 @@ class Evaluator:
     if self.resolution == 'full':
       canvas = batch['l_full'].shape[1]
       ab = upsample_to_canvas(ab_pred * self.ab_scale, batch['full_hw'],
-                              canvas)
+                              canvas, covered_share(batch))
       mask = canvas_mask(batch['full_hw'], canvas) * real[:, None, None]
       return Scored(batch['l_full'], batch['ab_full'], ab, mask,
                     batch['full_hw'])

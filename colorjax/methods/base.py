@@ -104,6 +104,15 @@ class Method(abc.ABC):
             'l': image_spec(batch_size, size, 1),
             'ab': image_spec(batch_size, size, 2)}
 
+  def input_multiple(self) -> Optional[int]:
+    """The image sizes `predict` takes at any aspect: heights and widths
+    that are multiples of this (the network's total stride; colorize pads
+    a photo resized at its own aspect up to it and crops the result back).
+    None: only the square data.image_size (a layer, e.g. a dense one on a
+    flattened map, fixes the input size), so a photo is resized to that
+    square. The default is None, the safe answer for a new method."""
+    return None
+
   @abc.abstractmethod
   def init_state(self, rng: jax.Array, batch: Batch) -> TrainState:
     ...

@@ -49,6 +49,13 @@ MISSING_BRANCH_MESSAGE = (
 class ChromaCMC(base.Method):
   """Kong et al. 2021, 'Adversarial Edge-Aware Image Colorization...'."""
 
+  def input_multiple(self):
+    # The U-Net's stride-2 levels (8 at paper size: 256); the SE-ResNeXt
+    # branch (stride 32) pools globally and its refined maps meet the
+    # trunk's at 1/4 and 1/16, which a multiple of 2^levels keeps aligned.
+    return max(2 ** len(self.config.model.trunk_channels), 32
+               if self.config.model.get('use_branch', True) else 1)
+
   def __init__(self, config):
     super().__init__(config)
     model = config.model

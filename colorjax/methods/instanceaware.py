@@ -50,6 +50,15 @@ class InstanceAware(base.BinnedColourMethod):
   """Li et al., 'Instance-aware image colorization via deep neural networks'
   (paper 003)."""
 
+  def input_multiple(self):
+    # Zhang's network: three stride-2 convolutions. The classification
+    # branch's fc1 on the flattened pooled conv5 (the paper's "fully
+    # connected", branch_reduce='flatten') fixes the input to the square
+    # data.image_size; pooled globally ('mean') it takes any size.
+    if self.num_classes and self.config.model.branch_reduce == 'flatten':
+      return None
+    return 8
+
   def __init__(self, config):
     super().__init__(config)
     model = config.model
@@ -159,7 +168,18 @@ class InstanceAware(base.BinnedColourMethod):
 def published_eccv16_config(image_size: int = 256) -> ml_collections.ConfigDict:
   """The config of Zhang et al.'s published ECCV16 network (`colorize
   --pretrained=eccv16:PATH`): no classification branch; the demo's 256x256
-  resize; annealed-mean decoding, T = 0.38."""
+  resize; the plain expectation over the bins ('mean'), which is what the
+  PyTorch release computes (`model_out(softmax(model8))`: its model_out is
+  the bin centres / 110, checked on load).
+
+  Why not the paper's annealed mean (T = 0.38): the Caffe release applies it
+  as a Scale layer of 2.606 = 1/0.38 on the logits (deploy prototxt,
+  `conv8_313_rh`), a layer the PyTorch port has no counterpart of; whether
+  its converted weights fold that scale into model8's last conv is
+  published nowhere (richzhang/colorization issue #93 asks, unanswered).
+  If they do, T = 0.38 on them anneals twice (an effective T of 0.14).
+  `--decode=annealed_mean --temperature=0.38` remains available; it is
+  the Caffe release's colours only if the file is unfolded."""
   config = ml_collections.ConfigDict()
   config.method = 'instanceaware'
   config.data = ml_collections.ConfigDict(dict(
@@ -169,7 +189,7 @@ def published_eccv16_config(image_size: int = 256) -> ml_collections.ConfigDict:
   config.model = ml_collections.ConfigDict(dict(
       models.SIZES['paper'], use_classifier=False,
       branch_reduce='flatten', upconv='auto', dtype='float32'))
-  config.decoding = ml_collections.ConfigDict(dict(decode='annealed_mean',
+  config.decoding = ml_collections.ConfigDict(dict(decode='mean',
                                                    temperature=0.38))
   config.optimizer = ml_collections.ConfigDict(dict(
       name='adam', learning_rate=0.0, schedule=dict(type='constant')))

@@ -22,6 +22,13 @@ from colorjax.models import pixsem as models
 class PixSemMethod(base.Method):
   """Zhao et al., 'Pixelated Semantic Colorization', IJCV 2020."""
 
+  def input_multiple(self):
+    # Chroma at 1/downsample of the input (the conditioning network's two
+    # stride-2 stages), then the generator's scales, each a stride 2.
+    model, data = self.config.model, self.config.data
+    return max(data.downsample, 4) * 2 ** (
+        model.get('generator_scales', 3) - 1)
+
   samples = True
 
   def __init__(self, config):

@@ -39,6 +39,10 @@ class SceneContext(base.BinnedColourMethod):
   """Nguyen-Quynh et al., 'Image colorization using the global scene-context
   style and pixel-wise semantic segmentation' (paper 001)."""
 
+  def input_multiple(self):
+    # Four stride-2 encoder blocks; H_clas pools globally.
+    return 2 ** len(self.config.model.encoder_widths)
+
   def __init__(self, config):
     super().__init__(config)
     model = config.model

@@ -44,6 +44,13 @@ def huber(ab_pred, ab_true, delta: float = 1.0) -> jax.Array:
 class SemanticDriven(base.Method):
   """Ho et al., 'Semantic-Driven Colorization' (paper 002)."""
 
+  def input_multiple(self):
+    # GridNet's rows at H / 2^i; the colorizer's stride-2 levels (all but
+    # the first and the last).
+    model = self.config.model
+    return max(2 ** (len(model.grid_depths) - 1),
+               2 ** max(len(model.encoder_widths) - 2, 0))
+
   predict_optional_keys = ('semantic_map',)
 
   def __init__(self, config):
