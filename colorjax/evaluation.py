@@ -14,12 +14,12 @@ Resolution protocols (an evaluator's `resolution`):
            padded to the method's stride multiple; a fixed-size network's
            square input), ab predicted, the padding's part cropped and the
            rest upsampled bilinearly onto the photo's own full-resolution
-           L, metrics on every real pixel. Photos are padded onto a canvas
-           for scoring (the dataset's longest side, `canvas=` to change;
-           larger photos are shrunk to fit and counted as
-           `num_downscaled`). At the photo's aspect, network inputs differ
-           in size from photo to photo: one photo per batch (one compiled
-           program per input size).
+           L, metrics on every real pixel. At the photo's aspect, network
+           inputs differ in size from photo to photo: one photo per batch
+           (one compiled program per input size), scored at its own size,
+           never shrunk. A fixed-size network's photos are batched on a
+           canvas (the dataset's longest side, `canvas=` to change; larger
+           photos are shrunk to fit and counted as `num_downscaled`).
 """
 
 import collections
@@ -80,7 +80,9 @@ class _Data:
     configured_batch = self.batch_size
     if self.resolution == 'full':
       canvas = cfg.get('canvas')
-      if not canvas:
+      if multiple and not canvas:
+        canvas = 0          # one photo per batch: at its own size
+      elif not canvas:
         canvas = (FOLDER_CANVAS if self.dataset == 'image_folder' else
                   catalog.lookup(self.dataset).get('max_image_side',
                                                    FOLDER_CANVAS))

@@ -41,11 +41,13 @@ def _smooth_photo(rng, h, w):
 def test_full_resolution_protocol_scores_what_colorize_writes(
     tiny_run, tmp_path, rng):
   """evaluate --resolution=full on a folder == PSNR of colorize's files
-  against the photos (up to colorize's 8-bit rounding)."""
+  against the photos (up to colorize's 8-bit rounding), each at its own
+  size: a 1100-wide photo (wider than the 1024 canvas of before) is not
+  shrunk."""
   workdir, _ = tiny_run
   photos, outputs = tmp_path / 'photos', tmp_path / 'out'
   photos.mkdir()
-  sizes = [(40, 56), (48, 48), (61, 37)]
+  sizes = [(40, 56), (48, 48), (61, 37), (40, 1100)]
   for i, (h, w) in enumerate(sizes):
     Image.fromarray(_smooth_photo(rng, h, w)).save(photos / f'{i}.png')
   result = subprocess.run(
@@ -62,9 +64,11 @@ def test_full_resolution_protocol_scores_what_colorize_writes(
     psnrs.append(peak_signal_noise_ratio(source, colorized, data_range=1.0))
   metrics = evaluate.evaluate_workdir(workdir, image_folder=str(photos),
                                       resolution='full')
-  assert metrics['num_images'] == 3
+  assert metrics['num_images'] == 4
   assert metrics['evals']['folder']['num_downscaled'] == 0
   assert metrics['protocol']['folder']['resolution'] == 'full'
+  assert metrics['protocol']['folder']['canvas'] == 0       # none
+  assert metrics['protocol']['folder']['model_input'] == 'resize_aspect(32, 32)'
   assert metrics['psnr'] == pytest.approx(np.mean(psnrs), abs=0.1)
   # The model-resolution protocol scores other pixels: another number.
   model = evaluate.evaluate_workdir(workdir, image_folder=str(photos),
@@ -214,7 +218,10 @@ def test_presets_record_their_protocol_and_compare_refuses_mixing(
   metrics = json.loads((out / 'metrics.json').read_text())
   assert metrics['preset'] == 'paper001'
   assert metrics['protocol']['colour']['resolution'] == 'full'
-  assert metrics['protocol']['colour']['canvas'] == 64
+  # At the photo's aspect: each photo at its own size, no canvas.
+  assert metrics['protocol']['colour']['canvas'] == 0
+  assert metrics['protocol']['colour']['model_input'] == (
+      'resize_aspect(32, 32)')
   assert metrics['colorjax_version'] and metrics['num_images'] > 0
   assert set(metrics['skipped']) == {'perceptual', 'semantic'}
   for key in ('psnr_channel_mean', 'ssim', 'l2_ab', 'l2ab_auc'):

@@ -261,18 +261,21 @@ class KeepFullResolution(grain.transforms.Map):
   to fit, aspect kept, and flagged in `full_downscaled` (the evaluation
   counts them), so the canvas bounds memory on datasets with huge images.
   A label map, if any, is kept the same way in `segmentation_full`.
+  canvas 0: no canvas, the photo at its own size and aspect (one photo per
+  batch), never shrunk.
   """
   canvas: int
 
   def map(self, example):
     image = example['image']
     h, w = image.shape[:2]
-    scale = min(1.0, self.canvas / max(h, w))
+    scale = 1.0 if not self.canvas else min(1.0, self.canvas / max(h, w))
     if scale < 1.0:
       h, w = max(1, round(h * scale)), max(1, round(w * scale))
       image = _resize(image, h, w, False)
     lab = lab_lib.rgb_to_lab_numpy(image.astype(np.float32) / 255.0)
-    padded = np.zeros((self.canvas, self.canvas, 3), np.float32)
+    rows, cols = (self.canvas, self.canvas) if self.canvas else (h, w)
+    padded = np.zeros((rows, cols, 3), np.float32)
     padded[:h, :w] = lab
     out = dict(example)
     out['l_full'] = padded[..., :1]
@@ -283,7 +286,7 @@ class KeepFullResolution(grain.transforms.Map):
       labels = example['segmentation']
       if labels.shape[:2] != (h, w):
         labels = _resize(labels, h, w, True)
-      full = np.zeros((self.canvas, self.canvas, 1), labels.dtype)
+      full = np.zeros((rows, cols, 1), labels.dtype)
       full[:h, :w] = labels.reshape(h, w, 1)
       out['segmentation_full'] = full
     return out

@@ -53,12 +53,14 @@ class Scored(NamedTuple):
     return color.lab_to_rgb(jnp.concatenate([self.l, ab], -1))
 
 
-def upsample_to_canvas(ab, full_hw, canvas: int, covered=None):
+def upsample_to_canvas(ab, full_hw, canvas, covered=None):
   """Bilinear resize of each [h, w, C] map onto its real (H, W) size at the
   top-left of a canvas x canvas image (what colorize does: ab predicted at
   the model's resolution, upsampled onto the photo's own L). covered [N, 2]:
   the share of the map's rows and columns the photo covers (the rest is
-  the network input's padding, left beyond (H, W) and masked); None: all."""
+  the network input's padding, left beyond (H, W) and masked); None: all.
+  canvas: its side, or (rows, cols)."""
+  rows, cols = (canvas, canvas) if isinstance(canvas, int) else canvas
   if covered is None:
     covered = jnp.ones((ab.shape[0], 2), jnp.float32)
 
@@ -66,7 +68,7 @@ def upsample_to_canvas(ab, full_hw, canvas: int, covered=None):
     scale = hw.astype(jnp.float32) / (
         jnp.asarray(x.shape[:2], jnp.float32) * share)
     return jax.image.scale_and_translate(
-        x, (canvas, canvas, x.shape[-1]), (0, 1), scale,
+        x, (rows, cols, x.shape[-1]), (0, 1), scale,
         jnp.zeros(2, jnp.float32), 'linear', antialias=True)
   return jax.vmap(one)(ab.astype(jnp.float32), full_hw,
                        jnp.asarray(covered, jnp.float32))
@@ -82,10 +84,12 @@ def covered_share(batch):
   return batch['model_hw'].astype(jnp.float32) / size
 
 
-def canvas_mask(full_hw, canvas: int):
-  """[N, canvas, canvas] 1 inside each image's real (H, W), else 0."""
-  rows = jnp.arange(canvas)[None, :, None] < full_hw[:, 0, None, None]
-  cols = jnp.arange(canvas)[None, None, :] < full_hw[:, 1, None, None]
+def canvas_mask(full_hw, canvas):
+  """[N, rows, cols] 1 inside each image's real (H, W), else 0 (canvas:
+  its side, or (rows, cols))."""
+  size = (canvas, canvas) if isinstance(canvas, int) else canvas
+  rows = jnp.arange(size[0])[None, :, None] < full_hw[:, 0, None, None]
+  cols = jnp.arange(size[1])[None, None, :] < full_hw[:, 1, None, None]
   return (rows & cols).astype(jnp.float32)
 
 
@@ -172,7 +176,7 @@ class Evaluator:
     evaluator's resolution protocol."""
     real = batch['mask'] > 0
     if self.resolution == 'full':
-      canvas = batch['l_full'].shape[1]
+      canvas = tuple(batch['l_full'].shape[1:3])
       ab = upsample_to_canvas(ab_pred * self.ab_scale, batch['full_hw'],
                               canvas, covered_share(batch))
       mask = canvas_mask(batch['full_hw'], canvas) * real[:, None, None]

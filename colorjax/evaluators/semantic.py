@@ -141,7 +141,8 @@ class ReferenceSegmentationEvaluator(base.Evaluator):
         logits = jax.image.resize(logits, labels.shape + logits.shape[-1:],
                                   'linear')
       else:
-        logits = base.upsample_to_canvas(logits, hw, labels.shape[1])
+        logits = base.upsample_to_canvas(logits, hw,
+                                         tuple(labels.shape[1:3]))
       confusions[key] = metrics_lib.confusion_matrix(
           labels, jnp.argmax(logits, -1), self.num_classes,
           self.ignore_label, weights=s.mask)
