@@ -12,7 +12,10 @@ of different protocols side by side.
              channels (eq. 21-24), L2 of ab (eq. 23) and the cumulative
              per-pixel ab error curve at the photos' own resolution; LPIPS
              and FID with the weights given; semantic interpretability
-             (top-1 of a VGG16 ImageNet/Places365 classifier) if given.
+             as `top1_agreement` (a VGG16 ImageNet/Places365 classifier's
+             top-1 on the colorized photo == its top-1 on the ground
+             truth) if given -- not the paper's Top1-Acc, which needs the
+             datasets' labels.
   paper003   003 has only a user study; its issue's protocol: PSNR, SSIM,
              L2ab, colourfulness at full resolution, LPIPS / FID with the
              weights given, and the classification branch's top-1 on the
