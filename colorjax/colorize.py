@@ -54,6 +54,7 @@ from colorjax.color import lab_to_rgb_numpy
 from colorjax.color import gamut as gamut_lib
 from colorjax.color import palette
 from colorjax.color import rgb_to_lab_numpy
+from colorjax.data import geometry_ops
 from colorjax.data import inference
 from colorjax.data import pipeline
 from colorjax.data import preprocess
@@ -146,8 +147,8 @@ def _map_input(labels: np.ndarray, where: inference.Placement) -> np.ndarray:
   """A given label map -> the network input's layout: resized (nearest) to
   the photo's place, padded like the photo (edge labels repeated)."""
   labels = resize_labels(labels, where.height, where.width)
-  return np.pad(labels, [(0, where.padded_height - where.height),
-                         (0, where.padded_width - where.width)], mode='edge')
+  return geometry_ops.PadTo(*where.padded).map(
+      {'semantic_map': labels})['semantic_map']
 
 
 def _output_path(output_dir: str, path: str, suffix: str) -> str:
