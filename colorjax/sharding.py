@@ -12,6 +12,8 @@ from jax.sharding import NamedSharding
 from jax.sharding import PartitionSpec as P
 import numpy as np
 
+from colorjax import xla_cpu
+
 DATA_AXIS = 'data'
 
 
@@ -80,4 +82,5 @@ def init_replicated(init_fn, mesh, *args):
   holds an unsharded copy first."""
   abstract = jax.eval_shape(init_fn, *args)
   shardings = jax.tree.map(lambda _: replicated(mesh), abstract)
-  return jax.jit(init_fn, out_shardings=shardings)(*args), shardings
+  return jax.jit(init_fn, out_shardings=shardings,
+                 compiler_options=xla_cpu.init_options())(*args), shardings

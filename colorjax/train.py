@@ -37,6 +37,7 @@ from colorjax import optimizers
 from colorjax import sharding
 from colorjax import workdir as workdir_lib
 from colorjax import writers
+from colorjax import xla_cpu
 from colorjax.data import pipeline
 from colorjax.datasets import prepare
 
@@ -185,7 +186,8 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
                                      sharding.replicated(mesh)),
                        out_shardings=(state_shardings,
                                       sharding.replicated(mesh)),
-                       donate_argnums=(0,))
+                       donate_argnums=(0,),
+                       compiler_options=xla_cpu.train_step_options(config))
   plateau = optimizers.plateau_metric(config.optimizer)
   report = jax.jit(
       lambda opt_state, value: {k: optimizers.report_metric(v, value)

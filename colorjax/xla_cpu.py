@@ -10,8 +10,12 @@ ChromaCMC's step slower, 4.12 s vs 3.42 s), paper-scale steps at batch 2 on
 the 2-core CPU: SemanticDriven stage 2 28.8 -> 14.2 s, SceneContext 5.00 ->
 4.36 s, ChromaCMC 3.45 -> 3.12 s; but stage 1 3.28 -> 4.13 s, InstanceAware
 3.91 -> 4.04 s, more memory, and some networks become pathologically slow
-(a ResNet-101 conversion test 5 s -> 187 s). So it is opt-in, for training
-the methods it helps: COLORJAX_XLA_CPU_CONVS=xla (BENCHMARKS.md).
+(a ResNet-101 conversion test 5 s -> 187 s). So the choice is made per
+compiled program, not per process: `compiler_options(config.xla_cpu_convolutions)`
+goes to the `jax.jit` of a train step, and each paper preset names the path
+measured faster for its step (BENCHMARKS.md); predict, init and the
+evaluators keep the default. COLORJAX_XLA_CPU_CONVS=xla still takes
+convolutions out of YNN for the whole process.
 
 Only where the flag is known (jaxlib 0.10.x, where it was measured) and the
 user's XLA_FLAGS do not set it already. The flag is CPU-only: GPU and TPU
@@ -19,6 +23,9 @@ runs are unaffected.
 """
 
 import os
+from typing import Dict, Optional
+
+from colorjax import choices
 
 YNN_FUSION_FLAG = '--xla_cpu_experimental_ynn_fusion_type'
 YNN_FUSION_TYPES = 'dot,eltwise,reduce,individual_dot'
@@ -53,3 +60,57 @@ def apply() -> None:
   if flags:
     os.environ['XLA_FLAGS'] = (os.environ.get('XLA_FLAGS', '') + ' ' +
                                flags).strip()
+
+
+# The per-program form of YNN_FUSION_TYPES: DebugOptions' enum names, as
+# `jax.jit(compiler_options=...)` takes them.
+CONVOLUTION_PATHS = ('ynn', 'xla')
+_YNN_WITHOUT_CONVOLUTIONS = ','.join(
+    'LIBRARY_FUSION_TYPE_' + kind
+    for kind in ('DOT', 'ELTWISE', 'REDUCE', 'INDIVIDUAL_DOT'))
+
+
+def compiler_options(convolutions: str) -> Optional[Dict[str, str]]:
+  """`jax.jit(..., compiler_options=...)` for one program's convolutions:
+  'ynn' (jaxlib's default: YNNPACK's kernels) or 'xla' (XLA's own, whose
+  stride-1 weight gradients are 3-6x faster here). None where there is
+  nothing to set: 'ynn', a backend other than CPU, a jaxlib where the
+  option was not measured, or the process-wide flag already set."""
+  choices.check('xla_cpu_convolutions', convolutions, CONVOLUTION_PATHS)
+  if convolutions == 'ynn':
+    return None
+  if YNN_FUSION_FLAG in os.environ.get('XLA_FLAGS', ''):
+    return None
+  if not _jaxlib_version().startswith(MEASURED_JAXLIB):
+    return None
+  import jax  # pylint: disable=g-import-not-at-top
+  if jax.default_backend() != 'cpu':
+    return None
+  return {YNN_FUSION_FLAG.lstrip('-'): _YNN_WITHOUT_CONVOLUTIONS}
+
+
+def train_step_options(config) -> Optional[Dict[str, str]]:
+  """compiler_options for a config's train step (`xla_cpu_convolutions`,
+  'ynn' where the config predates the field)."""
+  return compiler_options(config.get('xla_cpu_convolutions', 'ynn'))
+
+
+# An init program (random parameters, zero optimizer moments, EMA copies)
+# has one output per leaf: several hundred tiny kernels, each through
+# LLVM's full pipeline. At LLVM level 1 PixSem's tiny-twin init compiles in
+# 8.6 s instead of 41.6 s on one core, ChromaCMC's paper init in 12.1 s
+# instead of 26.0 s, and runs as fast (1.44 s); level 0 compiles in 13.3 s
+# but runs its 86M random draws in 8.1 s (2026-12-07).
+INIT_OPTIMIZATION_LEVEL = 1
+
+
+def init_options() -> Optional[Dict[str, int]]:
+  """`jax.jit(..., compiler_options=...)` for a run-once init program on
+  CPU (None elsewhere: GPU/TPU compiles differ; None where XLA_FLAGS sets
+  the level for the process, as the test suite's level 0 does)."""
+  import jax  # pylint: disable=g-import-not-at-top
+  if jax.default_backend() != 'cpu':
+    return None
+  if 'xla_backend_optimization_level' in os.environ.get('XLA_FLAGS', ''):
+    return None
+  return {'xla_backend_optimization_level': INIT_OPTIMIZATION_LEVEL}

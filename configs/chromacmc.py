@@ -97,6 +97,9 @@ def get_config(arg: str = 'voc'):
       'chromacmc', 'ade20k' if variant == 'ade20k' else 'voc',
       image_size=256, ab_scale=AB_SCALE)
 
+  # XLA's own convolution kernels for the train step on CPU: measured faster
+  # at paper scale, batch 2 (BENCHMARKS.md, colorjax/xla_cpu.py).
+  config.xla_cpu_convolutions = 'xla'
   config.model = ml_collections.ConfigDict(model_lib.SIZES['paper'])
   config.model.dtype = 'float32'
   config.model.use_branch = True

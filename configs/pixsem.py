@@ -62,6 +62,9 @@ def get_config(arg: str = 'voc'):
       'pixsem', 'coco_stuff' if variant.startswith('coco_stuff') else 'voc',
       image_size=128, ab_scale=AB_SCALE)
   config.data.downsample = FACTOR
+  # XLA's own convolution kernels for the train step on CPU: measured faster
+  # at paper scale, batch 2 (BENCHMARKS.md, colorjax/xla_cpu.py).
+  config.xla_cpu_convolutions = 'xla'
 
   config.model = ml_collections.ConfigDict(model_lib.SIZES['paper'])
   if variant.endswith('_small'):

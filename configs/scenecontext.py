@@ -96,6 +96,9 @@ def get_config(arg: str = 'coco'):
   config = config_lib.base_config('scenecontext', 'coco_stuff_164k',
                                   image_size=224, ab_scale=AB_SCALE,
                                   epochs=16 if variant == 'coco_cyclic' else 20)
+  # XLA's own convolution kernels for the train step on CPU: measured faster
+  # at paper scale, batch 2 (BENCHMARKS.md, colorjax/xla_cpu.py).
+  config.xla_cpu_convolutions = 'xla'
   config.data.batch_size = 16
   config.data.soft_encode_k = 5
   config.data.num_scenes = model_lib.NUM_SCENES

@@ -108,6 +108,10 @@ def get_config(arg: str = 'colorization'):
                                   image_size=CROP, ab_scale=AB_SCALE,
                                   epochs=1000)
   config.stage = stage
+  # XLA's own convolution kernels for stage 2's train step on CPU (its
+  # decoder's stride-1 weight gradients: 2x faster); stage 1's GridNet runs
+  # faster with YNN's (BENCHMARKS.md, colorjax/xla_cpu.py).
+  config.xla_cpu_convolutions = 'xla' if stage == 'colorization' else 'ynn'
   config.train_maps = 'ground_truth'
   config.train_maps_mix = 0.5
 

@@ -2,10 +2,13 @@
 stderr and exit status 2, without a traceback (colorjax.cli); --verbosity=1
 or COLORJAX_TRACEBACK=1 brings the traceback back.
 
-The commands start together (each is a fresh Python importing jax; run one
-after another they would take a minute) and each test reads its tool's.
+The commands run together, each `python -m <tool>` in its own process
+forked from one Python that imported jax, flax and tfds once
+(tests/forked_tools.py: 18 fresh interpreters spent a minute of CPU on
+imports); each test reads its tool's exit status and streams.
 """
 
+import json
 import os
 import socket
 import subprocess
@@ -83,17 +86,23 @@ def results(tmp_path_factory):
       busy.bind(('127.0.0.1', 0))
       busy.listen(1)
       port = busy.getsockname()[1]
-      env = {k: v for k, v in os.environ.items() if k != 'COLORJAX_TRACEBACK'}
-      running = {}
-      for case, (args, extra_env) in _commands(tmp, port).items():
-        running[case] = subprocess.Popen(
-            [sys.executable, '-m'] + args, cwd=REPO, text=True,
-            env={**env, **extra_env}, stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE, stdin=subprocess.DEVNULL)
-      out = {}
-      for case, process in running.items():
-        stdout, stderr = process.communicate(timeout=600)
-        out[case] = (process.returncode, stdout, stderr)
+      cases = {case: {'module': args[0], 'args': args[1:], 'env': extra_env,
+                      'unset': ['COLORJAX_TRACEBACK']}
+               for case, (args, extra_env) in _commands(tmp, port).items()}
+      streams = os.path.join(tmp, 'streams')
+      os.makedirs(streams)
+      runner = subprocess.run(
+          [sys.executable, os.path.join(REPO, 'tests', 'forked_tools.py'),
+           f'--dir={streams}'], cwd=REPO, input=json.dumps(cases),
+          capture_output=True, text=True, timeout=600, check=False)
+    assert runner.returncode == 0, runner.stderr[-3000:]
+    out = {}
+    for case, status in json.loads(runner.stdout).items():
+      with open(os.path.join(streams, f'{case}.stdout')) as f:
+        stdout = f.read()
+      with open(os.path.join(streams, f'{case}.stderr')) as f:
+        stderr = f.read()
+      out[case] = (status, stdout, stderr)
     return out
   return shared_across_workers(tmp_path_factory, 'cli_errors', build)
 

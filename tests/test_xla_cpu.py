@@ -1,7 +1,11 @@
-"""colorjax's opt-in XLA:CPU flag (COLORJAX_XLA_CPU_CONVS=xla): added once,
-never over the user's own, only on the jaxlib it was measured with."""
+"""colorjax's XLA:CPU convolution choice: the opt-in process flag
+(COLORJAX_XLA_CPU_CONVS=xla) added once, never over the user's own, only on
+the jaxlib it was measured with; and the per-program compiler options a
+config's train step compiles with (`xla_cpu_convolutions`)."""
 
 import os
+
+import pytest
 
 from colorjax import xla_cpu
 
@@ -38,3 +42,74 @@ def test_the_users_setting_other_jaxlibs_and_no_opt_in(monkeypatch):
   assert _flags(monkeypatch, None, opt_in=None) == ''
   assert _flags(monkeypatch, None, opt_in='ynn') == ''
   assert xla_cpu.YNN_FUSION_FLAG in _flags(monkeypatch, None)
+
+
+def _conv_loss(w, x):
+  import jax  # pylint: disable=g-import-not-at-top
+  y = jax.lax.conv_general_dilated(x, w, (1, 1), 'SAME',
+                                   dimension_numbers=('NHWC', 'HWIO', 'NHWC'))
+  return (y * y).sum()
+
+
+def test_per_program_options_reach_xla_and_keep_the_gradient(monkeypatch):
+  """'xla' is an option XLA accepts for one program (a misspelt enum value
+  is refused, so the option is read, not dropped) and the gradient equals
+  the default program's."""
+  import jax  # pylint: disable=g-import-not-at-top
+  import numpy as np  # pylint: disable=g-import-not-at-top
+  monkeypatch.delenv('XLA_FLAGS', raising=False)
+  options = xla_cpu.compiler_options('xla')
+  assert options == {'xla_cpu_experimental_ynn_fusion_type':
+                     'LIBRARY_FUSION_TYPE_DOT,LIBRARY_FUSION_TYPE_ELTWISE,'
+                     'LIBRARY_FUSION_TYPE_REDUCE,'
+                     'LIBRARY_FUSION_TYPE_INDIVIDUAL_DOT'}
+  rng = np.random.default_rng(0)
+  w = rng.normal(size=(3, 3, 8, 4)).astype(np.float32)
+  x = rng.normal(size=(2, 12, 12, 8)).astype(np.float32)
+  grad = jax.grad(_conv_loss)
+  np.testing.assert_allclose(
+      jax.jit(grad, compiler_options=options)(w, x), jax.jit(grad)(w, x),
+      rtol=1e-5, atol=1e-4)
+  misspelt = {k: v.replace('DOT,', 'DOTS,', 1) for k, v in options.items()}
+  with pytest.raises(Exception, match='not a valid enum value'):
+    jax.jit(grad, compiler_options=misspelt)(w, x)
+
+
+def test_per_program_options_only_where_they_apply(monkeypatch):
+  from colorjax import errors  # pylint: disable=g-import-not-at-top
+  monkeypatch.delenv('XLA_FLAGS', raising=False)
+  assert xla_cpu.compiler_options('ynn') is None
+  monkeypatch.setattr(xla_cpu, '_jaxlib_version', lambda: '0.11.0')
+  assert xla_cpu.compiler_options('xla') is None
+  monkeypatch.setattr(xla_cpu, '_jaxlib_version', lambda: '0.10.2')
+  monkeypatch.setenv('XLA_FLAGS', '--xla_cpu_experimental_ynn_fusion_type='
+                     'individual_convolution')
+  assert xla_cpu.compiler_options('xla') is None    # the user's flag rules
+  with pytest.raises(errors.ConfigError, match="'ynn', 'xla'; got 'eigen'"):
+    xla_cpu.compiler_options('eigen')
+  import ml_collections  # pylint: disable=g-import-not-at-top
+  assert xla_cpu.train_step_options(ml_collections.ConfigDict()) is None
+
+
+@pytest.fixture
+def misspelt_option(monkeypatch):
+  """The 'xla' option with an enum value XLA refuses: a program compiled
+  with it fails, so a failure shows which programs take the option."""
+  monkeypatch.delenv('XLA_FLAGS', raising=False)
+  monkeypatch.setattr(xla_cpu, '_YNN_WITHOUT_CONVOLUTIONS',
+                      'LIBRARY_FUSION_TYPE_DOTS')
+
+
+def test_the_train_step_compiles_with_its_configs_choice(
+    misspelt_option, shapes_data_dir, tmp_path):
+  from colorjax import train  # pylint: disable=g-import-not-at-top
+  from colorjax.benchmark import train as benchmark_train  # pylint: disable=g-import-not-at-top
+  from conftest import tiny_config  # pylint: disable=g-import-not-at-top
+  del misspelt_option
+  config = tiny_config(shapes_data_dir, 'instanceaware')
+  config.xla_cpu_convolutions = 'xla'
+  with pytest.raises(Exception, match='not a valid enum value'):
+    train.train_and_evaluate(config, str(tmp_path / 'w'))
+  with pytest.raises(Exception, match='not a valid enum value'):
+    benchmark_train.benchmark_train(config, 'tiny', batch_size=1, steps=1,
+                                    torch_peer=False)

@@ -20,6 +20,7 @@ import numpy as np
 from colorjax import methods
 from colorjax import profiling
 from colorjax import sharding
+from colorjax import xla_cpu
 from colorjax.benchmark import common
 from colorjax.color import quantize
 from colorjax.data import prior
@@ -68,6 +69,11 @@ def _implementations(config):
     if field in config.model:
       chosen[field] = layers.resolve_implementation(config.model[field], cpu,
                                                     'xla')
+  if jax.default_backend() == 'cpu':    # the train step's conv kernels
+    chosen['xla_cpu_convolutions'] = (
+        'xla (XLA_FLAGS)'
+        if xla_cpu.YNN_FUSION_FLAG in os.environ.get('XLA_FLAGS', '')
+        else config.get('xla_cpu_convolutions', 'ynn'))
   return chosen
 
 
@@ -131,7 +137,8 @@ def benchmark_train(config, config_name: str, batch_size: int, steps: int,
       method.init_state, mesh, jax.random.PRNGKey(config.seed),
       sharding.shard_specs(method.batch_spec(batch_size), mesh))
   step = jax.jit(method.train_step, donate_argnums=(0,),
-                 out_shardings=(shardings, sharding.replicated(mesh)))
+                 out_shardings=(shardings, sharding.replicated(mesh)),
+                 compiler_options=xla_cpu.train_step_options(config))
   rng = jax.random.PRNGKey(0)
   start = time.perf_counter()
   compiled = step.lower(state, batch, rng).compile()

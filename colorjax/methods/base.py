@@ -24,6 +24,7 @@ import jax.numpy as jnp
 import optax
 
 from colorjax import optimizers
+from colorjax import xla_cpu
 from colorjax.data import prior as prior_lib
 
 Batch = Dict[str, jax.Array]
@@ -68,13 +69,22 @@ def compiled_init(init_state):
   Run eagerly, Flax's `init` dispatches every layer's ops one by one, and
   each new op and shape is compiled on its own first: 10-20 s for a tiny
   twin on a CPU, against about a second for the whole init under jit. The
-  trainer jits it again with out_shardings (a nested jit is inlined).
+  trainer jits it again with out_shardings (a nested jit is inlined). Both
+  compile with `xla_cpu.init_options()` (LLVM level 1 on CPU).
   """
-  compiled = jax.jit(init_state, static_argnums=0)
+  programs = {}     # made at the first call: the backend is not started
+                    # at import (jax.distributed must come first)
 
   @functools.wraps(init_state)
   def wrapped(self, rng, batch):
-    return compiled(self, rng, batch)
+    # Options are refused on a jit nested inside another trace.
+    top_level = not any(isinstance(x, jax.core.Tracer)
+                        for x in jax.tree.leaves((rng, batch)))
+    if top_level not in programs:
+      programs[top_level] = jax.jit(
+          init_state, static_argnums=0,
+          compiler_options=xla_cpu.init_options() if top_level else None)
+    return programs[top_level](self, rng, batch)
   return wrapped
 
 
