@@ -1,4 +1,5 @@
-"""XLA:CPU settings colorjax can run with, set before JAX starts its backend.
+"""XLA:CPU settings: per compiled program (`jax.jit(compiler_options=...)`)
+or, opt-in, for the whole process (XLA_FLAGS, set before JAX starts).
 
 jaxlib 0.10 hands convolutions, dots, element-wise and reduce fusions to the
 YNNPACK library. Its convolutions compute the weight gradient of a stride-1
@@ -11,9 +12,11 @@ the 2-core CPU: SemanticDriven stage 2 28.8 -> 14.2 s, SceneContext 5.00 ->
 4.36 s, ChromaCMC 3.45 -> 3.12 s; but stage 1 3.28 -> 4.13 s, InstanceAware
 3.91 -> 4.04 s, more memory, and some networks become pathologically slow
 (a ResNet-101 conversion test 5 s -> 187 s). So the choice is made per
-compiled program, not per process: `compiler_options(config.xla_cpu_convolutions)`
-goes to the `jax.jit` of a train step, and each paper preset names the path
-measured faster for its step (BENCHMARKS.md); predict, init and the
+compiled program, not per process: `train_step_options(config)` (from
+`config.xla_cpu_convolutions`) goes to the `jax.jit` of a train step, and
+each paper preset names the path measured faster for its step ('xla':
+ChromaCMC, SceneContext, SemanticDriven stage 2; 'ynn': stage 1,
+InstanceAware, PixSem and every CPU twin; BENCHMARKS.md); predict and the
 evaluators keep the default. COLORJAX_XLA_CPU_CONVS=xla still takes
 convolutions out of YNN for the whole process.
 

@@ -62,9 +62,10 @@ def get_config(arg: str = 'voc'):
       'pixsem', 'coco_stuff' if variant.startswith('coco_stuff') else 'voc',
       image_size=128, ab_scale=AB_SCALE)
   config.data.downsample = FACTOR
-  # XLA's own convolution kernels for the train step on CPU: measured faster
-  # at paper scale, batch 2 (BENCHMARKS.md, colorjax/xla_cpu.py).
-  config.xla_cpu_convolutions = 'xla'
+  # YNN's convolution kernels for the train step on CPU: at paper scale,
+  # batch 2, 8.68 s per step against 8.99 s with XLA's (2026-12-07;
+  # BENCHMARKS.md, colorjax/xla_cpu.py).
+  config.xla_cpu_convolutions = 'ynn'
 
   config.model = ml_collections.ConfigDict(model_lib.SIZES['paper'])
   if variant.endswith('_small'):
