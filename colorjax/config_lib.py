@@ -137,7 +137,7 @@ def shrink_for_cpu(config: ml_collections.ConfigDict, tiny: bool, *,
   config.num_summary_images = 4
   config.num_train_steps = pick(steps)
   # The demo steps ran faster with YNN's convolutions (2026-12-07, one core,
-  # batch 16: PixSem 0.51 vs 0.55 s, ChromaCMC 0.43 vs 0.46 s).
+  # batch 16: PixSem 0.51 vs 0.55 s, ChromaCMC 0.43 vs 0.46 s; BENCHMARKS.md).
   config.xla_cpu_convolutions = 'ynn'
   config.eval_every_steps = pick(eval_every)
   config.checkpoint_every_steps = pick(checkpoint_every)
