@@ -1,7 +1,8 @@
 """Colorizes photos with a trained workdir's latest checkpoint.
 
   python -m colorjax.colorize --workdir=DIR --input=photo.jpg --input=folder/ \
-      --output=out/ [--batch_size=8] [--save_segmentation]
+      --output=out/ [--batch_size=8] [--save_segmentation] \
+      [--upsample=guided|bilinear] [--gamut=chroma|clip]
   # Methods that colorize under a semantic map (SemanticDriven): a user's
   # map instead of the predicted one (a file, or a folder of maps named
   # like the photos: photo.png or photo_segmentation.png):
@@ -20,11 +21,13 @@ image is converted to L and resized at its own aspect, its short side to
 the model resolution (`--resolution`, default the config's image size),
 padded to the network's stride multiple (edge pixels repeated), put
 through the same input transforms as evaluation; the ab predicted for the
-photo (the padding's cropped away) is upsampled bilinearly to the original
-size and recombined with the full-resolution L. A network that takes only
-its square input (InstanceAware's classification branch on the flattened
-conv5, the paper's fully connected layer; `Method.input_multiple` None)
-gets the photo resized to that square, as it was trained. Photos are
+photo (the padding's cropped away) is upsampled onto the photo's own
+full-resolution L (`--upsample`: 'guided', the default, joint bilateral
+upsampling with L as the guide, so colour stops at L's edges; or
+'bilinear'; color/upsample.py) and recombined with it. A network that
+takes only its square input (InstanceAware's classification branch on the
+flattened conv5, the paper's fully connected layer; `Method.input_multiple`
+None) gets the photo resized to that square, as it was trained. Photos are
 batched by padded size, one compiled program per size. Unreadable
 files are reported at the end (exit status 1) after the others are done.
 Label maps (`--save_segmentation` writes them, `--segmentation` reads them)
@@ -52,6 +55,7 @@ from colorjax import sharding
 from colorjax import workdir as workdir_lib
 from colorjax.color import lab_to_rgb_numpy
 from colorjax.color import gamut as gamut_lib
+from colorjax.color import upsample as upsample_lib
 from colorjax.color import palette
 from colorjax.color import rgb_to_lab_numpy
 from colorjax.data import geometry_ops
@@ -121,23 +125,25 @@ GAMUT_MAPPINGS = ('chroma', 'clip')
 
 def recombine(lightness: np.ndarray, ab_small: np.ndarray,
               gamut: str = 'chroma',
-              placement: Optional[inference.Placement] = None) -> np.ndarray:
+              placement: Optional[inference.Placement] = None,
+              upsample: str = 'guided') -> np.ndarray:
   """Full-resolution L + low-resolution ab (Lab units) -> uint8 RGB.
 
   gamut: 'chroma' brings undisplayable colours into sRGB by reducing their
   chroma at constant L and hue (color.gamut); 'clip' clips each RGB
   channel, which shifts hue and lightness. placement: where the photo sat
-  in the network input (the ab of the padding is cropped away first)."""
-  height, width = lightness.shape[:2]
-  box = inference.photo_box(placement, *ab_small.shape[:2])
-  ab = np.stack([np.asarray(Image.fromarray(ab_small[..., c].astype(
-      np.float32), mode='F').resize((width, height), Image.BILINEAR,
-                                    box=box))
-                 for c in range(2)], axis=-1)
-  lab = np.concatenate([lightness, ab], -1)
+  in the network input (the ab of the padding is cropped away first).
+  upsample: 'guided' (L-guided joint bilateral) or 'bilinear'
+  (color.upsample)."""
   if gamut not in GAMUT_MAPPINGS:
     raise errors.ConfigError(f'gamut must be one of {GAMUT_MAPPINGS}, not '
                              f'{gamut!r}')
+  if upsample not in upsample_lib.UPSAMPLERS:
+    raise errors.ConfigError(f'upsample must be one of '
+                             f'{upsample_lib.UPSAMPLERS}, not {upsample!r}')
+  box = inference.photo_box(placement, *ab_small.shape[:2])
+  ab = upsample_lib.upsample_ab(lightness, ab_small, upsample, box)
+  lab = np.concatenate([lightness, ab], -1)
   rgb = (gamut_lib.lab_to_rgb_in_gamut(lab) if gamut == 'chroma'
          else lab_to_rgb_numpy(lab))
   return np.rint(rgb * 255.0).astype(np.uint8)
@@ -267,10 +273,10 @@ class Colorizer:
     return np.asarray(Image.fromarray(np.asarray(labels, np.uint8)).resize(
         (width, height), Image.NEAREST, box=box))
 
-  def to_rgb(self, photo: Photo, ab: np.ndarray,
-             gamut: str = 'chroma') -> np.ndarray:
+  def to_rgb(self, photo: Photo, ab: np.ndarray, gamut: str = 'chroma',
+             upsample: str = 'guided') -> np.ndarray:
     """One predicted ab [h, w, 2] (Lab units) on the photo's own L."""
-    return recombine(photo.lightness, ab, gamut, photo.placement)
+    return recombine(photo.lightness, ab, gamut, photo.placement, upsample)
 
   def predict(self, photos: List[Photo], batch_index: int = 0,
               num_samples: Optional[int] = None, temperature=None,
@@ -322,12 +328,13 @@ def colorize(workdir: Optional[str], inputs: Sequence[str], output_dir: str,
              sampler: str = 'cached', pretrained: Optional[str] = None,
              decode: Optional[str] = None,
              segmentation: Optional[str] = None, gamut: str = 'chroma',
-             resolution: Optional[int] = None):
+             resolution: Optional[int] = None, upsample: str = 'guided'):
   """Writes <stem>_color.png (and <stem>_segmentation.png, the predicted
   map as an indexed PNG) per input; with num_samples > 1,
   <stem>_sample<k>.png and a <stem>_grid.png of them all. `segmentation`:
   a map file or a folder of maps to colorize under (see `find_maps`).
   resolution: the network input's short side (default: the config's).
+  upsample: how ab goes onto the photo's L ('guided' or 'bilinear').
 
   Returns (written paths, {path: error message} of unreadable files).
   """
@@ -365,7 +372,8 @@ def colorize(workdir: Optional[str], inputs: Sequence[str], output_dir: str,
     for index, photos in enumerate(_batches(readable(), batch_size)):
       ab, labels = colorizer.predict(photos, index)
       for i, photo in enumerate(photos):
-        images = [colorizer.to_rgb(photo, sample, gamut) for sample in ab[i]]
+        images = [colorizer.to_rgb(photo, sample, gamut, upsample)
+                  for sample in ab[i]]
         if len(images) == 1:
           out = _output_path(output_dir, photo.path, '_color')
           Image.fromarray(images[0]).save(out)
@@ -416,6 +424,10 @@ if __name__ == '__main__':
   flags.DEFINE_integer('resolution', None, 'the network input\'s short '
                        'side; the photo keeps its aspect (default: the '
                        'config\'s image size)', lower_bound=8)
+  flags.DEFINE_enum('upsample', 'guided', list(upsample_lib.UPSAMPLERS),
+                    'how the network\'s ab goes onto the photo\'s full-'
+                    'resolution L: guided by L (colour stops at its edges) '
+                    'or bilinear')
   flags.DEFINE_enum('gamut', 'chroma', list(GAMUT_MAPPINGS),
                     'undisplayable colours: chroma reduced at constant L and '
                     'hue (chroma), or each RGB channel clipped (clip)')
@@ -430,7 +442,7 @@ if __name__ == '__main__':
         FLAGS.workdir, FLAGS.input, FLAGS.output, FLAGS.batch_size,
         FLAGS.save_segmentation, FLAGS.num_samples, FLAGS.temperature,
         FLAGS.seed, FLAGS.sampler, FLAGS.pretrained, FLAGS.decode,
-        FLAGS.segmentation, FLAGS.gamut, FLAGS.resolution)
+        FLAGS.segmentation, FLAGS.gamut, FLAGS.resolution, FLAGS.upsample)
     print(f'wrote {len(written)} files to {FLAGS.output}')
     if failures:
       print(f'{len(failures)} file(s) could not be read:', file=sys.stderr)

@@ -14,7 +14,8 @@ Resolution protocols (an evaluator's `resolution`):
            padded to the method's stride multiple; a fixed-size network's
            square input), ab predicted, the padding's part cropped and the
            rest upsampled bilinearly onto the photo's own full-resolution
-           L, metrics on every real pixel. At the photo's aspect, network
+           L (colorize --upsample=bilinear; colorize's default, guided,
+           is not what this protocol scores), metrics on every real pixel. At the photo's aspect, network
            inputs differ in size from photo to photo: one photo per batch
            (one compiled program per input size), scored at its own size,
            never shrunk. A fixed-size network's photos are batched on a

@@ -41,7 +41,8 @@ def _smooth_photo(rng, h, w):
 def test_full_resolution_protocol_scores_what_colorize_writes(
     tiny_run, tmp_path, rng):
   """evaluate --resolution=full on a folder == PSNR of colorize's files
-  against the photos (up to colorize's 8-bit rounding), each at its own
+  (--upsample=bilinear, the protocol's upsampling) against the photos (up
+  to colorize's 8-bit rounding), each at its own
   size: a 1100-wide photo (wider than the 1024 canvas of before) is not
   shrunk."""
   workdir, _ = tiny_run
@@ -52,7 +53,7 @@ def test_full_resolution_protocol_scores_what_colorize_writes(
     Image.fromarray(_smooth_photo(rng, h, w)).save(photos / f'{i}.png')
   result = subprocess.run(
       [sys.executable, '-m', 'colorjax.colorize', f'--workdir={workdir}',
-       f'--input={photos}', f'--output={outputs}'],
+       f'--input={photos}', f'--output={outputs}', '--upsample=bilinear'],
       cwd=REPO, capture_output=True, text=True, timeout=600, check=False)
   assert result.returncode == 0, result.stderr[-3000:]
   psnrs = []

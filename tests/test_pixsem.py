@@ -203,7 +203,8 @@ def test_colorize_writes_diverse_samples_at_full_resolution(
   for sampler in ('cached', 'naive'):
     written, failures = colorize.colorize(
         workdir, [str(tmp_path / 'photo.png')], str(tmp_path / sampler),
-        num_samples=3, temperature=1.0, seed=4, sampler=sampler)
+        num_samples=3, temperature=1.0, seed=4, sampler=sampler,
+        upsample='bilinear')
     assert not failures
     names = sorted(p.split('/')[-1] for p in written)
     assert names == ['photo_grid.png', 'photo_sample0.png',

@@ -14,6 +14,8 @@
       [--batch_size=1] [--steps=5]
   python -m colorjax.benchmark editor --config=configs/semanticdriven.py
       [--workdir=W] [--photo=P] [--steps=5]
+  python -m colorjax.benchmark upsampling [--photos=FILES_OR_FOLDERS]
+      [--resolution=256] [--figure=docs/upsampling.png]
 
 pipeline: images/s of the grain input pipeline running a config's
 `data.preprocess_train` (default: paper 000's, configs/chromacmc.py: resize
@@ -35,6 +37,12 @@ weights (benchmarks/torch_semanticdriven.py); the outputs are compared too.
 
 editor: the editor's stroke-to-update latency (the page's request after a
 stroke: map PNG in, colorize, result PNG out) against the model call alone.
+
+upsampling: an oracle for colorize's chroma upsamplers, no model needed:
+each photo's true ab shrunk to the network's resolution and upsampled back
+onto its true L (bilinear, guided); ab error over the photo and near L's
+edges, guided against bilinear (default photos: scikit-image's bundled
+colour photos and a synthetic 1536 px scene).
 
 train: images/s of one train step, JAX against the PyTorch peer
 (benchmarks/torch_chromacmc.py); `--profile=N` adds a per-op XLA profile.
@@ -66,6 +74,7 @@ from colorjax.benchmark import infer
 from colorjax.benchmark import pipeline
 from colorjax.benchmark import sample
 from colorjax.benchmark import train
+from colorjax.benchmark import upsampling
 
 flags.DEFINE_string('dataset', 'semantic_shapes/256', 'tfds dataset')
 flags.DEFINE_string('split', 'train', 'split')
@@ -102,6 +111,17 @@ flags.DEFINE_string('workdir', None, 'editor: a trained workdir (default: '
                     'the --config model, randomly initialised)')
 flags.DEFINE_string('photo', None, 'editor: the photo to edit (default: a '
                     'synthetic 640x480 scene)')
+flags.DEFINE_multi_string('photos', [], 'upsampling: photo files or '
+                          'folders (default: scikit-image\'s colour photos '
+                          'and a synthetic scene)')
+flags.DEFINE_integer('resolution', 256, 'upsampling: the network '
+                     'resolution (short side) the true ab is shrunk to',
+                     lower_bound=8)
+flags.DEFINE_string('figure', None, 'upsampling: write a picture of '
+                    '--figure_photo: crops of the edge where guided gains '
+                    'most (truth | bilinear | guided)')
+flags.DEFINE_string('figure_photo', 'astronaut.png', 'upsampling: the '
+                    'photo (file name) the figure shows')
 FLAGS = flags.FLAGS
 
 
@@ -162,10 +182,16 @@ def run_editor():
       FLAGS.photo, FLAGS.steps)
 
 
+def run_upsampling():
+  return upsampling.benchmark_upsampling(FLAGS.photos, FLAGS.resolution,
+                                         FLAGS.figure, FLAGS.figure_photo)
+
+
 BENCHMARKS = {'pipeline': run_pipeline, 'train': run_train,
               'model': run_model, 'sample': run_sample,
               'sample_scaling': run_sample_scaling,
-              'infer': run_infer, 'editor': run_editor}
+              'infer': run_infer, 'editor': run_editor,
+              'upsampling': run_upsampling}
 
 
 def main(argv):
