@@ -43,6 +43,7 @@ from typing import Iterable, List, Optional, Sequence
 
 from absl import flags
 import jax
+import jax.numpy as jnp
 import numpy as np
 from PIL import Image
 import tqdm
@@ -53,7 +54,7 @@ from colorjax import errors
 from colorjax import methods
 from colorjax import sharding
 from colorjax import workdir as workdir_lib
-from colorjax.color import lab_to_rgb_numpy
+from colorjax.color import lab_to_rgb
 from colorjax.color import gamut as gamut_lib
 from colorjax.color import upsample as upsample_lib
 from colorjax.color import palette
@@ -127,7 +128,8 @@ def recombine(lightness: np.ndarray, ab_small: np.ndarray,
               gamut: str = 'chroma',
               placement: Optional[inference.Placement] = None,
               upsample: str = 'guided') -> np.ndarray:
-  """Full-resolution L + low-resolution ab (Lab units) -> uint8 RGB.
+  """Full-resolution L + low-resolution ab (Lab units) -> uint8 RGB, in
+one compiled program over fixed-size tiles (color.upsample.upsample_tiled).
 
   gamut: 'chroma' brings undisplayable colours into sRGB by reducing their
   chroma at constant L and hue (color.gamut); 'clip' clips each RGB
@@ -142,11 +144,22 @@ def recombine(lightness: np.ndarray, ab_small: np.ndarray,
     raise errors.ConfigError(f'upsample must be one of '
                              f'{upsample_lib.UPSAMPLERS}, not {upsample!r}')
   box = inference.photo_box(placement, *ab_small.shape[:2])
-  ab = upsample_lib.upsample_ab(lightness, ab_small, upsample, box)
-  lab = np.concatenate([lightness, ab], -1)
-  rgb = (gamut_lib.lab_to_rgb_in_gamut(lab) if gamut == 'chroma'
-         else lab_to_rgb_numpy(lab))
-  return np.rint(rgb * 255.0).astype(np.uint8)
+  return upsample_lib.upsample_tiled(
+      lightness, ab_small, upsample, box,
+      finish=_srgb_in_gamut if gamut == 'chroma' else _srgb_clipped)
+
+
+def _srgb_in_gamut(lightness, ab):
+  """L + ab -> uint8 sRGB, chroma reduced into the gamut (jnp)."""
+  rgb = gamut_lib.lab_to_rgb_in_gamut_jnp(jnp.concatenate([lightness, ab],
+                                                          -1))
+  return jnp.round(rgb * 255.0).astype(jnp.uint8)
+
+
+def _srgb_clipped(lightness, ab):
+  """L + ab -> uint8 sRGB, each channel clipped (jnp)."""
+  rgb = lab_to_rgb(jnp.concatenate([lightness, ab], -1))
+  return jnp.round(rgb * 255.0).astype(jnp.uint8)
 
 
 def _map_input(labels: np.ndarray, where: inference.Placement) -> np.ndarray:

@@ -262,7 +262,12 @@ def test_colorize_writes_diverse_samples_at_full_resolution(
   engine = engine_lib.WorkdirEngine(workdir)
   assert engine.mode == 'sample'
   samples = engine.sample(photo, 3, temperature=1.0, seed=4)
-  for a, b in zip(samples, outputs['cached']):
-    np.testing.assert_array_equal(a, b)
+  written, _ = colorize.colorize(   # colorize's default upsampling, guided
+      workdir, [str(tmp_path / 'photo.png')], str(tmp_path / 'guided'),
+      num_samples=3, temperature=1.0, seed=4)
+  for k, sample in enumerate(samples):
+    np.testing.assert_array_equal(sample, np.asarray(Image.open(
+        tmp_path / 'guided' / f'photo_sample{k}.png')))
+    assert not np.array_equal(sample, outputs['cached'][k])
   colder = engine.sample(photo, 3, temperature=0.5, seed=4)
   assert not np.array_equal(colder[0], samples[0])

@@ -20,15 +20,17 @@ def _smooth_l(height, width):
 
 @pytest.mark.parametrize('box', [None, (0.0, 0.0, 27.3, 18.6)])
 def test_guided_without_range_weights_is_pils_bilinear(box, rng):
-  """An infinite range sigma leaves bilinear's weights alone: the jitted
-  stencil (PIL's pixel-centre convention, the photo's box, the size bucket
-  cropped away) is PIL's bilinear resize."""
+  """'bilinear', and 'guided' with an infinite range sigma, are PIL's
+  bilinear resize: the jitted stencil (PIL's pixel-centre convention, the
+  photo's box, the tiles and their padding cropped away)."""
   ab = rng.normal(0, 30, (20, 30, 2)).astype(np.float32)
   lightness = rng.uniform(0, 100, (53, 71, 1)).astype(np.float32)
+  pil = upsample.resize_channels(ab, 53, 71, box)
   bilinear = upsample.upsample_ab(lightness, ab, 'bilinear', box=box)
   guided = upsample.upsample_ab(lightness, ab, 'guided', box=box, sigma=1e6)
-  assert guided.shape == (53, 71, 2)
-  np.testing.assert_allclose(guided, bilinear, atol=1e-3)
+  assert guided.shape == bilinear.shape == (53, 71, 2)
+  np.testing.assert_allclose(bilinear, pil, atol=1e-3)
+  np.testing.assert_allclose(guided, pil, atol=1e-3)
 
 
 def test_guided_equals_joint_bilateral_written_per_pixel(rng):

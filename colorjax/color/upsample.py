@@ -25,9 +25,10 @@ error was higher than bilinear's on every photo at every radius and eps
 tried (its window averaging blurs ab more than the edges gain), so it is
 not offered.
 
-jitted; a photo's size is padded up to a multiple of `SIZE_BUCKET` (the
-scale is a traced argument), so a folder of mixed sizes compiles one
-program per bucket, not one per photo.
+Both upsamplers run jitted on fixed-size tiles of the photo (the scale and
+the tile's place are traced arguments), optionally followed by a `finish`
+(colorize: gamut mapping and sRGB), so a folder of photos of any sizes
+compiles one program per network-size bucket, not one per photo.
 """
 
 import functools
@@ -44,7 +45,11 @@ UPSAMPLERS = ('guided', 'bilinear')
 RANGE_SIGMA = 7.0
 # A floor under the range weight: with no alike neighbour, bilinear.
 RANGE_FLOOR = 1e-6
-SIZE_BUCKET = 128
+# The full-resolution work runs in TILE x TILE tiles, TILES_PER_CALL to a
+# call; the network-resolution ab is padded to a multiple of AB_BUCKET.
+TILE = 256
+TILES_PER_CALL = 4
+AB_BUCKET = 128
 
 Box = Tuple[float, float, float, float]
 
@@ -60,12 +65,14 @@ def resize_channels(image: np.ndarray, height: int, width: int,
                    for c in range(image.shape[-1])], axis=-1)
 
 
-def _stencil(size: int, count, start, step, limit: int):
-  """The two source indices (clamped) and their bilinear weights for
-  `size` output pixels, pixel c at source coordinate start + (c + 0.5) *
-  step - 0.5 (PIL's convention), `count` of them real."""
-  position = start + (jnp.arange(size, dtype=jnp.float32) + 0.5) * step - 0.5
-  position = jnp.where(jnp.arange(size) < count, position, 0.0)
+def _stencil(size: int, offset, count, start, step, limit):
+  """The two source indices (clamped to [0, limit)) and their bilinear
+  weights for output pixels offset .. offset + size - 1, pixel c at source
+  coordinate start + (c + 0.5) * step - 0.5 (PIL's convention); pixels at
+  or past `count` (the tile's share of the padding) read pixel 0."""
+  pixel = offset + jnp.arange(size)
+  position = start + (pixel.astype(jnp.float32) + 0.5) * step - 0.5
+  position = jnp.where(pixel < count, position, 0.0)
   low = jnp.floor(position)
   weight_high = position - low
   low = low.astype(jnp.int32)
@@ -73,30 +80,52 @@ def _stencil(size: int, count, start, step, limit: int):
   return indices, (1.0 - weight_high, weight_high)
 
 
-@functools.partial(jax.jit, static_argnames=('sigma',))
-def _joint_bilateral(lightness, ab_small, guide, rows, cols, box,
-                     sigma: float):
-  """lightness [Hb, Wb, 1] (a bucket, the photo's rows x cols at its top
-  left), ab_small [h, w, C], guide [h, w, 1] -> ab [Hb, Wb, C]."""
-  height, width = lightness.shape[:2]
-  h, w = ab_small.shape[:2]
+def upsample_tile(lightness, origin, ab_small, guide, limits, size, box,
+                  sigma: Optional[float]):
+  """One tile of the full-resolution result (jnp).
+
+  lightness [T, T, 1]: the photo's L at rows origin[0].., cols origin[1]..;
+  ab_small [h, w, C] and guide [h, w, 1] (L at that resolution), of which
+  the first limits = (rows, cols) are real; size: the photo's (H, W); box:
+  the photo's region in ab_small (left, top, right, bottom). sigma None:
+  bilinear; else the range weight's sigma (eq. 2). -> ab [T, T, C]."""
+  tile = lightness.shape[:2]
   left, top, right, bottom = box[0], box[1], box[2], box[3]
-  (ri, rw) = _stencil(height, rows, top, (bottom - top) / rows, h)
-  (ci, cw) = _stencil(width, cols, left, (right - left) / cols, w)
+  (ri, rw) = _stencil(tile[0], origin[0], size[0], top,
+                      (bottom - top) / size[0], limits[0])
+  (ci, cw) = _stencil(tile[1], origin[1], size[1], left,
+                      (right - left) / size[1], limits[1])
   total = 0.0
   norm = 0.0
   for i in range(2):
     ab_rows = jnp.take(ab_small, ri[i], axis=0)
     guide_rows = jnp.take(guide, ri[i], axis=0)
     for j in range(2):
-      near_ab = jnp.take(ab_rows, ci[j], axis=1)                 # [Hb, Wb, C]
-      near_l = jnp.take(guide_rows, ci[j], axis=1)               # [Hb, Wb, 1]
-      spatial = rw[i][:, None, None] * cw[j][None, :, None]
-      similar = jnp.exp(-jnp.square(lightness - near_l) / (2 * sigma ** 2))
-      weight = spatial * (similar + RANGE_FLOOR)                 # eq. 2
+      near_ab = jnp.take(ab_rows, ci[j], axis=1)                 # [T, T, C]
+      weight = rw[i][:, None, None] * cw[j][None, :, None]       # bilinear
+      if sigma is not None:
+        near_l = jnp.take(guide_rows, ci[j], axis=1)             # [T, T, 1]
+        similar = jnp.exp(-jnp.square(lightness - near_l)
+                          / (2 * sigma ** 2))
+        weight = weight * (similar + RANGE_FLOOR)                # eq. 2
       total = total + weight * near_ab
       norm = norm + weight
   return total / norm
+
+
+def _ab(lightness, ab):
+  """The tiled program's default finish: the upsampled ab itself."""
+  del lightness
+  return ab
+
+
+@functools.partial(jax.jit, static_argnames=('sigma', 'finish'))
+def _run_tiles(tiles, origins, ab_small, guide, limits, size, box, sigma,
+               finish):
+  def one(tile, origin):
+    return finish(tile, upsample_tile(tile, origin, ab_small, guide, limits,
+                                      size, box, sigma))
+  return jax.vmap(one)(tiles, origins)
 
 
 def guide_at(lightness: np.ndarray, rows: int, cols: int,
@@ -111,35 +140,72 @@ def guide_at(lightness: np.ndarray, rows: int, cols: int,
                         (0, 0)), mode='edge')
 
 
-def _bucket(size: int) -> int:
-  return -(-size // SIZE_BUCKET) * SIZE_BUCKET
+def _round_up(size: int, multiple: int) -> int:
+  return -(-size // multiple) * multiple
+
+
+def upsample_tiled(lightness: np.ndarray, ab_small: np.ndarray,
+                   method: str = 'guided', box: Optional[Box] = None,
+                   guide: Optional[np.ndarray] = None,
+                   sigma: float = RANGE_SIGMA, finish=_ab) -> np.ndarray:
+  """ab [h, w, C] onto the full-resolution lightness [H, W, 1], then
+  `finish(L, ab)` (jnp, static: e.g. Lab -> uint8 sRGB) -> its [H, W, ...]
+  result, in fixed TILE x TILE tiles, TILES_PER_CALL to a call of one
+  compiled program (one per AB_BUCKET-padded network size, upsampler and
+  finish; none per photo size)."""
+  if method not in UPSAMPLERS:
+    raise ValueError(f'upsample must be one of {UPSAMPLERS}, not {method!r}')
+  height, width = lightness.shape[:2]
+  rows, cols = ab_small.shape[:2]
+  box = box or (0.0, 0.0, float(cols), float(rows))
+  if method == 'guided' and guide is None:
+    region = (max(1, round(box[3] - box[1])), max(1, round(box[2] - box[0])))
+    guide = guide_at(lightness, rows, cols, region)
+  elif guide is None:
+    guide = np.zeros((rows, cols, 1), np.float32)      # not read
+  small_pad = ((0, _round_up(rows, AB_BUCKET) - rows),
+               (0, _round_up(cols, AB_BUCKET) - cols), (0, 0))
+  ab_small = np.pad(np.asarray(ab_small, np.float32), small_pad)
+  guide = np.pad(np.asarray(guide, np.float32), small_pad)
+  grid = (_round_up(height, TILE) // TILE, _round_up(width, TILE) // TILE)
+  padded = np.pad(np.asarray(lightness, np.float32),
+                  ((0, grid[0] * TILE - height), (0, grid[1] * TILE - width),
+                   (0, 0)), mode='edge')
+  tiles = padded.reshape(grid[0], TILE, grid[1], TILE, 1).transpose(
+      0, 2, 1, 3, 4).reshape(-1, TILE, TILE, 1)
+  origins = np.stack(np.meshgrid(np.arange(grid[0]) * TILE,
+                                 np.arange(grid[1]) * TILE, indexing='ij'),
+                     -1).reshape(-1, 2).astype(np.int32)
+  count = len(tiles)
+  calls = _round_up(count, TILES_PER_CALL)
+  tiles = np.concatenate([tiles, np.zeros((calls - count, TILE, TILE, 1),
+                                          np.float32)])
+  origins = np.concatenate([origins, np.zeros((calls - count, 2), np.int32)])
+  arguments = (ab_small, guide, np.asarray([rows, cols], np.int32),
+               np.asarray([height, width], np.int32),
+               np.asarray(box, np.float32))
+  sigma = float(sigma) if method == 'guided' else None
+  outputs = [_run_tiles(tiles[k:k + TILES_PER_CALL],
+                        origins[k:k + TILES_PER_CALL], *arguments,
+                        sigma=sigma, finish=finish)
+             for k in range(0, calls, TILES_PER_CALL)]
+  out = np.concatenate(jax.device_get(outputs))[:count]
+  channels = out.shape[3:]
+  return out.reshape(grid[0], grid[1], TILE, TILE, *channels).transpose(
+      0, 2, 1, 3, *range(4, 4 + len(channels))).reshape(
+          grid[0] * TILE, grid[1] * TILE, *channels)[:height, :width]
 
 
 def upsample_ab(lightness: np.ndarray, ab_small: np.ndarray,
                 method: str = 'guided', box: Optional[Box] = None,
                 guide: Optional[np.ndarray] = None,
                 sigma: float = RANGE_SIGMA) -> np.ndarray:
-  """ab [h, w, C] -> [H, W, C] at the full-resolution lightness [H, W, 1]
-  (Lab units). box: the photo's region in ab_small (the rest is padding),
-  default all of it. guide: L at ab_small's resolution (default: the full
-  L shrunk onto the box, `guide_at`)."""
-  if method not in UPSAMPLERS:
-    raise ValueError(f'upsample must be one of {UPSAMPLERS}, not {method!r}')
-  height, width = lightness.shape[:2]
-  if method == 'bilinear':
-    return resize_channels(ab_small, height, width, box)
-  rows, cols = ab_small.shape[:2]
-  box = box or (0.0, 0.0, float(cols), float(rows))
-  if guide is None:
-    region = (max(1, round(box[3] - box[1])), max(1, round(box[2] - box[0])))
-    guide = guide_at(lightness, rows, cols, region)
-  padded = np.pad(np.asarray(lightness, np.float32),
-                  ((0, _bucket(height) - height),
-                   (0, _bucket(width) - width), (0, 0)), mode='edge')
-  ab = _joint_bilateral(padded, np.asarray(ab_small, np.float32),
-                        np.asarray(guide, np.float32), height, width,
-                        np.asarray(box, np.float32), float(sigma))
-  return np.asarray(ab)[:height, :width]
+  """ab [h, w, C] -> [H, W, C] (Lab units, float32) at the full-resolution
+  lightness [H, W, 1]. box: the photo's region in ab_small (the rest is
+  padding), default all of it. guide: L at ab_small's resolution (default:
+  the full L shrunk onto the box, `guide_at`). 'bilinear' is PIL's bilinear
+  resize (to ~1e-4, tested), computed by the same tiles."""
+  return upsample_tiled(lightness, ab_small, method, box, guide, sigma)
 
 
 def edge_band(lightness: np.ndarray, width: int = 3,
