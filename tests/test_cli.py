@@ -46,6 +46,46 @@ def _write_inputs(folder, rng):
   (folder / 'notes.txt').write_text('not an image')
 
 
+def test_a_folder_streams_with_one_program_per_network_size(tiny_run,
+                                                            tmp_path, rng):
+  """colorize of a folder with worker threads (decode ahead, write behind)
+  writes exactly what the single-threaded path writes, in the input order,
+  skips the unreadable file with its reason, and compiles the network once
+  per input size (a size's last, partial batch is padded to the batch)
+  and the recombination once per network-size bucket, not per photo."""
+  from colorjax.color import upsample  # pylint: disable=g-import-not-at-top
+  workdir, _ = tiny_run
+  inputs = tmp_path / 'in'
+  inputs.mkdir()
+  sizes = [(40, 56), (41, 59), (44, 60), (40, 56), (57, 40), (60, 43),
+           (90, 40)]
+  for i, (h, w) in enumerate(sizes):
+    Image.fromarray(rng.integers(0, 256, (h, w, 3)).astype(np.uint8)).save(
+        inputs / f'{i}.png')
+  fixtures.write_odd_image(str(inputs / '3b_broken.jpg'), 'truncated', rng,
+                           30, 30)
+  outputs = {}
+  for workers in (2, 0):
+    colorizer = colorize.Colorizer(workdir)
+    before = upsample._run_tiles._cache_size()  # pylint: disable=protected-access
+    written, failures = colorize.colorize(
+        None, [str(inputs)], str(tmp_path / f'out{workers}'), batch_size=2,
+        workers=workers, colorizer=colorizer)
+    assert list(failures) == [str(inputs / '3b_broken.jpg')]
+    assert [os.path.basename(p) for p in written] == [
+        f'{i}_color.png' for i in range(len(sizes))]
+    network_sizes = {colorizer.photo(np.zeros(s + (3,), np.uint8))
+                     .placement.padded for s in sizes}
+    assert 2 <= len(network_sizes) < len(sizes)
+    assert colorizer._predict._cache_size() == len(network_sizes)  # pylint: disable=protected-access
+    if workers:
+      assert 1 <= upsample._run_tiles._cache_size() - before <= len(  # pylint: disable=protected-access
+          network_sizes)
+    outputs[workers] = [np.asarray(Image.open(p)) for p in written]
+  for threaded, alone in zip(outputs[2], outputs[0]):
+    np.testing.assert_array_equal(threaded, alone)
+
+
 def test_colorize_keeps_size_and_lightness(tiny_run, tmp_path, rng):
   workdir, _ = tiny_run
   inputs = tmp_path / 'in'

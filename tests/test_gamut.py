@@ -77,12 +77,13 @@ def test_recombine_maps_into_the_gamut_unless_asked_to_clip():
 
 
 def test_the_jitted_twin_maps_as_the_numpy_reference_does():
-  """colorize's compiled recombination uses the jnp twin (float32, the
-  bisection on every pixel): the same sRGB as the float64 numpy reference,
-  to well under one 8-bit step, inside and outside the gamut."""
+  """colorize's compiled recombination uses the jnp twin (float32, 16
+  halvings over every pixel): the same sRGB as the float64 numpy reference
+  (30 halvings, undisplayable pixels only) to a quarter of an 8-bit step,
+  inside and outside the gamut."""
   import jax  # pylint: disable=g-import-not-at-top
   lab = _random_lab(4000, seed=3).astype(np.float32)
   want = gamut.lab_to_rgb_in_gamut(lab)
   got = np.asarray(jax.jit(gamut.lab_to_rgb_in_gamut_jnp)(lab))
   assert 0.3 < (~gamut.in_gamut(lab)).mean() < 0.99
-  np.testing.assert_allclose(got, want, atol=1e-4)
+  np.testing.assert_allclose(got, want, atol=1e-3)

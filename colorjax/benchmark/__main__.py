@@ -14,6 +14,9 @@
       [--batch_size=1] [--steps=5]
   python -m colorjax.benchmark editor --config=configs/semanticdriven.py
       [--workdir=W] [--photo=P] [--steps=5]
+  python -m colorjax.benchmark folder (--workdir=W | --config=C)
+      [--num_photos=200] [--photos=FOLDER] [--batch_size=8] [--workers=N]
+      [--cli_photos=5]
   python -m colorjax.benchmark upsampling [--photos=FILES_OR_FOLDERS]
       [--resolution=256] [--figure=docs/upsampling.png]
 
@@ -37,6 +40,11 @@ weights (benchmarks/torch_semanticdriven.py); the outputs are compared too.
 
 editor: the editor's stroke-to-update latency (the page's request after a
 stroke: map PNG in, colorize, result PNG out) against the model call alone.
+
+folder: images/s of `colorize` on a folder of mixed-size photos (made from
+scikit-image's bundled photos unless --photos), streaming, against a loop
+of single-photo colorize calls in the same process (warm: model loaded)
+and, with --workdir, a loop of `python -m colorjax.colorize` processes.
 
 upsampling: an oracle for colorize's chroma upsamplers, no model needed:
 each photo's true ab shrunk to the network's resolution and upsampled back
@@ -70,6 +78,7 @@ from colorjax import console
 from colorjax import errors
 from colorjax.benchmark import common
 from colorjax.benchmark import editor
+from colorjax.benchmark import folder
 from colorjax.benchmark import infer
 from colorjax.benchmark import pipeline
 from colorjax.benchmark import sample
@@ -111,9 +120,14 @@ flags.DEFINE_string('workdir', None, 'editor: a trained workdir (default: '
                     'the --config model, randomly initialised)')
 flags.DEFINE_string('photo', None, 'editor: the photo to edit (default: a '
                     'synthetic 640x480 scene)')
-flags.DEFINE_multi_string('photos', [], 'upsampling: photo files or '
+flags.DEFINE_multi_string('photos', [], 'upsampling, folder: photo files or '
                           'folders (default: scikit-image\'s colour photos '
                           'and a synthetic scene)')
+flags.DEFINE_integer('num_photos', 200, 'folder: mixed-size photos made '
+                     'from scikit-image\'s bundled photos')
+flags.DEFINE_integer('cli_photos', 5, 'folder (with --workdir): photos '
+                     'timed through one `python -m colorjax.colorize` '
+                     'process each')
 flags.DEFINE_integer('resolution', 256, 'upsampling: the network '
                      'resolution (short side) the true ab is shrunk to',
                      lower_bound=8)
@@ -182,6 +196,13 @@ def run_editor():
       FLAGS.photo, FLAGS.steps)
 
 
+def run_folder():
+  return folder.benchmark_folder(
+      FLAGS.workdir, None if FLAGS.workdir else _config(), FLAGS.config,
+      FLAGS.photos, FLAGS.num_photos, _batch_size(8),
+      FLAGS.workers if FLAGS['workers'].present else None, FLAGS.cli_photos)
+
+
 def run_upsampling():
   return upsampling.benchmark_upsampling(FLAGS.photos, FLAGS.resolution,
                                          FLAGS.figure, FLAGS.figure_photo)
@@ -191,7 +212,7 @@ BENCHMARKS = {'pipeline': run_pipeline, 'train': run_train,
               'model': run_model, 'sample': run_sample,
               'sample_scaling': run_sample_scaling,
               'infer': run_infer, 'editor': run_editor,
-              'upsampling': run_upsampling}
+              'folder': run_folder, 'upsampling': run_upsampling}
 
 
 def main(argv):

@@ -122,10 +122,13 @@ def _ab(lightness, ab):
 @functools.partial(jax.jit, static_argnames=('sigma', 'finish'))
 def _run_tiles(tiles, origins, ab_small, guide, limits, size, box, sigma,
                finish):
-  def one(tile, origin):
+  def one(args):
+    tile, origin = args
     return finish(tile, upsample_tile(tile, origin, ab_small, guide, limits,
                                       size, box, sigma))
-  return jax.vmap(one)(tiles, origins)
+  # lax.map, not vmap: a finish's lax.cond (e.g. the gamut bisection,
+  # skipped for a tile without undisplayable colours) stays a branch.
+  return jax.lax.map(one, (tiles, origins))
 
 
 def guide_at(lightness: np.ndarray, rows: int, cols: int,
