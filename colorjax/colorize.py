@@ -11,6 +11,12 @@
   # Diverse colorizations (sampling methods, e.g. PixSem):
   python -m colorjax.colorize --workdir=DIR --input=photo.jpg --output=out/ \
       --num_samples=8 --temperature=0.8 --seed=0 --sampler=cached
+  # A video (frames and the colorized video), or a folder of frames as
+  # one sequence, with colours kept steady where nothing moved:
+  python -m colorjax.colorize --workdir=DIR --input=clip.mp4 --output=out/ \
+      [--temporal=stabilize|none]
+  python -m colorjax.colorize --workdir=DIR --input=frames/ --sequence \
+      --output=out/
   # Zhang et al.'s published ECCV16 network, no training (baseline):
   python -m colorjax.colorize \
       --pretrained=eccv16:colorization_release_v2-9b330a0b.pth \
@@ -58,6 +64,7 @@ from colorjax import sharding
 from colorjax import workdir as workdir_lib
 from colorjax.color import lab_to_rgb
 from colorjax.color import gamut as gamut_lib
+from colorjax.color import temporal as temporal_lib
 from colorjax.color import upsample as upsample_lib
 from colorjax.color import palette
 from colorjax.color import rgb_to_lab_numpy
@@ -67,6 +74,7 @@ from colorjax.data import pipeline
 from colorjax.data import preprocess
 from colorjax.data.image_folder import find_images
 from colorjax.datasets import imaging
+from colorjax.datasets import video as video_lib
 from colorjax.methods import instanceaware
 
 
@@ -124,6 +132,7 @@ def find_maps(source: str, photos: Sequence[str]) -> dict:
 
 
 GAMUT_MAPPINGS = ('chroma', 'clip')
+TEMPORAL_FILTERS = ('stabilize', 'none')
 PNG_COMPRESS_LEVEL = 1
 
 
@@ -190,6 +199,21 @@ def _batches(photos: Iterable[Photo], size: int):
     if len(bucket) == size:
       yield buckets.pop(key)
   yield from buckets.values()
+
+
+def _ordered_batches(photos: Iterable[Photo], size: int):
+  """Batches of up to `size` consecutive photos, a new batch whenever the
+  input size changes: a sequence's frames stay in order."""
+  batch = []
+  for photo in photos:
+    key = (photo.placement.padded, photo.labels is not None)
+    if batch and (len(batch) == size or key != (
+        batch[0].placement.padded, batch[0].labels is not None)):
+      yield batch
+      batch = []
+    batch.append(photo)
+  if batch:
+    yield batch
 
 
 class Colorizer:
@@ -294,6 +318,13 @@ class Colorizer:
     """One predicted ab [h, w, 2] (Lab units) on the photo's own L."""
     return recombine(photo.lightness, ab, gamut, photo.placement, upsample)
 
+  def guide(self, photo: Photo, rows: int, cols: int) -> np.ndarray:
+    """The photo's L [rows, cols, 1] at a network output's resolution
+    (its share of it; the padding's edge-repeated)."""
+    return upsample_lib.guide_in_box(
+        photo.lightness, rows, cols,
+        inference.photo_box(photo.placement, rows, cols))
+
   def predict(self, photos: List[Photo], batch_index: int = 0,
               num_samples: Optional[int] = None, temperature=None,
               seed: Optional[int] = None, pad_to: int = 1):
@@ -365,6 +396,22 @@ def _in_order(function, items: Iterable, workers: int):
       yield pending.popleft().result()
 
 
+def _colorized(colorizer: Colorizer, photos: Iterable[Photo],
+               batch_size: int, stabilizer=None):
+  """(photo, ab [samples, h, w, 2], labels or None) for each photo; with a
+  stabilizer (a frame sequence), in order and filtered frame by frame."""
+  batches = (_ordered_batches if stabilizer else _batches)(photos,
+                                                           batch_size)
+  for index, batch in enumerate(batches):
+    ab, labels = colorizer.predict(batch, index, pad_to=batch_size)
+    for i, photo in enumerate(batch):
+      samples = ab[i]
+      if stabilizer is not None:
+        samples = stabilizer(samples, colorizer.guide(photo,
+                                                      *samples.shape[1:3]))
+      yield photo, samples, None if labels is None else labels[i]
+
+
 def colorize(workdir: Optional[str], inputs: Sequence[str], output_dir: str,
              batch_size: int = 8, save_segmentation: bool = False,
              num_samples: int = 1, temperature=None, seed: int = 0,
@@ -373,7 +420,8 @@ def colorize(workdir: Optional[str], inputs: Sequence[str], output_dir: str,
              segmentation: Optional[str] = None, gamut: str = 'chroma',
              resolution: Optional[int] = None, upsample: str = 'guided',
              workers: Optional[int] = None,
-             colorizer: Optional[Colorizer] = None):
+             colorizer: Optional[Colorizer] = None, sequence: bool = False,
+             temporal: str = 'stabilize'):
   """Writes <stem>_color.png (and <stem>_segmentation.png, the predicted
   map as an indexed PNG) per input; with num_samples > 1,
   <stem>_sample<k>.png and a <stem>_grid.png of them all. `segmentation`:
@@ -389,6 +437,13 @@ def colorize(workdir: Optional[str], inputs: Sequence[str], output_dir: str,
   colorizer: one already built (benchmarks), instead of the arguments
   that build one.
 
+  Videos (a file with a video extension, read by imageio-ffmpeg): each
+  frame is written to <stem>_frames/frame_NNNNNN_color.png and the
+  colorized video to <stem>_color.mp4 (<stem>_sample<k>.mp4 with several
+  samples). sequence: the image inputs, in order, are the frames of one
+  sequence. temporal ('stabilize' or 'none'): a video's or sequence's
+  frames are filtered for temporal stability (color.temporal).
+
   Returns (written paths, {path: error message} of unreadable files).
   """
   colorizer = colorizer or Colorizer(
@@ -397,12 +452,20 @@ def colorize(workdir: Optional[str], inputs: Sequence[str], output_dir: str,
   if segmentation and not colorizer.takes_map:
     raise errors.ConfigError(f'--segmentation: {colorizer.config.method} does not '
                      'colorize under a semantic map (semanticdriven does)')
+  if temporal not in TEMPORAL_FILTERS:
+    raise errors.ConfigError(f'temporal must be one of {TEMPORAL_FILTERS}, '
+                             f'not {temporal!r}')
   if workers is None:
     workers = min(4, os.cpu_count() or 1)
   os.makedirs(output_dir, exist_ok=True)
-  paths = find_images(inputs)
+  found = find_images(inputs)
+  videos = [p for p in found if video_lib.is_video(p)]
+  paths = [p for p in found if not video_lib.is_video(p)]
   maps = find_maps(segmentation, paths) if segmentation else {}
   failures, written = {}, []
+
+  def stabilizer():
+    return temporal_lib.Stabilizer() if temporal == 'stabilize' else None
 
   def read(path):
     """path -> Photo, or an error message."""
@@ -421,7 +484,7 @@ def colorize(workdir: Optional[str], inputs: Sequence[str], output_dir: str,
         return f'its map {maps[path]}: {e}'
     return photo
 
-  def readable():
+  def readable(bar):
     for path, photo in zip(paths, _in_order(read, paths, workers)):
       if isinstance(photo, str):
         failures[path] = photo
@@ -430,37 +493,71 @@ def colorize(workdir: Optional[str], inputs: Sequence[str], output_dir: str,
         yield photo
 
   def write(job):
-    """One photo's colorizations (and map) -> the files written."""
-    photo, samples, labels = job
+    """One photo's colorizations (and map) -> (files written, images)."""
+    photo, samples, labels, directory = job
     images = [colorizer.to_rgb(photo, sample, gamut, upsample)
               for sample in samples]
     out = []
     if len(images) == 1:
-      out.append(_output_path(output_dir, photo.path, '_color'))
+      out.append(_output_path(directory, photo.path, '_color'))
       _save_png(images[0], out[-1])
     else:
       for k, image in enumerate(images):
-        out.append(_output_path(output_dir, photo.path, f'_sample{k}'))
+        out.append(_output_path(directory, photo.path, f'_sample{k}'))
         _save_png(image, out[-1])
-      out.append(_output_path(output_dir, photo.path, '_grid'))
+      out.append(_output_path(directory, photo.path, '_grid'))
       _save_png(np.concatenate(images, axis=1), out[-1])
     if save_segmentation and labels is not None:
-      out.append(_output_path(output_dir, photo.path, '_segmentation'))
+      out.append(_output_path(directory, photo.path, '_segmentation'))
       indexed_png(colorizer.labels_at_photo_size(photo, labels)).save(
           out[-1])
-    return out
+    return out, images
 
-  def jobs():
-    for index, photos in enumerate(_batches(readable(), batch_size)):
-      ab, labels = colorizer.predict(photos, index, pad_to=batch_size)
-      for i, photo in enumerate(photos):
-        yield photo, ab[i], None if labels is None else labels[i]
+  def in_directory(jobs, directory):
+    for photo, samples, labels in jobs:
+      yield photo, samples, labels, directory
 
-  with tqdm.tqdm(total=len(paths), unit='image', disable=None,
-                 smoothing=0.1) as bar:
-    for files in _in_order(write, jobs(), workers):
-      written += files
-      bar.update(1)
+  if paths:
+    with tqdm.tqdm(total=len(paths), unit='image', disable=None,
+                   smoothing=0.1) as bar:
+      jobs = _colorized(colorizer, readable(bar), batch_size,
+                        stabilizer() if sequence else None)
+      for files, _ in _in_order(write, in_directory(jobs, output_dir),
+                                workers):
+        written += files
+        bar.update(1)
+  for path in videos:
+    try:
+      info, frames = video_lib.read_video(path)
+    except imaging.DecodeError as e:
+      failures[path] = str(e)
+      continue
+    stem = os.path.splitext(os.path.basename(path))[0]
+    frames_dir = os.path.join(output_dir, f'{stem}_frames')
+    os.makedirs(frames_dir, exist_ok=True)
+    photos = _in_order(
+        lambda item: colorizer.photo(item[1], f'frame_{item[0]:06d}.png'),
+        enumerate(frames), workers)
+    jobs = _colorized(colorizer, photos, batch_size, stabilizer())
+    count = colorizer.num_samples
+    names = ([f'{stem}_color.mp4'] if count == 1 else
+             [f'{stem}_sample{k}.mp4' for k in range(count)])
+    writers = [video_lib.VideoWriter(os.path.join(output_dir, name),
+                                     info.width, info.height, info.fps)
+               for name in names]
+    try:
+      with tqdm.tqdm(total=info.frames, unit='frame', disable=None,
+                     desc=os.path.basename(path)) as bar:
+        for files, images in _in_order(write, in_directory(jobs, frames_dir),
+                                       workers):
+          written += files
+          for writer, image in zip(writers, images):
+            writer.write(image)
+          bar.update(1)
+    finally:
+      for writer in writers:
+        writer.close()
+    written += [writer.path for writer in writers]
   return written, failures
 
 
@@ -499,6 +596,13 @@ if __name__ == '__main__':
                     'how the network\'s ab goes onto the photo\'s full-'
                     'resolution L: guided by L (colour stops at its edges) '
                     'or bilinear')
+  flags.DEFINE_bool('sequence', False, 'the image inputs, in order (files '
+                    'sorted within folders), are the frames of one '
+                    'sequence: colorized in order, --temporal applies')
+  flags.DEFINE_enum('temporal', 'stabilize', list(TEMPORAL_FILTERS),
+                    'videos and --sequence: keep colours steady where L '
+                    'did not change from the previous frame (stabilize), '
+                    'or colorize each frame alone (none)')
   flags.DEFINE_enum('gamut', 'chroma', list(GAMUT_MAPPINGS),
                     'undisplayable colours: chroma reduced at constant L and '
                     'hue (chroma), or each RGB channel clipped (clip)')
@@ -514,7 +618,7 @@ if __name__ == '__main__':
         FLAGS.save_segmentation, FLAGS.num_samples, FLAGS.temperature,
         FLAGS.seed, FLAGS.sampler, FLAGS.pretrained, FLAGS.decode,
         FLAGS.segmentation, FLAGS.gamut, FLAGS.resolution, FLAGS.upsample,
-        FLAGS.workers)
+        FLAGS.workers, sequence=FLAGS.sequence, temporal=FLAGS.temporal)
     print(f'wrote {len(written)} files to {FLAGS.output}')
     if failures:
       print(f'{len(failures)} file(s) could not be read:', file=sys.stderr)

@@ -12,6 +12,11 @@
       [--resolution=full|model] [--split=val] [--max_batches=N] [--step=S]
   # Any folder of photos, no labels needed:
   python -m colorjax.evaluate --workdir=DIR --images=photos/ [--preset=...]
+  # A colorized video or frame sequence (no workdir): its flicker, the mean
+  # ab change between consecutive frames where L did not change; with the
+  # true colour frames, also the per-frame ab error:
+  python -m colorjax.evaluate --sequence=out/clip_color.mp4 \
+      [--reference=clip.mp4] [--output=flicker.json]
 
 Resolution protocols (colorjax.evaluation): 'full' (default) scores what a
 user of `colorize` sees -- ab predicted at the model's resolution and
@@ -32,17 +37,52 @@ from typing import Dict, Optional
 
 from absl import flags
 import ml_collections
+import numpy as np
 
 import colorjax
 from colorjax import cli
 from colorjax import console
+from colorjax import errors
 from colorjax import evaluation
 from colorjax import protocols
+from colorjax.color import rgb_to_lab_numpy
+from colorjax.color import temporal
+from colorjax.data import image_folder
+from colorjax.datasets import imaging
+from colorjax.datasets import video as video_lib
 from colorjax import sharding
 from colorjax import workdir as workdir_lib
 
 _RESOLUTION_TYPES = ('colour', 'perceptual', 'semantic_interpretability',
                      'reference_segmentation', 'diversity')
+
+
+def _frames(path: str):
+  """A video file or a folder of frames (sorted) -> uint8 RGB frames."""
+  if video_lib.is_video(path):
+    return video_lib.read_video(path)[1]
+  if not os.path.isdir(path):
+    raise errors.MissingFileError(f'{path}: neither a video nor a folder of '
+                                  'frames')
+  paths = image_folder.find_images([path])
+  if not paths:
+    raise errors.MissingFileError(f'{path}: no image files in it')
+  return (imaging.decode_image(p).array for p in paths)
+
+
+def evaluate_sequence(sequence: str, reference: Optional[str] = None,
+                      static: float = temporal.STATIC) -> Dict:
+  """The flicker of a colorized video or frame folder (color.temporal:
+  the mean ab change between consecutive frames over pixels whose L
+  changed by less than `static`, decided on the reference's L when given)
+  and, with the true frames, the mean ab error per pixel."""
+  def lab(frames):
+    for rgb in frames:
+      yield rgb_to_lab_numpy(rgb.astype(np.float32) / 255.0)
+  truth = lab(_frames(reference)) if reference else None
+  result = temporal.flicker(lab(_frames(sequence)), static, truth)
+  result.update(sequence=sequence, reference=reference, static_l=static)
+  return result
 
 
 def evaluate_workdir(workdir: str, split=None, max_batches=None, step=None,
@@ -192,11 +232,28 @@ if __name__ == '__main__':
   flags.DEFINE_string('segmenter', None, 'reference segmenter: a '
                       'configs/segmenter.py workdir or '
                       'deeplabv3_resnet101:PATH')
-  flags.mark_flag_as_required('workdir')
+  flags.DEFINE_string('sequence', None, 'a colorized video or folder of '
+                      'frames: report its flicker (no workdir needed)')
+  flags.DEFINE_string('reference', None, '--sequence: the true colour '
+                      'frames (video or folder), for the per-frame ab error')
+  flags.register_multi_flags_validator(
+      ['workdir', 'sequence'], lambda v: bool(v['workdir'] or v['sequence']),
+      message='give --workdir (a trained run) or --sequence (a colorized '
+      'video or frame folder)')
 
   def main(argv):
     del argv
     console.quiet_libraries(FLAGS.verbosity)
+    if FLAGS.sequence:
+      result = evaluate_sequence(FLAGS.sequence, FLAGS.reference)
+      text = json.dumps(result, indent=1, sort_keys=True)
+      print(text)
+      if FLAGS.output:
+        os.makedirs(os.path.dirname(os.path.abspath(FLAGS.output)),
+                    exist_ok=True)
+        with open(FLAGS.output, 'w') as f:
+          f.write(text + '\n')
+      return
     output_dir = FLAGS.output_dir or os.path.join(
         FLAGS.workdir, 'eval', FLAGS.preset or protocols.DEFAULT_RESULTS)
     results = evaluate_workdir(

@@ -54,6 +54,9 @@ def _commands(tmp, port):
            f'--input={tmp}', f'--output={tmp}/out', '--verbosity=1'], {}),
       'evaluate_missing_workdir': (
           ['colorjax.evaluate', f'--workdir={none}'], {}),
+      'evaluate_nothing_to_evaluate': (['colorjax.evaluate'], {}),
+      'evaluate_missing_sequence': (
+          ['colorjax.evaluate', f'--sequence={none}'], {}),
       'evaluate_bad_flag': (
           ['colorjax.evaluate', f'--workdir={none}', '--preset=paper999'],
           {}),
@@ -146,6 +149,10 @@ def test_evaluate(results):
          'colorjax workdir')
   _check(results, 'evaluate_bad_flag', '--preset', 'paper999',
          '--helpshort')
+  _check(results, 'evaluate_nothing_to_evaluate', 'give --workdir',
+         '--sequence')
+  _check(results, 'evaluate_missing_sequence', 'neither a video nor a '
+         'folder of frames')
 
 
 def test_compare(results):

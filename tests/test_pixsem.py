@@ -203,8 +203,7 @@ def test_colorize_writes_diverse_samples_at_full_resolution(
   for sampler in ('cached', 'naive'):
     written, failures = colorize.colorize(
         workdir, [str(tmp_path / 'photo.png')], str(tmp_path / sampler),
-        num_samples=3, temperature=1.0, seed=4, sampler=sampler,
-        upsample='bilinear')
+        num_samples=3, temperature=1.0, seed=4, sampler=sampler)
     assert not failures
     names = sorted(p.split('/')[-1] for p in written)
     assert names == ['photo_grid.png', 'photo_sample0.png',
@@ -219,11 +218,13 @@ def test_colorize_writes_diverse_samples_at_full_resolution(
     np.testing.assert_array_equal(a, b)
   assert not np.array_equal(outputs['cached'][0], outputs['cached'][1])
   # The colours written are the method's own samples (seed 4, first batch),
-  # recombined independently: ab * 128 upsampled to the photo, with the
+  # recombined apart from colorize: ab * 128 upsampled to the photo guided
+  # by its L (color.upsample, tested in test_upsample.py), with the
   # photo's L, brought into the gamut at constant L and hue (color.gamut,
   # tested in test_gamut.py), through scikit-image's Lab -> sRGB.
   from skimage import color as skcolor  # pylint: disable=g-import-not-at-top
   from colorjax.data import preprocess  # pylint: disable=g-import-not-at-top
+  from colorjax.color import upsample  # pylint: disable=g-import-not-at-top
   # The network saw the photo at its aspect: short side at the model size,
   # the long side in proportion, padded to the stride multiple; the
   # padding's colours are cropped away at the photo's resolution.
@@ -240,15 +241,11 @@ def test_colorize_writes_diverse_samples_at_full_resolution(
   lightness = skcolor.rgb2lab(photo / 255.0)[..., :1]
   for k in range(3):
     # The photo's share of the ab (its columns of the padded input),
-    # resized onto the photo by JAX's scale_and_translate.
+    # upsampled onto the photo.
     small = np.asarray(ab[0, k]) * method.config.data.ab_scale
-    scale = np.array([45 / (small.shape[0] * where.height /
-                            where.padded_height),
-                      70 / (small.shape[1] * where.width /
-                            where.padded_width)], np.float32)
-    ab_full = np.asarray(jax.image.scale_and_translate(
-        small, (45, 70, 2), (0, 1), scale, np.zeros(2, np.float32),
-        'linear'))
+    ab_full = upsample.upsample_ab(
+        lightness.astype(np.float32), small, 'guided',
+        inference.photo_box(where, *small.shape[:2]))
     expected = skcolor.lab2rgb(gamut.into_gamut(
         np.concatenate([lightness, ab_full], -1)))
     error = np.abs(outputs['cached'][k] / 255.0 - expected)
@@ -262,12 +259,7 @@ def test_colorize_writes_diverse_samples_at_full_resolution(
   engine = engine_lib.WorkdirEngine(workdir)
   assert engine.mode == 'sample'
   samples = engine.sample(photo, 3, temperature=1.0, seed=4)
-  written, _ = colorize.colorize(   # colorize's default upsampling, guided
-      workdir, [str(tmp_path / 'photo.png')], str(tmp_path / 'guided'),
-      num_samples=3, temperature=1.0, seed=4)
-  for k, sample in enumerate(samples):
-    np.testing.assert_array_equal(sample, np.asarray(Image.open(
-        tmp_path / 'guided' / f'photo_sample{k}.png')))
-    assert not np.array_equal(sample, outputs['cached'][k])
+  for a, b in zip(samples, outputs['cached']):
+    np.testing.assert_array_equal(a, b)
   colder = engine.sample(photo, 3, temperature=0.5, seed=4)
   assert not np.array_equal(colder[0], samples[0])

@@ -17,6 +17,8 @@
   python -m colorjax.benchmark folder (--workdir=W | --config=C)
       [--num_photos=200] [--photos=FOLDER] [--batch_size=8] [--workers=N]
       [--cli_photos=5]
+  python -m colorjax.benchmark flicker --workdir=W [--frames=30]
+      [--frame_size=128] [--num_samples=1]
   python -m colorjax.benchmark upsampling [--photos=FILES_OR_FOLDERS]
       [--resolution=256] [--figure=docs/upsampling.png]
 
@@ -45,6 +47,10 @@ folder: images/s of `colorize` on a folder of mixed-size photos (made from
 scikit-image's bundled photos unless --photos), streaming, against a loop
 of single-photo colorize calls in the same process (warm: model loaded)
 and, with --workdir, a loop of `python -m colorjax.colorize` processes.
+
+flicker: a sequence made here (a disc crossing a static semantic_shapes
+scene, sensor noise on each frame) colorized frame by frame and with the
+temporal filter: flicker and ab error of each (evaluate --sequence).
 
 upsampling: an oracle for colorize's chroma upsamplers, no model needed:
 each photo's true ab shrunk to the network's resolution and upsampled back
@@ -78,6 +84,7 @@ from colorjax import console
 from colorjax import errors
 from colorjax.benchmark import common
 from colorjax.benchmark import editor
+from colorjax.benchmark import flicker
 from colorjax.benchmark import folder
 from colorjax.benchmark import infer
 from colorjax.benchmark import pipeline
@@ -128,6 +135,8 @@ flags.DEFINE_integer('num_photos', 200, 'folder: mixed-size photos made '
 flags.DEFINE_integer('cli_photos', 5, 'folder (with --workdir): photos '
                      'timed through one `python -m colorjax.colorize` '
                      'process each')
+flags.DEFINE_integer('frames', 30, 'flicker: frames in the sequence')
+flags.DEFINE_integer('frame_size', 128, 'flicker: frame height and width')
 flags.DEFINE_integer('resolution', 256, 'upsampling: the network '
                      'resolution (short side) the true ab is shrunk to',
                      lower_bound=8)
@@ -203,6 +212,15 @@ def run_folder():
       FLAGS.workers if FLAGS['workers'].present else None, FLAGS.cli_photos)
 
 
+def run_flicker():
+  if not FLAGS.workdir:
+    raise errors.ConfigError('benchmark flicker needs --workdir (a trained '
+                             'run)')
+  return flicker.benchmark_flicker(
+      FLAGS.workdir, FLAGS.frames, FLAGS.frame_size,
+      FLAGS.num_samples if FLAGS['num_samples'].present else 1)
+
+
 def run_upsampling():
   return upsampling.benchmark_upsampling(FLAGS.photos, FLAGS.resolution,
                                          FLAGS.figure, FLAGS.figure_photo)
@@ -212,7 +230,8 @@ BENCHMARKS = {'pipeline': run_pipeline, 'train': run_train,
               'model': run_model, 'sample': run_sample,
               'sample_scaling': run_sample_scaling,
               'infer': run_infer, 'editor': run_editor,
-              'folder': run_folder, 'upsampling': run_upsampling}
+              'folder': run_folder, 'flicker': run_flicker,
+              'upsampling': run_upsampling}
 
 
 def main(argv):

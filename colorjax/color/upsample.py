@@ -143,6 +143,13 @@ def guide_at(lightness: np.ndarray, rows: int, cols: int,
                         (0, 0)), mode='edge')
 
 
+def guide_in_box(lightness: np.ndarray, rows: int, cols: int,
+                 box: Box) -> np.ndarray:
+  """`guide_at` for a photo occupying `box` of a rows x cols output."""
+  region = (max(1, round(box[3] - box[1])), max(1, round(box[2] - box[0])))
+  return guide_at(lightness, rows, cols, region)
+
+
 def _round_up(size: int, multiple: int) -> int:
   return -(-size // multiple) * multiple
 
@@ -162,8 +169,7 @@ def upsample_tiled(lightness: np.ndarray, ab_small: np.ndarray,
   rows, cols = ab_small.shape[:2]
   box = box or (0.0, 0.0, float(cols), float(rows))
   if method == 'guided' and guide is None:
-    region = (max(1, round(box[3] - box[1])), max(1, round(box[2] - box[0])))
-    guide = guide_at(lightness, rows, cols, region)
+    guide = guide_in_box(lightness, rows, cols, box)
   elif guide is None:
     guide = np.zeros((rows, cols, 1), np.float32)      # not read
   small_pad = ((0, _round_up(rows, AB_BUCKET) - rows),
