@@ -16,6 +16,16 @@ of different protocols side by side.
              top-1 on the colorized photo == its top-1 on the ground
              truth) if given -- not the paper's Top1-Acc, which needs the
              datasets' labels.
+  paper002   002 reports only a user study (Table 1: semantic correctness,
+             saturability, edge keeping, naturalness by ten people); on its
+             compared images, COCO-Stuff (164k) val (section 3; the paper's
+             hand-picked subset and its Unsplash photos are not listed: the
+             whole split, or --images=FOLDER), under GridNet's predicted
+             maps: PSNR, SSIM, ab RMSE, L2ab, colourfulness and its
+             difference to ground truth (the measurable side of
+             "saturability") at full resolution, LPIPS / FID with the
+             weights given. No segmentation score: GridNet's 60
+             PASCAL-Context classes are not COCO-Stuff's 182.
   paper003   003 has only a user study; its issue's protocol: PSNR, SSIM,
              L2ab, colourfulness at full resolution, LPIPS / FID with the
              weights given, and the classification branch's top-1 on the
@@ -62,6 +72,8 @@ _REFERENCE = dict(type='reference_segmentation', resolution='full',
                   skip_if_missing=True)
 _DIVERSITY = dict(type='diversity', resolution='full', num_samples=2,
                   skip_if_missing=True)
+# Paper 002's compared images (section 3): COCO-Stuff's 164k release, val.
+_COCO_STUFF_VAL = dict(dataset='coco_stuff/164k', split='val')
 _TAGS = dict(type='classification', output='classification',
              label_key='labels', top_k=(1,), skip_if_missing=True)
 
@@ -78,6 +90,14 @@ PRESETS: Dict[str, Preset] = {
          'semantic': _SEMANTIC},
         ('psnr_channel_mean', 'ssim', 'l2_ab', 'l2ab_auc', 'lpips', 'fid',
          'top1_agreement')),
+    'paper002': Preset(
+        'Paper 002 (only a user study, Table 1): on its compared images, '
+        "COCO-Stuff val, under GridNet's maps: PSNR, SSIM, ab RMSE, L2ab, "
+        'colourfulness and dCF at full resolution, LPIPS / FID',
+        {'colour': dict(_COLOUR_ALL, **_COCO_STUFF_VAL),
+         'perceptual': dict(_PERCEPTUAL, **_COCO_STUFF_VAL)},
+        ('psnr', 'ssim', 'rmse_ab', 'l2_ab', 'colorfulness',
+         'delta_colorfulness', 'lpips', 'fid')),
     'paper003': Preset(
         'Paper 003 (no quantitative table in the paper): PSNR, SSIM, L2ab, '
         'colourfulness at full resolution, LPIPS / FID, image-tag top-1',

@@ -365,6 +365,22 @@ def test_diversity_metrics_equal_their_references(tiny_pixsem_run,
   assert os.path.exists(tmp_path / 'plots' / 'd_msssim_histogram.png')
 
 
+def test_paper002_preset_scores_the_papers_compared_images():
+  """002's compared images (section 3: COCO-Stuff val, the 164k release
+  that has one) at full resolution, no segmentation score (GridNet's
+  classes are PASCAL-Context's), LPIPS / FID when weights are given."""
+  from colorjax import protocols  # pylint: disable=g-import-not-at-top
+  from colorjax.datasets import catalog  # pylint: disable=g-import-not-at-top
+  evals = protocols.evals_for('paper002', lpips='alex.pth')
+  assert set(evals) == {'colour', 'perceptual'}
+  for cfg in evals.values():
+    assert (cfg.dataset, cfg.split, cfg.resolution) == (
+        'coco_stuff/164k', 'val', 'full')
+  assert evals.perceptual.lpips == 'alex.pth'
+  assert catalog.lookup('coco_stuff/164k')['eval_split'] == 'val'
+  assert 'user study' in protocols.get('paper002').description
+
+
 def test_paper_presets_000_and_004_run_their_tables_protocols(
     tiny_run, tiny_pixsem_run, tiny_segmenter, tmp_path):
   """000 Table 1 (PSNR, SSIM, entropy at the model input) on ChromaCMC and
