@@ -12,6 +12,10 @@
       [--resolution=full|model] [--split=val] [--max_batches=N] [--step=S]
   # Any folder of photos, no labels needed:
   python -m colorjax.evaluate --workdir=DIR --images=photos/ [--preset=...]
+  # Paper 001's Top-1 accuracy on a labelled set (ImageNet val in wnid
+  # folders, or Places365 val with places365_val.txt; data.image_folder):
+  python -m colorjax.evaluate --workdir=DIR --preset=paper001 \
+      --images=imagenet/val/ --labels=folders --classifier=vgg16:PATH
   # A colorized video or frame sequence (no workdir): its flicker, the mean
   # ab change between consecutive frames where L did not change; with the
   # true colour frames, also the per-frame ab error:
@@ -91,13 +95,20 @@ def evaluate_workdir(workdir: str, split=None, max_batches=None, step=None,
                      resolution: Optional[str] = None,
                      networks: Optional[Dict[str, str]] = None,
                      plots_dir: Optional[str] = None, progress: bool = False,
-                     max_images: Optional[int] = None):
+                     max_images: Optional[int] = None,
+                     labels: Optional[str] = None):
   """{metric: value, ..., 'evals', 'protocol', 'weights', ...} (module doc).
 
   resolution: None = the preset's (no preset: 'full') for the evaluators
   that score colours; networks: lpips / fid_inception / classifier /
-  segmenter (see colorjax.protocols.evals_for).
+  segmenter (see colorjax.protocols.evals_for). labels: the image
+  folder's class labels ('folders' or a label file, data.image_folder):
+  semantic interpretability then also scores top-1 accuracy against them
+  (top1 / top1_gt / top1_gray), next to top1_agreement.
   """
+  if labels and not image_folder:
+    raise errors.ConfigError('--labels goes with --images (a folder of a '
+                             'labelled evaluation set)')
   networks = {k: v for k, v in (networks or {}).items() if v}
   config = workdir_lib.load_config(workdir)
   method, state = workdir_lib.restore_for_inference(workdir, config, step)
@@ -119,6 +130,11 @@ def evaluate_workdir(workdir: str, split=None, max_batches=None, step=None,
     if image_folder:
       cfg.dataset, cfg.path = 'image_folder', image_folder
       cfg.skip_if_missing = cfg.get('skip_if_missing', True)
+      if labels:
+        cfg.labels = labels
+        if cfg.type == 'semantic_interpretability':
+          cfg.label_key = 'label'
+
     if split and cfg.get('dataset') in (None, config.data.dataset):
       cfg.split = split
     if resolution and cfg.type in _RESOLUTION_TYPES:
@@ -217,6 +233,11 @@ if __name__ == '__main__':
   flags.DEFINE_integer('step', None, 'checkpoint step (default: latest)')
   flags.DEFINE_string('images', None, 'evaluate on this folder of photos')
   flags.DEFINE_string('image_folder', None, 'alias of --images')
+  flags.DEFINE_string('labels', None, '--images: the class labels, '
+                      '"folders" (one subfolder per class, sorted: ImageNet '
+                      'val in wnid folders) or a file (places365_val.txt; '
+                      'LOC_val_solution.csv): semantic interpretability '
+                      'then scores top-1 accuracy against them')
   flags.DEFINE_string('output', None, 'also write the JSON here')
   flags.DEFINE_string('output_dir', None, 'JSON, markdown and plots (default:'
                       ' WORKDIR/eval/<preset>, or WORKDIR/eval/default '
@@ -263,7 +284,8 @@ if __name__ == '__main__':
         networks=dict(lpips=FLAGS.lpips, fid_inception=FLAGS.fid_inception,
                       classifier=FLAGS.classifier,
                       segmenter=FLAGS.segmenter),
-        plots_dir=output_dir, progress=True, max_images=FLAGS.max_images)
+        plots_dir=output_dir, progress=True, max_images=FLAGS.max_images,
+        labels=FLAGS.labels)
     text = json.dumps(results, indent=1, sort_keys=True)
     if FLAGS.print == 'json':
       print(text)

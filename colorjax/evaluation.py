@@ -63,6 +63,7 @@ class _Data:
     data = config.data
     self.dataset = cfg.get('dataset') or data.dataset
     self.path = cfg.get('path')
+    self.labels = cfg.get('labels')      # an image folder's (image_folder)
     self.split = cfg.get('split') or data.eval_split
     self.batch_size = cfg.get('batch_size') or data.eval_batch_size
     # Joined tables (scene labels) belong to the training dataset's splits.
@@ -111,8 +112,8 @@ class _Data:
     self.worker_count = min(data.get('worker_count', 0), 2)
 
   def key(self):
-    return (self.dataset, self.path, self.split, self.preprocess,
-            self.batch_size, self.max_batches)
+    return (self.dataset, self.path, self.labels, self.split,
+            self.preprocess, self.batch_size, self.max_batches)
 
   def protocol(self) -> dict:
     """What produced the numbers, for the JSON output."""
@@ -124,19 +125,22 @@ class _Data:
     return out
 
   def describe(self) -> str:
-    return (f'{self.path} (image folder)' if self.dataset == 'image_folder'
-            else f'{self.dataset}:{self.split}')
+    if self.dataset == 'image_folder':
+      return f'{self.path} (image folder' + (
+          f', labels {self.labels})' if self.labels else ')')
+    return f'{self.dataset}:{self.split}'
 
   def source(self):
     if self.dataset == 'image_folder':
-      return image_folder.ImageFolderSource(self.path)
+      return image_folder.ImageFolderSource(self.path, labels=self.labels)
     return pipeline.data_source(self.dataset, self.split, self.data_dir,
                                 self.joins)
 
   def source_keys(self):
     """What the source's examples hold, when not everything (photos)."""
-    return (('image', 'valid', 'id') if self.dataset == 'image_folder'
-            else None)
+    if self.dataset != 'image_folder':
+      return None
+    return ('image', 'valid', 'id') + (('label',) if self.labels else ())
 
   def available_keys(self, source, spec):
     """Keys an example has after preprocessing (one example, eagerly)."""

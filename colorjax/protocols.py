@@ -14,8 +14,10 @@ of different protocols side by side.
              and FID with the weights given; semantic interpretability
              as `top1_agreement` (a VGG16 ImageNet/Places365 classifier's
              top-1 on the colorized photo == its top-1 on the ground
-             truth) if given -- not the paper's Top1-Acc, which needs the
-             datasets' labels.
+             truth) if given; on a labelled image folder (evaluate
+             --images=imagenet/val/ --labels=folders, data.image_folder)
+             also the paper's Top1-Acc against the labels (top1,
+             top1_gt, top1_gray).
   paper002   002 reports only a user study (Table 1: semantic correctness,
              saturability, edge keeping, naturalness by ten people); on its
              compared images, COCO-Stuff (164k) val (section 3; the paper's

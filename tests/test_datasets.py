@@ -401,3 +401,52 @@ def test_prepare_cli_without_tensorflow(tmp_path, rng):
        's[0]; assert "tensorflow" not in sys.modules, "TF was imported"'],
       capture_output=True, text=True, timeout=300, check=False)
   assert check.returncode == 0, check.stderr[-2000:]
+
+
+def test_labelled_image_folders_in_their_published_layouts(tmp_path):
+  """ImageNet val in wnid folders, Places365 val with places365_val.txt,
+  ImageNet's LOC_val_solution.csv with LOC_synset_mapping.txt: each photo
+  gets its class index as 'label'; an unlabelled photo is named."""
+  from colorjax import errors  # pylint: disable=g-import-not-at-top
+  from colorjax.data import image_folder  # pylint: disable=g-import-not-at-top
+  pixel = np.zeros((9, 9, 3), np.uint8)
+  wnids = ['n01440764', 'n01443537', 'n01484850']
+  for k, wnid in enumerate(wnids):
+    (tmp_path / 'imagenet' / wnid).mkdir(parents=True)
+    Image.fromarray(pixel).save(tmp_path / 'imagenet' / wnid /
+                                f'ILSVRC2012_val_0000000{k}.JPEG')
+  source = image_folder.ImageFolderSource(str(tmp_path / 'imagenet'),
+                                          labels='folders')
+  assert [source[i]['label'] for i in range(3)] == [0, 1, 2]
+  assert source[0]['label'].dtype == np.int32
+
+  places = tmp_path / 'places'
+  places.mkdir()
+  for name in ('Places365_val_00000001.jpg', 'Places365_val_00000002.jpg'):
+    Image.fromarray(pixel).save(places / name)
+  (tmp_path / 'places365_val.txt').write_text(
+      'Places365_val_00000001.jpg 165\nPlaces365_val_00000002.jpg 3\n')
+  source = image_folder.ImageFolderSource(
+      str(places), labels=str(tmp_path / 'places365_val.txt'))
+  assert [source[i]['label'] for i in range(2)] == [165, 3]
+  (tmp_path / 'short.txt').write_text('Places365_val_00000001.jpg 165\n')
+  with pytest.raises(errors.ConfigError,
+                     match='1 of 2 images .*Places365_val_00000002'):
+    image_folder.ImageFolderSource(str(places),
+                                   labels=str(tmp_path / 'short.txt'))
+
+  flat = tmp_path / 'flat'
+  flat.mkdir()
+  for k in range(3):
+    Image.fromarray(pixel).save(flat / f'ILSVRC2012_val_0000000{k}.JPEG')
+  solution = tmp_path / 'loc' / 'LOC_val_solution.csv'
+  solution.parent.mkdir()
+  solution.write_text('ImageId,PredictionString\n' + ''.join(
+      f'ILSVRC2012_val_0000000{k},{wnids[2 - k]} 1 2 3 4 {wnids[2 - k]} 5 6 '
+      '7 8\n' for k in range(3)))
+  with pytest.raises(errors.MissingFileError, match='LOC_synset_mapping'):
+    image_folder.ImageFolderSource(str(flat), labels=str(solution))
+  (solution.parent / 'LOC_synset_mapping.txt').write_text(''.join(
+      f'{w} a class\n' for w in wnids))
+  source = image_folder.ImageFolderSource(str(flat), labels=str(solution))
+  assert [source[i]['label'] for i in range(3)] == [2, 1, 0]

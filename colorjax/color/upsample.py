@@ -45,9 +45,13 @@ UPSAMPLERS = ('guided', 'bilinear')
 RANGE_SIGMA = 7.0
 # A floor under the range weight: with no alike neighbour, bilinear.
 RANGE_FLOOR = 1e-6
-# The full-resolution work runs in TILE x TILE tiles, TILES_PER_CALL to a
-# call; the network-resolution ab is padded to a multiple of AB_BUCKET.
+# The full-resolution work runs in TILE x TILE tiles (SMALL_TILE for a
+# photo of at most SMALL_TILE_PIXELS: a thumbnail would otherwise pay for
+# four 256 x 256 tiles), TILES_PER_CALL to a call; the network-resolution
+# ab is padded to a multiple of AB_BUCKET.
 TILE = 256
+SMALL_TILE = 64
+SMALL_TILE_PIXELS = 256 * 256
 TILES_PER_CALL = 4
 AB_BUCKET = 128
 
@@ -160,8 +164,8 @@ def upsample_tiled(lightness: np.ndarray, ab_small: np.ndarray,
                    sigma: float = RANGE_SIGMA, finish=_ab) -> np.ndarray:
   """ab [h, w, C] onto the full-resolution lightness [H, W, 1], then
   `finish(L, ab)` (jnp, static: e.g. Lab -> uint8 sRGB) -> its [H, W, ...]
-  result, in fixed TILE x TILE tiles, TILES_PER_CALL to a call of one
-  compiled program (one per AB_BUCKET-padded network size, upsampler and
+  result, in fixed-size tiles, TILES_PER_CALL to a call of one compiled
+  program (one per tile size, AB_BUCKET-padded network size, upsampler and
   finish; none per photo size)."""
   if method not in UPSAMPLERS:
     raise ValueError(f'upsample must be one of {UPSAMPLERS}, not {method!r}')
@@ -176,18 +180,19 @@ def upsample_tiled(lightness: np.ndarray, ab_small: np.ndarray,
                (0, _round_up(cols, AB_BUCKET) - cols), (0, 0))
   ab_small = np.pad(np.asarray(ab_small, np.float32), small_pad)
   guide = np.pad(np.asarray(guide, np.float32), small_pad)
-  grid = (_round_up(height, TILE) // TILE, _round_up(width, TILE) // TILE)
+  tile = SMALL_TILE if height * width <= SMALL_TILE_PIXELS else TILE
+  grid = (_round_up(height, tile) // tile, _round_up(width, tile) // tile)
   padded = np.pad(np.asarray(lightness, np.float32),
-                  ((0, grid[0] * TILE - height), (0, grid[1] * TILE - width),
+                  ((0, grid[0] * tile - height), (0, grid[1] * tile - width),
                    (0, 0)), mode='edge')
-  tiles = padded.reshape(grid[0], TILE, grid[1], TILE, 1).transpose(
-      0, 2, 1, 3, 4).reshape(-1, TILE, TILE, 1)
-  origins = np.stack(np.meshgrid(np.arange(grid[0]) * TILE,
-                                 np.arange(grid[1]) * TILE, indexing='ij'),
+  tiles = padded.reshape(grid[0], tile, grid[1], tile, 1).transpose(
+      0, 2, 1, 3, 4).reshape(-1, tile, tile, 1)
+  origins = np.stack(np.meshgrid(np.arange(grid[0]) * tile,
+                                 np.arange(grid[1]) * tile, indexing='ij'),
                      -1).reshape(-1, 2).astype(np.int32)
   count = len(tiles)
   calls = _round_up(count, TILES_PER_CALL)
-  tiles = np.concatenate([tiles, np.zeros((calls - count, TILE, TILE, 1),
+  tiles = np.concatenate([tiles, np.zeros((calls - count, tile, tile, 1),
                                           np.float32)])
   origins = np.concatenate([origins, np.zeros((calls - count, 2), np.int32)])
   arguments = (ab_small, guide, np.asarray([rows, cols], np.int32),
@@ -200,9 +205,9 @@ def upsample_tiled(lightness: np.ndarray, ab_small: np.ndarray,
              for k in range(0, calls, TILES_PER_CALL)]
   out = np.concatenate(jax.device_get(outputs))[:count]
   channels = out.shape[3:]
-  return out.reshape(grid[0], grid[1], TILE, TILE, *channels).transpose(
+  return out.reshape(grid[0], grid[1], tile, tile, *channels).transpose(
       0, 2, 1, 3, *range(4, 4 + len(channels))).reshape(
-          grid[0] * TILE, grid[1] * TILE, *channels)[:height, :width]
+          grid[0] * tile, grid[1] * tile, *channels)[:height, :width]
 
 
 def upsample_ab(lightness: np.ndarray, ab_small: np.ndarray,
