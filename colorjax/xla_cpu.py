@@ -44,11 +44,22 @@ def _jaxlib_version() -> str:
     return ''
 
 
+def process_flag_set() -> bool:
+  """XLA_FLAGS already chooses YNN's fusion types for the whole process
+  (the opt-in below, or the user's own): per-program options step aside."""
+  return YNN_FUSION_FLAG in os.environ.get('XLA_FLAGS', '')
+
+
+def _on_cpu() -> bool:
+  import jax  # pylint: disable=g-import-not-at-top
+  return jax.default_backend() == 'cpu'
+
+
 def cpu_flags() -> str:
   """The flags colorjax adds to XLA_FLAGS here ('' where none)."""
   if os.environ.get(OPT_IN, '') != 'xla':
     return ''
-  if YNN_FUSION_FLAG in os.environ.get('XLA_FLAGS', ''):
+  if process_flag_set():
     return ''
   if not _jaxlib_version().startswith(MEASURED_JAXLIB):
     return ''
@@ -80,14 +91,9 @@ def compiler_options(convolutions: str) -> Optional[Dict[str, str]]:
   nothing to set: 'ynn', a backend other than CPU, a jaxlib where the
   option was not measured, or the process-wide flag already set."""
   choices.check('xla_cpu_convolutions', convolutions, CONVOLUTION_PATHS)
-  if convolutions == 'ynn':
+  if convolutions == 'ynn' or process_flag_set():
     return None
-  if YNN_FUSION_FLAG in os.environ.get('XLA_FLAGS', ''):
-    return None
-  if not _jaxlib_version().startswith(MEASURED_JAXLIB):
-    return None
-  import jax  # pylint: disable=g-import-not-at-top
-  if jax.default_backend() != 'cpu':
+  if not _jaxlib_version().startswith(MEASURED_JAXLIB) or not _on_cpu():
     return None
   return {YNN_FUSION_FLAG.lstrip('-'): _YNN_WITHOUT_CONVOLUTIONS}
 
@@ -111,8 +117,7 @@ def init_options() -> Optional[Dict[str, int]]:
   """`jax.jit(..., compiler_options=...)` for a run-once init program on
   CPU (None elsewhere: GPU/TPU compiles differ; None where XLA_FLAGS sets
   the level for the process, as the test suite's level 0 does)."""
-  import jax  # pylint: disable=g-import-not-at-top
-  if jax.default_backend() != 'cpu':
+  if not _on_cpu():
     return None
   if 'xla_backend_optimization_level' in os.environ.get('XLA_FLAGS', ''):
     return None

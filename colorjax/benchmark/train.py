@@ -71,8 +71,7 @@ def _implementations(config):
                                                     'xla')
   if jax.default_backend() == 'cpu':    # the train step's conv kernels
     chosen['xla_cpu_convolutions'] = (
-        'xla (XLA_FLAGS)'
-        if xla_cpu.YNN_FUSION_FLAG in os.environ.get('XLA_FLAGS', '')
+        'xla (XLA_FLAGS)' if xla_cpu.process_flag_set()
         else config.get('xla_cpu_convolutions', 'ynn'))
   return chosen
 
