@@ -45,6 +45,7 @@ input by nearest neighbour.
 import collections
 import concurrent.futures
 import dataclasses
+import functools
 import os
 import sys
 from typing import Iterable, List, Optional, Sequence
@@ -56,6 +57,7 @@ import numpy as np
 from PIL import Image
 import tqdm
 
+from colorjax import choices
 from colorjax import cli
 from colorjax import console
 from colorjax import errors
@@ -141,7 +143,7 @@ def recombine(lightness: np.ndarray, ab_small: np.ndarray,
               placement: Optional[inference.Placement] = None,
               upsample: str = 'guided') -> np.ndarray:
   """Full-resolution L + low-resolution ab (Lab units) -> uint8 RGB, in
-one compiled program over fixed-size tiles (color.upsample.upsample_tiled).
+  one compiled program over fixed-size tiles (color.upsample).
 
   gamut: 'chroma' brings undisplayable colours into sRGB by reducing their
   chroma at constant L and hue (color.gamut); 'clip' clips each RGB
@@ -149,12 +151,7 @@ one compiled program over fixed-size tiles (color.upsample.upsample_tiled).
   in the network input (the ab of the padding is cropped away first).
   upsample: 'guided' (L-guided joint bilateral) or 'bilinear'
   (color.upsample)."""
-  if gamut not in GAMUT_MAPPINGS:
-    raise errors.ConfigError(f'gamut must be one of {GAMUT_MAPPINGS}, not '
-                             f'{gamut!r}')
-  if upsample not in upsample_lib.UPSAMPLERS:
-    raise errors.ConfigError(f'upsample must be one of '
-                             f'{upsample_lib.UPSAMPLERS}, not {upsample!r}')
+  choices.check('gamut', gamut, GAMUT_MAPPINGS)
   box = inference.photo_box(placement, *ab_small.shape[:2])
   return upsample_lib.upsample_tiled(
       lightness, ab_small, upsample, box,
@@ -187,13 +184,19 @@ def _output_path(output_dir: str, path: str, suffix: str) -> str:
   return os.path.join(output_dir, f'{stem}{suffix}.png')
 
 
+def _batch_key(photo: Photo):
+  """Photos batch together when they share this: one network input size,
+  and all with or all without a given map (one batch structure)."""
+  return photo.placement.padded, photo.labels is not None
+
+
 def _batches(photos: Iterable[Photo], size: int):
   """Batches of up to `size` photos of one network input size (and all
   with or all without a given map), each yielded once full; the rest at
   the end. One compiled program per input size, none per photo."""
   buckets = {}
   for photo in photos:
-    key = (photo.placement.padded, photo.labels is not None)
+    key = _batch_key(photo)
     bucket = buckets.setdefault(key, [])
     bucket.append(photo)
     if len(bucket) == size:
@@ -206,9 +209,8 @@ def _ordered_batches(photos: Iterable[Photo], size: int):
   input size changes: a sequence's frames stay in order."""
   batch = []
   for photo in photos:
-    key = (photo.placement.padded, photo.labels is not None)
-    if batch and (len(batch) == size or key != (
-        batch[0].placement.padded, batch[0].labels is not None)):
+    if batch and (len(batch) == size or
+                  _batch_key(photo) != _batch_key(batch[0])):
       yield batch
       batch = []
     batch.append(photo)
@@ -452,9 +454,7 @@ def colorize(workdir: Optional[str], inputs: Sequence[str], output_dir: str,
   if segmentation and not colorizer.takes_map:
     raise errors.ConfigError(f'--segmentation: {colorizer.config.method} does not '
                      'colorize under a semantic map (semanticdriven does)')
-  if temporal not in TEMPORAL_FILTERS:
-    raise errors.ConfigError(f'temporal must be one of {TEMPORAL_FILTERS}, '
-                             f'not {temporal!r}')
+  choices.check('temporal', temporal, TEMPORAL_FILTERS)
   if workers is None:
     workers = min(4, os.cpu_count() or 1)
   os.makedirs(output_dir, exist_ok=True)
@@ -492,9 +492,10 @@ def colorize(workdir: Optional[str], inputs: Sequence[str], output_dir: str,
       else:
         yield photo
 
-  def write(job):
-    """One photo's colorizations (and map) -> (files written, images)."""
-    photo, samples, labels, directory = job
+  def write(job, directory):
+    """One photo's colorizations (and map), written into `directory` ->
+    (files written, images)."""
+    photo, samples, labels = job
     images = [colorizer.to_rgb(photo, sample, gamut, upsample)
               for sample in samples]
     out = []
@@ -513,17 +514,13 @@ def colorize(workdir: Optional[str], inputs: Sequence[str], output_dir: str,
           out[-1])
     return out, images
 
-  def in_directory(jobs, directory):
-    for photo, samples, labels in jobs:
-      yield photo, samples, labels, directory
-
   if paths:
     with tqdm.tqdm(total=len(paths), unit='image', disable=None,
                    smoothing=0.1) as bar:
       jobs = _colorized(colorizer, readable(bar), batch_size,
                         stabilizer() if sequence else None)
-      for files, _ in _in_order(write, in_directory(jobs, output_dir),
-                                workers):
+      for files, _ in _in_order(
+          functools.partial(write, directory=output_dir), jobs, workers):
         written += files
         bar.update(1)
   for path in videos:
@@ -548,8 +545,8 @@ def colorize(workdir: Optional[str], inputs: Sequence[str], output_dir: str,
     try:
       with tqdm.tqdm(total=info.frames, unit='frame', disable=None,
                      desc=os.path.basename(path)) as bar:
-        for files, images in _in_order(write, in_directory(jobs, frames_dir),
-                                       workers):
+        for files, images in _in_order(
+            functools.partial(write, directory=frames_dir), jobs, workers):
           written += files
           for writer, image in zip(writers, images):
             writer.write(image)

@@ -134,7 +134,6 @@ def evaluate_workdir(workdir: str, split=None, max_batches=None, step=None,
         cfg.labels = labels
         if cfg.type == 'semantic_interpretability':
           cfg.label_key = 'label'
-
     if split and cfg.get('dataset') in (None, config.data.dataset):
       cfg.split = split
     if resolution and cfg.type in _RESOLUTION_TYPES:
@@ -253,6 +252,12 @@ if __name__ == '__main__':
   flags.DEFINE_string('segmenter', None, 'reference segmenter: a '
                       'configs/segmenter.py workdir or '
                       'deeplabv3_resnet101:PATH')
+  def _write_text(text, paths):
+    for path in paths:
+      os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+      with open(path, 'w') as f:
+        f.write(text + '\n')
+
   flags.DEFINE_string('sequence', None, 'a colorized video or folder of '
                       'frames: report its flicker (no workdir needed)')
   flags.DEFINE_string('reference', None, '--sequence: the true colour '
@@ -269,11 +274,7 @@ if __name__ == '__main__':
       result = evaluate_sequence(FLAGS.sequence, FLAGS.reference)
       text = json.dumps(result, indent=1, sort_keys=True)
       print(text)
-      if FLAGS.output:
-        os.makedirs(os.path.dirname(os.path.abspath(FLAGS.output)),
-                    exist_ok=True)
-        with open(FLAGS.output, 'w') as f:
-          f.write(text + '\n')
+      _write_text(text, [FLAGS.output] if FLAGS.output else [])
       return
     output_dir = FLAGS.output_dir or os.path.join(
         FLAGS.workdir, 'eval', FLAGS.preset or protocols.DEFAULT_RESULTS)
@@ -296,10 +297,7 @@ if __name__ == '__main__':
     paths.append(os.path.join(output_dir, 'metrics.json'))
     with open(os.path.join(output_dir, 'metrics.md'), 'w') as f:
       f.write(markdown(results))
-    for path in paths:
-      os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-      with open(path, 'w') as f:
-        f.write(text + '\n')
+    _write_text(text, paths)
     print(f'wrote {output_dir}/metrics.json, metrics.md and '
           f'{len(results["plots"])} plots')
 

@@ -33,6 +33,7 @@ from colorjax import errors
 from colorjax.color import lab_to_rgb_numpy
 from colorjax.color import rgb_to_lab_numpy
 from colorjax.color import upsample as upsample_lib
+from colorjax.data import geometry_ops
 from colorjax.data.image_folder import find_images
 from colorjax.datasets import imaging
 from colorjax.datasets import semantic_shapes
@@ -75,9 +76,9 @@ def default_photos() -> List[Tuple[str, np.ndarray]]:
 
 
 def network_size(height: int, width: int, resolution: int):
-  """The short side at `resolution`, the aspect kept."""
-  scale = resolution / min(height, width)
-  return max(1, round(height * scale)), max(1, round(width * scale))
+  """The short side at `resolution`, the aspect kept (colorize's placement,
+  unpadded)."""
+  return geometry_ops.aspect_size(height, width, resolution, 1)[:2]
 
 
 def oracle(rgb: np.ndarray, resolution: int,

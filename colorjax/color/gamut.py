@@ -20,13 +20,13 @@ from colorjax.color import lab as lab_lib
 TOLERANCE = 1e-5
 
 
-def _linear_rgb(lab, xp=np):
+def _linear_rgb(lab: np.ndarray) -> np.ndarray:
   """Lab -> linear sRGB, unclipped (negative or > 1 outside the gamut)."""
-  lightness, a, b = xp.moveaxis(lab, -1, 0)
+  lightness, a, b = np.moveaxis(lab, -1, 0)
   fy = (lightness + 16.0) / 116.0
-  f = xp.stack([fy + a / 500.0, fy, fy - b / 200.0], axis=-1)
-  xyz = lab_lib._f_inverse(f, xp) * xp.asarray(lab_lib.D65_WHITE, lab.dtype)  # pylint: disable=protected-access
-  return xyz @ xp.asarray(lab_lib.RGB_FROM_XYZ.T, lab.dtype)
+  f = np.stack([fy + a / 500.0, fy, fy - b / 200.0], axis=-1)
+  xyz = lab_lib._f_inverse(f, np) * lab_lib.D65_WHITE  # pylint: disable=protected-access
+  return xyz @ lab_lib.RGB_FROM_XYZ.T
 
 
 def in_gamut(lab: np.ndarray, tolerance: float = TOLERANCE) -> np.ndarray:

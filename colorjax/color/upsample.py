@@ -39,6 +39,8 @@ import jax.numpy as jnp
 import numpy as np
 from PIL import Image
 
+from colorjax import choices
+
 UPSAMPLERS = ('guided', 'bilinear')
 # The range weight's sigma in L units (L in [0, 100]); chosen on the
 # oracle (README "Chroma upsampling": 5 to 10 all better than bilinear).
@@ -167,8 +169,7 @@ def upsample_tiled(lightness: np.ndarray, ab_small: np.ndarray,
   result, in fixed-size tiles, TILES_PER_CALL to a call of one compiled
   program (one per tile size, AB_BUCKET-padded network size, upsampler and
   finish; none per photo size)."""
-  if method not in UPSAMPLERS:
-    raise ValueError(f'upsample must be one of {UPSAMPLERS}, not {method!r}')
+  choices.check('upsample', method, UPSAMPLERS)
   height, width = lightness.shape[:2]
   rows, cols = ab_small.shape[:2]
   box = box or (0.0, 0.0, float(cols), float(rows))
