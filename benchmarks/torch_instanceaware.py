@@ -99,6 +99,8 @@ class InstanceAware(nn.Module):
         fc_in = c5 * pooled * pooled
       elif self.reduce == 'mean':
         fc_in = c5
+      elif self.reduce == 'vgg16':             # torchvision VGG's avgpool
+        fc_in = c5 * 7 * 7
       else:
         raise ValueError(f'branch_reduce {self.reduce!r}')
       fc = list(model['fc_features'])
@@ -123,7 +125,12 @@ class InstanceAware(nn.Module):
     if self.classes:
       conv5 = x
       h = F.max_pool2d(conv5, 2, 2)
-      h = h.flatten(1) if self.reduce == 'flatten' else h.mean((2, 3))
+      if self.reduce == 'flatten':
+        h = h.flatten(1)
+      elif self.reduce == 'vgg16':
+        h = F.adaptive_avg_pool2d(h, 7).flatten(1)
+      else:
+        h = h.mean((2, 3))
       for i in range(1, self.num_fc + 1):
         h = F.relu(getattr(self, f'fc{i}')(h))
       out['classification'] = self.classifier(h).float()

@@ -3,8 +3,10 @@
   # A named protocol (colorjax.protocols): JSON + markdown + plots under
   # WORKDIR/eval/<preset>/ (or --output_dir), with a progress bar. Without
   # a preset they go under WORKDIR/eval/default/; compare finds either.
+  # (--segmenter: paper 004's DeepLab-v2 file, deeplabv3_resnet101:PATH,
+  # or a configs/segmenter.py workdir)
   python -m colorjax.evaluate --workdir=DIR --preset=paper004 \
-      --segmenter=SEGMENTER_WORKDIR [--lpips=alexnet.pth] \
+      --segmenter=deeplabv2_resnet101_msc-vocaug-20000.pth [--lpips=alexnet.pth] \
       [--fid_inception=pt_inception-2015-12-05-6726825d.pth] \
       [--classifier=vgg16:vgg16-397923af.pth]
   # The config's own evaluators (config.evals), at full resolution:
@@ -249,9 +251,11 @@ if __name__ == '__main__':
   flags.DEFINE_string('lpips', None, 'LPIPS AlexNet v0.1 weights file')
   flags.DEFINE_string('fid_inception', None, 'pytorch-fid Inception file')
   flags.DEFINE_string('classifier', None, 'NAME:PATH, e.g. vgg16:PATH')
-  flags.DEFINE_string('segmenter', None, 'reference segmenter: a '
-                      'configs/segmenter.py workdir or '
-                      'deeplabv3_resnet101:PATH')
+  flags.DEFINE_string('segmenter', None, 'reference segmenter: a file of '
+                      "paper 004's DeepLab-v2 ResNet-101 (deeplabv2_resnet101"
+                      '_msc-vocaug-20000.pth), NAME:PATH of another '
+                      '(deeplabv3_resnet101:PATH), or a configs/segmenter.py '
+                      'workdir')
   def _write_text(text, paths):
     for path in paths:
       os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)

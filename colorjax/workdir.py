@@ -182,8 +182,10 @@ def _partial(target, source, what: str):
 def apply_init_from(state, init_from: Mapping[str, Any]):
   """Copies networks named by `config.init_from` into a fresh state.
 
-  init_from = {network: dict(workdir=DIR | file=PATH | pretrained=NAME:PATH
-  (colorjax.pretrained), network=<source network, default the same name>,
+  init_from = {entry: dict(workdir=DIR | file=PATH | pretrained=NAME:PATH
+  (colorjax.pretrained), target=<the network filled, default the entry's
+  name; two entries may fill parts of one network>, network=<source
+  network, default the target's name>,
   step=<default latest>, path=<subtree of the target network, default all
   of it>, source_path=<subtree of the source>, partial=<bool, default True
   for pretrained files, else False>)}. Params and the network's mutable
@@ -196,11 +198,12 @@ def apply_init_from(state, init_from: Mapping[str, Any]):
     return state
   params, model_state = dict(state.params), dict(state.model_state)
   cache = {}
-  for network, source in dict(init_from).items():
+  for entry, source in dict(init_from).items():
     source = {k: (None if v == config_lib.INIT_FROM_OPT_OUT else v)
               for k, v in dict(source).items()}
     if not any(source.get(k) for k in ('workdir', 'file', 'pretrained')):
       continue    # declared by a config, not set for this run (or 'none')
+    network = source.pop('target', None) or entry
     source.setdefault('network', network)
     if network not in params:
       raise KeyError(f'init_from names network {network!r}; this method has '

@@ -5,12 +5,14 @@
   # Zhang et al.'s network alone (the ablation: no classification branch):
   python -m colorjax.main --config=configs/instanceaware.py:demo \
       --config.model.use_classifier=False --workdir=DIR
-  # The paper's initialisation from Zhang's published ECCV16 weights
-  # (required by the paper preset: a fresh run without them stops before
-  # its first step; `...pretrained=none` trains from random on purpose, and
+  # The paper's initialisation: Zhang's published ECCV16 weights and an
+  # ImageNet VGG16 for the branch (both required by the paper preset: a
+  # fresh run without them stops before its first step; `...pretrained=
+  # none` trains that part from random on purpose, and
   # <workdir>/pretrained.json and compare's tables say so):
   python -m colorjax.main --config=configs/instanceaware.py --workdir=DIR \
-      --config.init_from.model.pretrained=eccv16:/weights/colorization_release_v2-9b330a0b.pth
+      --config.init_from.model.pretrained=eccv16:/weights/colorization_release_v2-9b330a0b.pth \
+      --config.init_from.branch.pretrained=vgg16:/weights/vgg16-397923af.pth
 
 What the paper fixes (section 2, 3.1): Zhang et al.'s conv1-conv8 trunk with
 conv9 = 313 ab-bin logits at 1/4 resolution; a classification branch at
@@ -21,9 +23,13 @@ conv1-conv9 initialised from Zhang et al., the other layers Gaussian.
 
 Choices the paper leaves open (each configurable):
   * Trunk widths/dilations/BatchNorm and the 313 bins: Zhang et al. 2016.
-  * Branch: 2x2 max pool, fc widths 1024/512/256 (Iizuka's global
-    features), fc1 on the flattened pooled map (`model.branch_reduce`);
-    a 1x1 fusion convolution back to 512 channels so Zhang's conv6 weights
+  * Branch = VGG16's head (`model.branch_reduce='vgg16'`): the paper's
+    2x2 down-sampling is VGG's pool5, then torchvision's adaptive average
+    pool to 7x7 and fc1-fc3 = VGG16's fc6-fc8 (4096, 4096, 1000), so the
+    ImageNet classifier section 3.1 names fits it (below); a ReLU after
+    fc3 as after fc1-fc2, no dropout. The CPU twins use 'flatten' (fc1 on
+    the flattened pooled map, small widths; 'mean' pools it globally).
+    A 1x1 fusion convolution back to 512 channels so Zhang's conv6 weights
     fit, linear and initialised to pass conv5 through (`model.fusion=
     'identity'`: with Zhang's weights the network starts as Zhang's;
     'relu' is Iizuka's random-init + ReLU form). Classes: VOC's 20 object classes (background is not a tag:
@@ -40,13 +46,19 @@ Choices the paper leaves open (each configurable):
   * Hard one-hot targets (`data.soft_encode_k=1`, the paper); Zhang's soft
     encoding is `soft_encode_k=5`.
   * Decoding: Zhang's annealed mean, T = 0.38 (`decoding.*`).
-  * Initialisation: section 3.1 also names an ImageNet classifier
-    (Russakovsky et al.) for "the classification network"; here that
-    network is fc1-fc3 on Zhang's conv5 features, which no ImageNet
-    classifier has, so the branch starts from random init, as the paper's
-    "other layers as the Gaussian noise" (`init_from.model.pretrained`
-    loads Zhang's file; any other pretrained network with matching names
-    and shapes could be copied the same way).
+  * Initialisation (section 3.1: "the weights trained by Zhang et al.
+    and Russakovsky et al. to initialize the classification network and
+    ... the shallow layers"): conv1-conv9 from Zhang's ECCV16 release
+    (`init_from.model.pretrained=eccv16:PATH`) and the branch's fc1-fc3
+    from an ImageNet (Russakovsky et al.) classifier. The paper names no
+    network; VGG16 is the one whose head is this branch: pool5 -> fc6 ->
+    fc7 -> fc8 on 512-channel conv5 features, the layout Zhang's trunk
+    copies from VGG (`init_from.branch.pretrained=vgg16:PATH`, torchvision's
+    vgg16-397923af.pth). Its fc6 was trained on VGG's conv5_3 features, not
+    Zhang's: the copy is a starting point, as the paper's is. The
+    classifier (20 VOC classes) and the fusion convolution are Gaussian.
+    Both files are required by the paper preset; either may be `none`
+    (random on purpose, recorded in <workdir>/pretrained.json).
   * Training: Zhang's Adam (b1 0.9, b2 0.99) with his weight decay value
     1e-3, applied decoupled (AdamW: lr x 1e-3 per step, not Caffe's L2
     gradient term), learning rate 3e-5, batch 40; 256x256 crops (the
@@ -55,10 +67,11 @@ Choices the paper leaves open (each configurable):
     images are not a standard split; train_aug has 10,582).
 
 Size, measured by `python -m colorjax.benchmark model --config=...` (the
-paper gives none; tests/test_instanceaware.py guards these): 167,509,133
-parameters at 256x256, of which Zhang's network is 32,235,385 (=
-richzhang/colorization's ECCVGenerator without model_out) and fc1
-134,218,752; 80.69 GFLOPs per image (XLA cost analysis of predict).
+paper gives none; tests/test_instanceaware.py guards these): 156,672,917
+parameters, of which Zhang's network is 32,235,385 (=
+richzhang/colorization's ECCVGenerator without model_out) and fc1-fc3
+123,642,856 (= torchvision VGG16's classifier); 81.45 GFLOPs per 256x256
+image (XLA cost analysis of predict).
 """
 
 import ml_collections
@@ -90,7 +103,7 @@ def get_config(arg: str = 'voc'):
 
   config.model = ml_collections.ConfigDict(model_lib.SIZES['paper'])
   config.model.use_classifier = True
-  config.model.branch_reduce = 'flatten'
+  config.model.branch_reduce = 'vgg16'
   config.model.fusion = 'identity'
   config.model.dtype = 'float32'
   config.model.upconv = 'auto'
@@ -118,6 +131,13 @@ def get_config(arg: str = 'voc'):
       pretrained=ml_collections.FieldReference(None, field_type=str)))
   # A fresh run without them stops (`pretrained=none`: random on purpose).
   config.model.expect_pretrained_trunk = True
+  # Section 3.1's ImageNet classifier for the branch: VGG16's fc6-fc8 as
+  # fc1-fc3, copied into the same network (the same rule: required, 'none'
+  # is the opt-out).
+  config.init_from.branch = ml_collections.ConfigDict(dict(
+      target='model',
+      pretrained=ml_collections.FieldReference(None, field_type=str)))
+  config.model.expect_pretrained_branch = True
 
   if variant in config_lib.CPU_TWINS:
     tiny = variant == 'tiny'
@@ -129,6 +149,8 @@ def get_config(arg: str = 'voc'):
     config.optimizer.learning_rate = 1e-3
     config.optimizer.kwargs.weight_decay = 0.0
     config.model.expect_pretrained_trunk = False  # shrunk: fits no file
+    config.model.expect_pretrained_branch = False
+    config.model.branch_reduce = 'flatten'
     config.loss.prior_images = 64 if tiny else 1024
 
   del config.evals['val_segmentation']

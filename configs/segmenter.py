@@ -18,11 +18,18 @@ VOC 2012 val mIoU 66.9 on gray images, 70.3 on the paper's colorizations,
 72.1 on the original colour images (Table 3 also: Iizuka 67.6, Larsson
 68.8, Zhang 68.1). It gives no training details for it.
 
+The paper's network itself needs no training here: its VOC model, the
+PyTorch port of the authors' Caffe file (deeplabv2_resnet101_msc-vocaug-
+20000.pth), loads through `colorjax.pretrained` ('deeplabv2_resnet101')
+and is what `evaluate --segmenter=PATH` uses by default. This config
+trains a segmenter of one's own (another dataset, e.g. COCO-Stuff, or a
+check of the protocol):
+
 Choices made (all configurable):
   * Network: torchvision's DeepLabV3-ResNet101 (`colorjax.models.deeplab`:
     output stride 8, ASPP 12/24/36 + image pooling, no auxiliary
-    classifier) instead of the paper's DeepLab-v2 ResNet101, because its
-    official weights exist: `model.pretrained` = torchvision's
+    classifier), because its official ImageNet/COCO weights exist to
+    fine-tune from: `model.pretrained` = torchvision's
     COCO-with-VOC-labels file, loaded through `colorjax.pretrained.load`
     (same 21 classes for VOC; for COCO-Stuff's 182 classes the classifier
     keeps its initial values, everything else is copied).

@@ -322,6 +322,42 @@ def test_reference_segmenter_reports_gray_colorized_rgb(shapes_data_dir,
                                    segmenter=colorizer_dir)}, 1.0)
 
 
+def test_paper004_segmenter_file_is_deeplab_v2_by_default(shapes_data_dir,
+                                                          tmp_path):
+  """A weights file without NAME: is paper 004's DeepLab-v2 (the MSC
+  port's `base.*` layout): Caffe's BGR mean on the input, its 1/8 logits
+  resized to the input bilinearly (== the PyTorch reference + F.interpolate
+  on the same image); NAME:PATH still picks another network. (The run
+  around `segment` is the workdir segmenter's test above.)"""
+  import torch  # pylint: disable=g-import-not-at-top
+  from colorjax.evaluators import semantic  # pylint: disable=g-import-not-at-top
+  from conftest import tiny_config  # pylint: disable=g-import-not-at-top
+  import test_pretrained_deeplab_v2 as v2_test  # pylint: disable=g-import-not-at-top
+  assert semantic.segmenter_file('/w/deeplabv2.pth') == (
+      'deeplabv2_resnet101', '/w/deeplabv2.pth')
+  assert semantic.segmenter_file('deeplabv3_resnet101:/w/v3.pth') == (
+      'deeplabv3_resnet101', '/w/v3.pth')
+  config = tiny_config(shapes_data_dir)
+  reference = v2_test._reference(classes=config.data.num_classes)  # pylint: disable=protected-access
+  path = str(tmp_path / 'deeplabv2_voc.pth')
+  torch.save(reference.state_dict(), path)
+  evaluator = semantic.ReferenceSegmentationEvaluator(
+      'r', ml_collections.ConfigDict(dict(
+          type='reference_segmentation', segmenter=path, input_size=40)),
+      _OracleMethod(config, 1.0), config, sharding.data_mesh())
+  assert evaluator.source == f'deeplabv2_resnet101:{path}'
+  rgb = np.random.default_rng(0).uniform(0, 1, (1, 40, 40, 3)).astype(
+      np.float32)
+  got = np.asarray(jax.jit(evaluator.segment)(evaluator.networks, rgb))
+  with torch.no_grad():
+    bgr = rgb[..., ::-1] * 255 - np.array((104.008, 116.669, 122.675))
+    want = torch.nn.functional.interpolate(
+        reference(torch.from_numpy(bgr.transpose(0, 3, 1, 2).astype(
+            np.float32))), size=(40, 40), mode='bilinear',
+        align_corners=False).numpy().transpose(0, 2, 3, 1)
+  np.testing.assert_allclose(got, want, atol=1e-4 * np.abs(want).max())
+
+
 def test_diversity_metrics_equal_their_references(tiny_pixsem_run,
                                                   tmp_path):
   """Pairwise LPIPS of the samples == the PyTorch LPIPS of the same

@@ -37,7 +37,7 @@ def _config(arg='tiny', **model):
 # Documented in configs/instanceaware.py's docstring and README.
 SIZES = {
     ('voc', False): ECCV16_PARAMS,       # Zhang et al.'s network alone
-    ('voc', True): 167_509_133,          # + branch (fc1 on 16x16x512) + fusion
+    ('voc', True): 156_672_917,          # + VGG16's head as the branch + fusion
     ('demo', True): 1_103_310,
     ('tiny', True): 25_254,
 }
@@ -61,11 +61,12 @@ def test_parameter_counts_and_output_shapes(arg, branch):
 
 
 def test_branch_adds_exactly_pool_fc_classifier_and_fusion():
-  """The paper-size branch = fc1 (16*16*512 -> 1024 at 256x256) + fc2 +
-  fc3 + the classifier over VOC's 20 object classes + the 1x1 fusion
-  (768 -> 512)."""
-  fc = (16 * 16 * 512 + 1) * 1024 + (1024 + 1) * 512 + (512 + 1) * 256
-  extra = fc + (256 + 1) * 20 + (768 + 1) * 512
+  """The paper-size branch = VGG16's fc6-fc8 as fc1-fc3 (7*7*512 -> 4096
+  -> 4096 -> 1000: torchvision's classifier, 123,642,856) + the classifier
+  over VOC's 20 object classes + the 1x1 fusion (1512 -> 512)."""
+  fc = (7 * 7 * 512 + 1) * 4096 + (4096 + 1) * 4096 + (4096 + 1) * 1000
+  assert fc == 123_642_856
+  extra = fc + (1000 + 1) * 20 + (1512 + 1) * 512
   assert SIZES[('voc', True)] - SIZES[('voc', False)] == extra
   assert methods.get_method(_config('voc')).num_classes == 20
 
@@ -289,25 +290,63 @@ def eccv16_file(tmp_path_factory):
   return path
 
 
-def test_init_from_eccv16_copies_the_trunk_and_keeps_the_branch(
-    eccv16_file, capsys):
-  """Paper section 3.1: conv1-conv9 from Zhang's weights, the layers only
-  this network has keep their init; the mapping is printed."""
-  config = _config('voc')
+# torchvision's VGG16 layout (cfgs['D'], features / avgpool / classifier)
+# with small widths, its last conv 512 wide like conv5's.
+_VGG_WIDTHS = (4, 4, 'M', 8, 8, 'M', 8, 8, 8, 'M', 16, 16, 16, 'M',
+               16, 16, 512, 'M')
+_VGG_FC = (24, 12, 10)
+
+
+def _torch_vgg16(seed=0):
+  torch.manual_seed(seed)
+  layers, channels = [], 3
+  for width in _VGG_WIDTHS:
+    if width == 'M':
+      layers.append(torch.nn.MaxPool2d(2, 2))
+      continue
+    layers += [torch.nn.Conv2d(channels, width, 3, padding=1),
+               torch.nn.ReLU(True)]
+    channels = width
+  model = torch.nn.Module()
+  model.features = torch.nn.Sequential(*layers)
+  model.avgpool = torch.nn.AdaptiveAvgPool2d((7, 7))
+  f1, f2, classes = _VGG_FC
+  model.classifier = torch.nn.Sequential(
+      torch.nn.Linear(channels * 49, f1), torch.nn.ReLU(True),
+      torch.nn.Dropout(), torch.nn.Linear(f1, f2), torch.nn.ReLU(True),
+      torch.nn.Dropout(), torch.nn.Linear(f2, classes))
+  with torch.no_grad():
+    for layer in model.classifier:
+      if isinstance(layer, torch.nn.Linear):
+        layer.bias.uniform_(-0.1, 0.1)
+  return model.eval()
+
+
+def test_init_from_eccv16_and_vgg16_fills_trunk_and_branch(eccv16_file,
+                                                           tmp_path, capsys):
+  """Paper section 3.1: conv1-conv9 from Zhang's weights, the branch's
+  fc1-fc3 from an ImageNet VGG16's fc6-fc8 (two init_from entries into one
+  network); the classifier and fusion keep their init; the mapping is
+  printed. The branch then computes VGG16's head on conv5's features
+  (pool5, torchvision's adaptive pool, flatten order, fc6-fc8)."""
+  config = _config('voc', branch_reduce='vgg16', fc_features=_VGG_FC)
   config.data.image_size = 64
-  config.model.branch_reduce = 'mean'
   method = methods.get_method(config)
   batch = {k: jnp.zeros(v.shape, v.dtype)
            for k, v in method.batch_spec(1).items()}
   state = method.init_state(jax.random.PRNGKey(0), batch)
+  vgg = _torch_vgg16()
+  vgg_file = str(tmp_path / 'vgg16.pth')
+  torch.save(vgg.state_dict(), vgg_file)
   config.init_from.model.pretrained = 'eccv16:' + eccv16_file
+  config.init_from.branch.pretrained = 'vgg16:' + vgg_file
   loaded = workdir_lib.apply_init_from(state, config.init_from)
   printed = capsys.readouterr().out
   # 22 convs + 1 transposed conv (kernel, bias) + 7 BatchNorms (scale,
-  # bias); then the 7 BatchNorms' statistics.
+  # bias); then the 7 BatchNorms' statistics; then fc1-fc3.
   assert 'copied 60 arrays' in printed, printed
   assert 'copied 14 arrays' in printed, printed
-  assert 'fc1' in printed.split('kept the random init of')[1]
+  assert 'copied 6 arrays (fc1, fc2, fc3)' in printed, printed
   from colorjax import pretrained  # pylint: disable=g-import-not-at-top
   _, reference = pretrained.load('eccv16', eccv16_file)
   reference = eccv16.trunk_variables(reference)
@@ -318,14 +357,25 @@ def test_init_from_eccv16_copies_the_trunk_and_keeps_the_branch(
                                     reference['params'][name][leaf])
   np.testing.assert_array_equal(loaded.model_state['model']['model7_6']['var'],
                                 reference['batch_stats']['model7_6']['var'])
-  for name in ('fc1', 'fusion', 'classifier'):
+  for name in ('fusion', 'classifier'):
     np.testing.assert_array_equal(params[name]['kernel'],
                                   state.params['model'][name]['kernel'])
-  # The identity fusion: at step 0 the colours are exactly Zhang's.
   l = jnp.asarray(np.random.default_rng(5).uniform(0, 100, (2, 64, 64, 1)),
                   jnp.float32)
-  ours = method.outputs(loaded, l / 50.0 - 1.0)['logits']
+  variables = {'params': params, 'batch_stats': loaded.model_state['model']}
+  outputs, captured = method.network(False).apply(
+      variables, l / 50.0 - 1.0, capture_intermediates=True)
+  conv5 = captured['intermediates']['model5_6']['__call__'][0]
+  fc3 = captured['intermediates']['fc3']['__call__'][0]
+  with torch.no_grad():
+    h = F.max_pool2d(torch.from_numpy(np.asarray(conv5).transpose(
+        0, 3, 1, 2).copy()), 2)
+    want = vgg.classifier(torch.flatten(vgg.avgpool(h), 1)).numpy()
+  np.testing.assert_allclose(fc3, want, rtol=1e-4,
+                             atol=1e-4 * np.abs(want).max())
+  # The identity fusion: at step 0 the colours are exactly Zhang's.
   module, variables = pretrained.load('eccv16', eccv16_file)
+  ours = outputs['logits']
   np.testing.assert_allclose(ours, module.apply(variables, l), rtol=1e-4,
                              atol=1e-4 * float(jnp.max(jnp.abs(ours))))
 
@@ -421,13 +471,14 @@ def test_tiny_twin_trains_evaluates_and_colorize_equals_predict(
                              ab[in_gamut], atol=1.0)
 
 
-def test_paper_preset_needs_zhangs_weights_or_says_none(eccv16_file,
-                                                        tmp_path):
-  """Section 3.1: conv1-conv9 start from Zhang's ECCV16 network. A fresh
-  paper-preset run without them stops before its first step with one
-  message; `pretrained=none` trains from random on purpose and the workdir
-  records it; a weights file is recorded with its SHA-256. The CPU twins
-  (shrunk, no file fits) need nothing."""
+def test_paper_preset_needs_zhangs_and_vggs_weights_or_says_none(
+    eccv16_file, tmp_path):
+  """Section 3.1: conv1-conv9 start from Zhang's ECCV16 network, the
+  branch from an ImageNet VGG16. A fresh paper-preset run without them
+  stops before its first step with one message naming what is missing;
+  `pretrained=none` trains that part from random on purpose and the
+  workdir records it; a weights file is recorded with its SHA-256. The CPU
+  twins (shrunk, no file fits) need nothing."""
   from colorjax import errors  # pylint: disable=g-import-not-at-top
   from colorjax import pretrained  # pylint: disable=g-import-not-at-top
   from colorjax import train  # pylint: disable=g-import-not-at-top
@@ -441,6 +492,9 @@ def test_paper_preset_needs_zhangs_weights_or_says_none(eccv16_file,
   assert '--config.init_from.model.pretrained=eccv16:PATH' in message
   assert 'colorization_release_v2-9b330a0b.pth' in message
   assert '--config.init_from.model.pretrained=none' in message
+  assert '--config.init_from.branch.pretrained=vgg16:PATH' in message
+  assert 'download.pytorch.org/models/vgg16-397923af.pth' in message
+  assert '--config.init_from.branch.pretrained=none' in message
   assert not os.path.exists(tmp_path / 'stopped' / 'pretrained.json')
 
   def record(config, name):
@@ -448,10 +502,15 @@ def test_paper_preset_needs_zhangs_weights_or_says_none(eccv16_file,
     os.makedirs(workdir)
     workdir_lib.save_pretrained_record(
         str(workdir), methods.get_method(config).pretrained_record())
-    return (json.loads((workdir / 'pretrained.json').read_text())
-            ['model/conv1-conv9'], workdir_lib.random_init_parts(str(workdir)))
+    return (json.loads((workdir / 'pretrained.json').read_text()),
+            workdir_lib.random_init_parts(str(workdir)))
 
   config.init_from.model.pretrained = 'none'
+  with pytest.raises(errors.MissingFileError) as raised:   # the branch's
+    methods.get_method(config).load_pretrained(state)
+  assert 'Zhang' not in str(raised.value)
+  assert 'branch.pretrained=vgg16:PATH' in str(raised.value)
+  config.init_from.branch.pretrained = 'none'
   method = methods.get_method(config)
   assert method.load_pretrained(state) is state
   # apply_init_from copies nothing for 'none' (a tiny network's state).
@@ -461,16 +520,27 @@ def test_paper_preset_needs_zhangs_weights_or_says_none(eccv16_file,
       k: jnp.zeros(v.shape, v.dtype)
       for k, v in tiny_method.batch_spec(1).items()})
   tiny.init_from.model.pretrained = 'none'
+  tiny.init_from.branch.pretrained = 'none'
   kept = workdir_lib.apply_init_from(fresh, tiny.init_from)
   for a, b in zip(jax.tree.leaves(kept.params), jax.tree.leaves(fresh.params)):
     np.testing.assert_array_equal(a, b)
-  entry, random_parts = record(config, 'scratch')
-  assert entry['pretrained'] is False and entry['expected'] is True
-  assert random_parts == ['model/conv1-conv9']
+  entries, random_parts = record(config, 'scratch')
+  for part, network in (('model/conv1-conv9', 'eccv16'),
+                        ('model/fc1-fc3', 'vgg16')):
+    assert entries[part]['network'] == network
+    assert entries[part]['pretrained'] is False
+    assert entries[part]['expected'] is True
+  assert random_parts == ['model/conv1-conv9', 'model/fc1-fc3']
   config.init_from.model.pretrained = 'eccv16:' + eccv16_file
-  entry, random_parts = record(config, 'zhang')
-  assert entry['pretrained'] is True and random_parts == []
+  entries, random_parts = record(config, 'zhang')
+  entry = entries['model/conv1-conv9']
+  assert entry['pretrained'] is True and random_parts == ['model/fc1-fc3']
   assert entry['path'] == eccv16_file
   assert entry['sha256'] == pretrained.file_sha256(eccv16_file)
+  assert entry['source'] == 'config.init_from.model'
+  config.init_from.branch.pretrained = 'vgg16:' + eccv16_file   # any file
+  entries, random_parts = record(config, 'both')
+  assert random_parts == []
+  assert entries['model/fc1-fc3']['source'] == 'config.init_from.branch'
   twin = _config('tiny')
   assert methods.get_method(twin).load_pretrained(state) is state

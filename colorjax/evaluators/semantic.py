@@ -12,14 +12,21 @@ ground-truth and the gray (ab = 0) versions of each image, at 224 after a
                           dataset has labels in the classifier's classes.
 
 reference_segmentation (paper 004 Table 3 / Fig. 9: gray 66.9, colorized
-70.3, RGB 72.1 mIoU on VOC val): a segmenter trained on RGB -- a colorjax
-`configs/segmenter.py` workdir (cfg.segmenter = WORKDIR) or torchvision's
-DeepLabv3 file (cfg.segmenter = 'deeplabv3_resnet101:PATH') -- segments the
+70.3, RGB 72.1 mIoU on VOC val): a segmenter trained on RGB segments the
 gray, colorized and RGB images; mIoU of each against the label map:
   miou_gray, miou_colorized, miou_rgb (+ pixel accuracies).
+cfg.segmenter is a weights file of the paper's DeepLab-v2 ResNet-101
+(PATH alone: `cfg.segmenter_network`, default 'deeplabv2_resnet101', the
+PyTorch port of the authors' VOC model, MSC, no CRF), NAME:PATH of another
+`colorjax.pretrained` segmenter (torchvision's 'deeplabv3_resnet101:PATH'),
+or a colorjax `configs/segmenter.py` workdir. Each network gets its own
+input normalisation (`pretrained.input_transform`: Caffe's BGR mean for
+DeepLab-v2, ImageNet's for DeepLabv3).
 The segmenter sees each image's real region resized to cfg.input_size
-(default: the workdir's training size, 513 for the DeepLab file); its
-logits are resized back onto the label map of cfg.resolution's protocol.
+(default: the workdir's training size, 513 for a DeepLab file: the test
+size of both DeepLabs); its logits (DeepLab-v2's at 1/8, resized to the
+input bilinearly, as its port's evaluation does) are resized back onto the
+label map of cfg.resolution's protocol.
 """
 
 import os
@@ -31,7 +38,9 @@ import numpy as np
 from colorjax import metrics as metrics_lib
 from colorjax import workdir as workdir_lib
 from colorjax.evaluators import base
+from colorjax import pretrained
 from colorjax.models.imagenet import imagenet_normalize
+from colorjax.pretrained import deeplab as deeplab_files
 from colorjax.pretrained import parse_spec
 
 
@@ -82,6 +91,19 @@ class SemanticInterpretabilityEvaluator(base.Evaluator):
         **values, mask=batch['mask'] > 0)
 
 
+# Paper 004's segmenter (section 4.4): what a weights file without NAME: is.
+DEFAULT_SEGMENTER = 'deeplabv2_resnet101'
+
+
+def segmenter_file(spec: str, default: str = DEFAULT_SEGMENTER):
+  """'NAME:PATH' (NAME a `colorjax.pretrained` network) or 'PATH' (the
+  `default` network's file) -> (network, path)."""
+  name, sep, path = spec.partition(':')
+  if sep and name in pretrained.names():
+    return name, os.path.expanduser(path)
+  return default, os.path.expanduser(spec)
+
+
 class ReferenceSegmentationEvaluator(base.Evaluator):
   needs_keys = ('l', 'ab', 'segmentation')
   needs_outputs = ('ab',)
@@ -97,14 +119,22 @@ class ReferenceSegmentationEvaluator(base.Evaluator):
     self.ignore_label = config.data.get('ignore_label')
     if not spec:
       return
-    if not os.path.isdir(os.path.expanduser(spec)):   # NAME:PATH
-      network, path = parse_spec(
-          spec, f'evals.{name}.segmenter (a workdir or NAME:PATH)')
+    if not os.path.isdir(os.path.expanduser(spec)):   # [NAME:]PATH
+      network, path = segmenter_file(
+          spec, cfg.get('segmenter_network') or DEFAULT_SEGMENTER)
       module = self.load_network('segmenter', network, path)
-      self.input_size = int(cfg.get('input_size') or 513)
-      self.segment = lambda nets, rgb: module.apply(
-          nets['segmenter'], imagenet_normalize(rgb))
-      self.source = spec
+      self.input_size = size = int(cfg.get('input_size') or 513)
+      transform = pretrained.input_transform(network)
+
+      def segment(nets, rgb):
+        logits = module.apply(nets['segmenter'], transform(rgb))
+        if logits.shape[1:3] != (size, size):      # DeepLab-v2: at 1/8
+          logits = jax.image.resize(
+              logits, (logits.shape[0], size, size, logits.shape[-1]),
+              'bilinear')
+        return logits
+      self.segment = segment
+      self.source = f'{network}:{path}'
     else:
       seg_method, seg_state = workdir_lib.restore_for_inference(
           os.path.expanduser(spec))
@@ -119,9 +149,11 @@ class ReferenceSegmentationEvaluator(base.Evaluator):
           nets['segmenter'], {'rgb': rgb})['segmentation']
       self.source = f'{spec} (step {int(seg_state.step)})'
 
-  missing_network_hint = ('no reference segmenter given (evals.<name>.'
-                          'segmenter=WORKDIR or deeplabv3_resnet101:PATH; '
-                          'evaluate --segmenter)')
+  missing_network_hint = (
+      'no reference segmenter given (evaluate --segmenter=PATH of paper '
+      f"004's DeepLab-v2, {deeplab_files.V2_VOC_FILE} from "
+      f'{deeplab_files.V2_VOC_URL}; or deeplabv3_resnet101:PATH, or a '
+      'configs/segmenter.py workdir; evals.<name>.segmenter in a config)')
 
   def has_network(self):
     return self.segment is not None

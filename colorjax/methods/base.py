@@ -16,14 +16,17 @@ The trainer knows nothing about generators, discriminators or heads.
 
 import abc
 import functools
-from typing import Any, Callable, Dict, Optional, Tuple
+import os
+from typing import Any, Callable, Dict, Mapping, Optional, Tuple
 
 import flax
 import jax
 import jax.numpy as jnp
 import optax
 
+from colorjax import config_lib
 from colorjax import optimizers
+from colorjax import pretrained
 from colorjax import xla_cpu
 from colorjax.data import prior as prior_lib
 
@@ -170,6 +173,48 @@ class Method(abc.ABC):
     state = jax.eval_shape(self.init_state, jax.random.PRNGKey(0), batch)
     return {name: sum(x.size for x in jax.tree.leaves(params))
             for name, params in state.params.items()}
+
+
+INIT_FROM_SOURCES = ('pretrained', 'file', 'workdir')
+
+
+def init_from_source(config, entry: str) -> Tuple[Optional[str],
+                                                  Optional[str]]:
+  """(key, value) of `config.init_from.<entry>`'s source ('pretrained',
+  'file' or 'workdir'; the value may be the opt-out 'none'), or (None,
+  None) when it names none."""
+  source = dict(config.get('init_from', {}).get(entry) or {})
+  for key in INIT_FROM_SOURCES:
+    if source.get(key):
+      return key, source[key]
+  return None, None
+
+
+def init_from_path(key: Optional[str], value: Optional[str]) -> Optional[str]:
+  """The file or workdir an init_from source reads (a pretrained spec is
+  NAME:PATH, parsed as init_from parses it; a file or workdir is a path,
+  colons and all), or None for no source and for the opt-out."""
+  if value is None or value == config_lib.INIT_FROM_OPT_OUT:
+    return None
+  if key == 'pretrained':
+    return pretrained.parse_spec(value, 'init_from pretrained')[1]
+  return value
+
+
+def weights_record(network: str, expected: bool, source: Optional[str],
+                   path: Optional[str]) -> Mapping[str, Any]:
+  """One part's entry of <workdir>/pretrained.json: the network its weights
+  have the layout of, whether the config expects them, where they came
+  from (None: random init), the absolute path and, for a file, its
+  SHA-256."""
+  sha256 = None
+  if path:
+    path = os.path.abspath(os.path.expanduser(path))
+    if os.path.isfile(path):
+      sha256 = pretrained.file_sha256(path)
+  return {'network': network, 'pretrained': source is not None,
+          'expected': bool(expected), 'source': source, 'path': path,
+          'sha256': sha256}
 
 
 class BinnedColourMethod(Method):

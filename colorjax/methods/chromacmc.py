@@ -14,7 +14,6 @@ chromacmc.py says why 'normalised' is the one where eq. 9's "consistent
 order of magnitude" holds).
 """
 
-import os
 from typing import Any, Dict, Optional
 
 import jax
@@ -124,7 +123,7 @@ class ChromaCMC(base.Method):
     """The `config.init_from` entry that fills the branch (the whole
     generator, or a path under 'branch'), if one is set."""
     entry = dict(self.config.get('init_from', {}).get('generator') or {})
-    if not any(entry.get(k) for k in ('workdir', 'file', 'pretrained')):
+    if not any(entry.get(k) for k in base.INIT_FROM_SOURCES):
       return None
     path = (entry.get('path') or '').strip('/')
     return entry if path.split('/')[0] in ('', 'branch') else None
@@ -166,24 +165,16 @@ class ChromaCMC(base.Method):
     model = self.config.model
     if not model.use_branch:
       return {}
-    source, path, sha256 = None, None, None
-    entry = self._branch_init_from()
+    source, path = None, None
     if model.get('pretrained_branch'):
       source, path = 'config.model.pretrained_branch', model.pretrained_branch
-    elif entry is not None:
-      source = 'config.init_from.generator'
-      path = entry.get('file') or entry.get('workdir')
-      if entry.get('pretrained'):
-        path = pretrained.parse_spec(entry['pretrained'],
-                                     'init_from pretrained')[1]
-    if path:
-      path = os.path.abspath(os.path.expanduser(path))
-      if os.path.isfile(path):
-        sha256 = pretrained.file_sha256(path)
-    return {'generator/branch': {
-        'network': timm_seresnext.NAME, 'pretrained': source is not None,
-        'expected': bool(model.get('expect_pretrained_branch', False)),
-        'source': source, 'path': path, 'sha256': sha256}}
+    elif self._branch_init_from() is not None:   # None: the opt-out
+      path = base.init_from_path(*base.init_from_source(self.config,
+                                                         'generator'))
+      source = 'config.init_from.generator' if path else None
+    return {'generator/branch': base.weights_record(
+        timm_seresnext.NAME, model.get('expect_pretrained_branch', False),
+        source, path)}
 
   def generator_losses(self, outputs, batch) -> Dict[str, jax.Array]:
     """The non-adversarial terms of eq. 9, unweighted.

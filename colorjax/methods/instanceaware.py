@@ -13,20 +13,19 @@ Loss = L_color (eq. 3) + alpha * L_ls (eq. 1-2):
 Decoding: the annealed mean of Zhang et al. (T = 0.38), or the mode / mean.
 """
 
-import os
-from typing import Dict, Optional
+from typing import Dict
 
 import jax
 import jax.numpy as jnp
 import ml_collections
 
-from colorjax import config_lib
 from colorjax import errors
 from colorjax import pretrained
 from colorjax.color import quantize
 from colorjax.losses import distribution
 from colorjax.methods import base
 from colorjax.models import instanceaware as models
+from colorjax.pretrained import vgg as vgg_weights
 
 DECODINGS = quantize.DECODINGS
 decode_ab = quantize.decode_ab_logits
@@ -45,6 +44,18 @@ MISSING_TRUNK_MESSAGE = (
     '--config.init_from.model.pretrained=none (recorded as such in '
     '<workdir>/pretrained.json and in compare\'s tables).')
 
+MISSING_BRANCH_MESSAGE = (
+    'the paper initialises the classification branch from an ImageNet '
+    'classifier (section 3.1, Russakovsky et al.): VGG16\'s fc6-fc8, whose '
+    'pool5 -> fc6 -> fc7 -> fc8 on 512-channel conv5 features the branch '
+    'is, and no weights were given.\n'
+    f'  Get torchvision\'s {vgg_weights.VGG16_FILE} ({vgg_weights.VGG16_URL}) '
+    'and pass\n'
+    '  --config.init_from.branch.pretrained=vgg16:PATH\n'
+    '  or train the branch from random init on purpose with '
+    '--config.init_from.branch.pretrained=none (recorded as such in '
+    '<workdir>/pretrained.json and in compare\'s tables).')
+
 
 class InstanceAware(base.BinnedColourMethod):
   """Li et al., 'Instance-aware image colorization via deep neural networks'
@@ -55,6 +66,7 @@ class InstanceAware(base.BinnedColourMethod):
     # branch's fc1 on the flattened pooled conv5 (the paper's "fully
     # connected", branch_reduce='flatten') fixes the input to the square
     # data.image_size; pooled globally ('mean') it takes any size.
+    # 'vgg16' (adaptive pool to 7x7, as torchvision's VGG) takes any size.
     if self.num_classes and self.config.model.branch_reduce == 'flatten':
       return None
     return 8
@@ -77,47 +89,45 @@ class InstanceAware(base.BinnedColourMethod):
 
   target_stride = 4      # Zhang's 313-bin logits at 1/4 resolution
 
-  def _trunk_source(self) -> Optional[str]:
-    """config.init_from.model's source (pretrained, file or workdir), or
-    None; 'none' is the deliberate opt-out."""
-    return self._trunk_entry()[1]
-
-  def _trunk_entry(self):
-    """(key, value) of config.init_from.model's source, or (None, None)."""
-    entry = dict(self.config.get('init_from', {}).get('model') or {})
-    for key in ('pretrained', 'file', 'workdir'):
-      if entry.get(key):
-        return key, entry[key]
-    return None, None
+  def _missing_weights(self):
+    """The messages of the parts the config expects pretrained weights for
+    (`model.expect_pretrained_trunk` / `_branch`) and no init_from source
+    names ('none', the opt-out, is a source)."""
+    model, missing = self.config.model, []
+    if (model.get('expect_pretrained_trunk', False)
+        and base.init_from_source(self.config, 'model')[1] is None):
+      missing.append(MISSING_TRUNK_MESSAGE)
+    if (self.num_classes and model.get('expect_pretrained_branch', False)
+        and base.init_from_source(self.config, 'branch')[1] is None):
+      missing.append(MISSING_BRANCH_MESSAGE)
+    return missing
 
   def load_pretrained(self, state):
-    """Stops a fresh paper-preset run (`model.expect_pretrained_trunk`)
-    that names no weights for Zhang's layers, before its first step; the
-    copy itself is config.init_from's."""
-    if (self.config.model.get('expect_pretrained_trunk', False)
-        and self._trunk_source() is None):
-      raise errors.MissingFileError(MISSING_TRUNK_MESSAGE)
+    """Stops a fresh paper-preset run that names no weights for Zhang's
+    layers or for the classification branch, before its first step, with
+    one message for what is missing; the copy itself is config.init_from's
+    ('model': conv1-conv9, 'branch': fc1-fc3 into the same network)."""
+    missing = self._missing_weights()
+    if missing:
+      raise errors.MissingFileError('\n'.join(missing))
     return state
 
+  def _record(self, entry: str, network: str, expected: bool):
+    path = base.init_from_path(*base.init_from_source(self.config, entry))
+    return base.weights_record(
+        network, expected, f'config.init_from.{entry}' if path else None,
+        path)
+
   def pretrained_record(self):
-    """Where conv1-conv9 came from (<workdir>/pretrained.json)."""
-    key, source = self._trunk_entry()
-    chosen = source is not None and source != config_lib.INIT_FROM_OPT_OUT
-    path = sha256 = None
-    if chosen:
-      # A pretrained spec is NAME:PATH (parsed as init_from parses it); a
-      # file or workdir is a path, colons and all.
-      path = (pretrained.parse_spec(source, 'init_from pretrained')[1]
-              if key == 'pretrained' else source)
-      path = os.path.abspath(os.path.expanduser(path))
-      if os.path.isfile(path):
-        sha256 = pretrained.file_sha256(path)
-    return {'model/conv1-conv9': {
-        'network': 'eccv16', 'pretrained': chosen,
-        'expected': bool(self.config.model.get('expect_pretrained_trunk',
-                                               False)),
-        'source': 'config.init_from.model' if chosen else None,
-        'path': path, 'sha256': sha256}}
+    """Where conv1-conv9 and the branch's fc1-fc3 came from
+    (<workdir>/pretrained.json)."""
+    model = self.config.model
+    record = {'model/conv1-conv9': self._record(
+        'model', 'eccv16', model.get('expect_pretrained_trunk', False))}
+    if self.num_classes:
+      record['model/fc1-fc3'] = self._record(
+          'branch', 'vgg16', model.get('expect_pretrained_branch', False))
+    return record
 
   def batch_spec(self, batch_size):
     spec = super().batch_spec(batch_size)

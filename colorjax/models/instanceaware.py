@@ -21,9 +21,13 @@ the fc3 channels): with Zhang's weights loaded, the network starts as
 Zhang's network exactly, and the branch's contribution grows from zero;
 `fusion='relu'` is Iizuka's form (random init, ReLU), which starts conv6-9
 on features they were not trained on. Open choices (configs/instanceaware.py):
-fc widths 1024/512/256 (Iizuka's global features), fc1 on the flattened
-pooled map (the paper's "fully connected"; `branch_reduce='mean'` pools it
-globally instead). `num_classes=0` removes the branch: Zhang's network.
+`branch_reduce='vgg16'` (the paper preset) makes the branch VGG16's head,
+so ImageNet weights fit it: the 2x2 pool is VGG's pool5, then torchvision's
+adaptive average pool to 7x7 and flatten in PyTorch's order, fc1-fc3 =
+fc6-fc8 (4096, 4096, 1000); it takes any input size. 'flatten' is fc1 on the
+flattened pooled map (fixes the input size), 'mean' pools it globally
+(fc widths then free, e.g. Iizuka's 1024/512/256). `num_classes=0` removes
+the branch: Zhang's network.
 """
 
 from typing import Any, Dict, Sequence
@@ -32,6 +36,7 @@ import flax.linen as nn
 import jax.numpy as jnp
 
 from colorjax.models import layers
+from colorjax.models import vgg
 
 NUM_BINS = 313
 
@@ -39,7 +44,7 @@ NUM_BINS = 313
 SIZES = {
     'paper': dict(widths=(64, 128, 256, 512, 512, 512, 512, 256),
                   depths=(2, 2, 3, 3, 3, 3, 3, 3),
-                  fc_features=(1024, 512, 256)),
+                  fc_features=(4096, 4096, 1000)),   # VGG16's fc6-fc8
     'demo': dict(widths=(32, 48, 64, 96, 96, 96, 96, 64),
                  depths=(1, 1, 2, 2, 2, 2, 2, 2),
                  fc_features=(128, 96, 64)),
@@ -68,7 +73,7 @@ class InstanceAware(nn.Module):
   depths: Sequence[int] = SIZES['paper']['depths']
   fc_features: Sequence[int] = SIZES['paper']['fc_features']
   num_classes: int = 20
-  branch_reduce: str = 'flatten'     # 'flatten' | 'mean'
+  branch_reduce: str = 'flatten'     # 'flatten' | 'mean' | 'vgg16'
   fusion: str = 'identity'           # 'identity' | 'relu'
   num_bins: int = NUM_BINS
   upconv: str = 'auto'
@@ -116,9 +121,11 @@ class InstanceAware(nn.Module):
         h = h.reshape(h.shape[0], -1)
       elif self.branch_reduce == 'mean':
         h = jnp.mean(h, axis=(1, 2))
+      elif self.branch_reduce == 'vgg16':   # VGG16's pool5 -> fc6 input
+        h = vgg.flatten_like_torch(vgg.adaptive_avg_pool(h, (7, 7)))
       else:
-        raise ValueError(f'branch_reduce must be flatten or mean, not '
-                         f'{self.branch_reduce!r}')
+        raise ValueError(f'branch_reduce must be flatten, mean or vgg16, '
+                         f'not {self.branch_reduce!r}')
       for i, features in enumerate(self.fc_features):
         h = nn.relu(nn.Dense(features, dtype=self.dtype, name=f'fc{i + 1}')(h))
       out['classification'] = nn.Dense(

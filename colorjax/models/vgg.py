@@ -50,11 +50,18 @@ def adaptive_avg_pool(x, output_size=(7, 7)):
                     precision='highest')
 
 
+def flatten_like_torch(x):
+  """[N, H, W, C] -> [N, C*H*W] in PyTorch's NCHW order, so a Linear
+  layer's weight from a PyTorch file applies unpermuted."""
+  return jnp.transpose(x, (0, 3, 1, 2)).reshape(x.shape[0], -1)
+
+
 class VGG(nn.Module):
   """NHWC images (torchvision's normalised input, transposed) -> logits."""
   num_classes: int = 1000
   batch_norm: bool = False
   layers: Sequence[Union[int, str]] = VGG16_LAYERS
+  fc_features: Sequence[int] = (4096, 4096)
 
   @nn.compact
   def __call__(self, x):
@@ -74,8 +81,8 @@ class VGG(nn.Module):
       x = nn.relu(x)
       index += 1
     x = adaptive_avg_pool(x, (7, 7))
-    x = jnp.transpose(x, (0, 3, 1, 2)).reshape(x.shape[0], -1)  # torch order
-    x = nn.relu(nn.Dense(4096, name='classifier_0')(x))
-    x = nn.relu(nn.Dense(4096, name='classifier_3')(x))
+    x = flatten_like_torch(x)
+    x = nn.relu(nn.Dense(self.fc_features[0], name='classifier_0')(x))
+    x = nn.relu(nn.Dense(self.fc_features[1], name='classifier_3')(x))
     return nn.Dense(self.num_classes, name='classifier_6')(x)
 

@@ -9,11 +9,11 @@ each official file is obtained.
 This package holds what turns a PyTorch file into Flax variables: the
 shared converter (`common`), one module per source layout with its key
 mapping and state-dict checks (`timm_seresnext`, `vgg`, `inception`,
-`lpips`, `deeplab`, `eccv16`), and the registry of names, builders and
+`lpips`, `deeplab` (v3 and v2), `eccv16`), and the registry of names, builders and
 hashes (`registry`). The networks themselves are Flax modules in
 `colorjax.models` (`resnet`, `vgg`, `inception`, `lpips`, `deeplab`,
-`eccv16`, `seresnext`); ImageNet input normalisation is
-`colorjax.models.imagenet`.
+`eccv16`, `seresnext`, `deeplab_v2`); ImageNet input normalisation is
+`colorjax.models.imagenet`; `input_transform(name)` is each network's.
 """
 
 from colorjax.pretrained.common import CheckpointMismatchError
@@ -23,6 +23,7 @@ from colorjax.pretrained.registry import check_hash
 from colorjax.pretrained.registry import convert
 from colorjax.pretrained.registry import file_sha256
 from colorjax.pretrained.registry import hash_prefix
+from colorjax.pretrained.registry import input_transform
 from colorjax.pretrained.registry import load
 from colorjax.pretrained.registry import load_embedded
 from colorjax.pretrained.registry import names

@@ -9,7 +9,11 @@ forward output (NHWC for feature maps); `lpips_alex` takes two images,
 pytorch-fid's 2048 FID features per image; `deeplabv3_resnet101` returns
 torchvision's `model(x)['out']` (logits at the input size, NHWC);
 `eccv16` (richzhang/colorization) takes L in [0, 100], NHWC [N, H, W, 1],
-and returns the 313 ab-bin logits of its `model8`, [N, H/4, W/4, 313].
+and returns the 313 ab-bin logits of its `model8`, [N, H/4, W/4, 313];
+`deeplabv2_resnet101` (paper 004's segmenter, kazuto1011/deeplab-pytorch's
+port of the Caffe release) takes Caffe's mean-subtracted BGR in 0-255 and
+returns its MSC logits at 1/8 of the input. `input_transform(name)` maps
+RGB in [0, 1] to each network's input.
 """
 
 import dataclasses
@@ -24,7 +28,9 @@ import jax.numpy as jnp
 import numpy as np
 
 from colorjax.models import deeplab as deeplab_net
+from colorjax.models import deeplab_v2 as deeplab_v2_net
 from colorjax.models import eccv16 as eccv16_net
+from colorjax.models import imagenet
 from colorjax.models import inception as inception_net
 from colorjax.models import lpips as lpips_net
 from colorjax.models import resnet
@@ -56,6 +62,11 @@ class Spec:
   # variables -> the variables a colorjax model that embeds this network
   # uses (init_from `pretrained=NAME:PATH`), e.g. without a wrapper level.
   embedded: Optional[Callable[[Dict[str, Any]], Dict[str, Any]]] = None
+  # state dict -> extra keyword arguments of `build` (widths in the file).
+  shape_kwargs: Optional[Callable[[Dict[str, Any]], Dict[str, Any]]] = None
+  # RGB in [0, 1], NHWC -> the input `apply` takes (ImageNet's mean and std
+  # unless the network was trained otherwise).
+  input_transform: Callable[[Any], Any] = imagenet.imagenet_normalize
 
 
 REGISTRY: Dict[str, Spec] = {
@@ -64,12 +75,17 @@ REGISTRY: Dict[str, Spec] = {
              lambda n: seresnext.SEResNeXt50Classifier(num_classes=n),
              timm_seresnext.torch_key, 'fc.weight'),
         Spec('vgg16', 'torchvision',
-             lambda n: vgg_net.VGG(num_classes=n, batch_norm=False),
-             common.underscore_key, 'classifier.6.weight'),
-        Spec('vgg16_bn', 'torchvision',
-             lambda n: vgg_net.VGG(num_classes=n, batch_norm=True),
+             lambda n, **kw: vgg_net.VGG(num_classes=n, batch_norm=False,
+                                         **kw),
              common.underscore_key, 'classifier.6.weight',
-             embedded=vgg.scenecontext_encoder),
+             embedded=vgg.instanceaware_branch,
+             shape_kwargs=lambda s: vgg.widths(s, batch_norm=False)),
+        Spec('vgg16_bn', 'torchvision',
+             lambda n, **kw: vgg_net.VGG(num_classes=n, batch_norm=True,
+                                         **kw),
+             common.underscore_key, 'classifier.6.weight',
+             embedded=vgg.scenecontext_encoder,
+             shape_kwargs=lambda s: vgg.widths(s, batch_norm=True)),
         Spec('resnet18', 'torchvision',
              lambda n: resnet.ResNet(resnet.RESNET18_BLOCKS, n,
                                      block='basic'),
@@ -94,6 +110,13 @@ REGISTRY: Dict[str, Spec] = {
              lambda n: deeplab_net.DeepLabV3(num_classes=n),
              common.underscore_key, 'classifier.4.weight',
              prepare_state=deeplab.prepare_state),
+        # Paper 004's segmenter: Caffe BGR input -> MSC logits at 1/8 size.
+        Spec('deeplabv2_resnet101', 'kazuto1011/deeplab-pytorch',
+             lambda n, **kw: deeplab_v2_net.DeepLabV2(num_classes=n, **kw),
+             common.underscore_key, deeplab.V2_CLASSES_KEY,
+             prepare_state=deeplab.prepare_state_v2,
+             shape_kwargs=deeplab.v2_shapes,
+             input_transform=deeplab_v2_net.caffe_bgr),
         # L in [0, 100] -> model8's 313 logits at 1/4 size.
         Spec('eccv16', 'richzhang/colorization', eccv16_net.ECCV16,
              eccv16.torch_key, input_shape=(1, 64, 64, 1),
@@ -212,6 +235,11 @@ def _spec(name: str) -> Spec:
   return REGISTRY[name]
 
 
+def input_transform(name: str):
+  """RGB in [0, 1], NHWC -> the input network `name` takes."""
+  return _spec(name).input_transform
+
+
 def load_embedded(name: str, path: str) -> Dict[str, Any]:
   """Variables of network `name` as a colorjax model embedding it names
   them (what `init_from.<network>.pretrained=NAME:PATH` copies)."""
@@ -241,8 +269,14 @@ def load(name: str, path: str, verify_hash: bool = True):
   """
   spec = _spec(name)
   state = read_state_dict(path, verify_hash=verify_hash)
+  if spec.prepare_state is not None:
+    try:
+      state = spec.prepare_state(state)
+    except common.CheckpointMismatchError as e:
+      raise common.CheckpointMismatchError(f'{path}: {e}') from e
+  kwargs = spec.shape_kwargs(state) if spec.shape_kwargs else {}
   if spec.classes_key is None:
-    module = spec.build()
+    module = spec.build(**kwargs)
   else:
     classifier = state.get(spec.classes_key)
     if classifier is None or np.ndim(classifier) not in (2, 4):
@@ -251,12 +285,7 @@ def load(name: str, path: str, verify_hash: bool = True):
           f'classifier weight {spec.classes_key!r} (keys: '
           f'{", ".join(sorted(state)[:6])}'
           f'{", ..." if len(state) > 6 else ""})')
-    module = spec.build(int(np.shape(classifier)[0]))
-  if spec.prepare_state is not None:
-    try:
-      state = spec.prepare_state(state)
-    except common.CheckpointMismatchError as e:
-      raise common.CheckpointMismatchError(f'{path}: {e}') from e
+    module = spec.build(int(np.shape(classifier)[0]), **kwargs)
   inputs = [jnp.zeros(spec.input_shape, jnp.float32)] * spec.num_inputs
   reference = jax.eval_shape(module.init, jax.random.PRNGKey(0), *inputs)
   variables = common.convert_variables(state, reference, spec.torch_key,

@@ -63,7 +63,8 @@ evaluation cadence kept (SceneContext's plateau schedule reads it), default
 budget 1,058,200 images (100 epochs of VOC 2012 train_aug) and 5,000
 evaluation images. Weights files go in with `--override=METHOD:KEY=VALUE`,
 e.g. `--override=chromacmc:model.pretrained_branch=PATH`,
-`--override=instanceaware:init_from.model.pretrained=eccv16:PATH`.
+`--override=instanceaware:init_from.model.pretrained=eccv16:PATH`,
+`--override=instanceaware:init_from.branch.pretrained=vgg16:PATH`.
 SceneContext runs its stage 1 config only (not the cyclic stage 2).
 
 Cost (`--dry_run --cost`): each training run's FLOPs from XLA's cost
