@@ -99,6 +99,8 @@ def base_config(method: str, dataset: str, image_size: int,
 # starts that network from random init on purpose: a paper preset that needs
 # weights stops without them, and the run records the choice.
 INIT_FROM_OPT_OUT = 'none'
+# The keys of an init_from entry that name where its weights come from.
+INIT_FROM_SOURCES = ('pretrained', 'file', 'workdir')
 
 
 def default_evals(every_steps=None, num_summary_images=4,

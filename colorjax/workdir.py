@@ -199,9 +199,11 @@ def apply_init_from(state, init_from: Mapping[str, Any]):
   params, model_state = dict(state.params), dict(state.model_state)
   cache = {}
   for entry, source in dict(init_from).items():
-    source = {k: (None if v == config_lib.INIT_FROM_OPT_OUT else v)
-              for k, v in dict(source).items()}
-    if not any(source.get(k) for k in ('workdir', 'file', 'pretrained')):
+    source = dict(source)
+    for key in config_lib.INIT_FROM_SOURCES:  # 'none': the opt-out
+      if source.get(key) == config_lib.INIT_FROM_OPT_OUT:
+        source[key] = None
+    if not any(source.get(k) for k in config_lib.INIT_FROM_SOURCES):
       continue    # declared by a config, not set for this run (or 'none')
     network = source.pop('target', None) or entry
     source.setdefault('network', network)

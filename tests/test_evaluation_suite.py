@@ -80,13 +80,13 @@ def test_canvas_helpers_resize_onto_the_real_region():
   rng = np.random.default_rng(0)
   ab = jnp.asarray(rng.normal(size=(2, 8, 8, 2)), jnp.float32)
   hw = jnp.asarray([[16, 24], [8, 8]], jnp.int32)
-  up = base.upsample_to_canvas(ab, hw, 32)
+  up = base.upsample_to_canvas(ab, hw, (32, 32))
   np.testing.assert_allclose(
       np.asarray(up[0, :16, :24]),
       np.asarray(jax.image.resize(ab[0], (16, 24, 2), 'linear')), atol=1e-5)
   np.testing.assert_allclose(np.asarray(up[1, :8, :8]), np.asarray(ab[1]),
                              atol=1e-5)
-  mask = np.asarray(base.canvas_mask(hw, 32))
+  mask = np.asarray(base.canvas_mask(hw, (32, 32)))
   assert mask[0].sum() == 16 * 24 and mask[1].sum() == 64
   # Real region back to a fixed size: the inverse of the upsampling above.
   down = base.crop_resize(up, hw[:1].repeat(2, 0), 8)

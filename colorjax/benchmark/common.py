@@ -16,6 +16,7 @@ import time
 from typing import Callable, Iterable, Optional
 
 import jax
+import jax.numpy as jnp
 
 from colorjax import config_lib
 from colorjax import errors
@@ -134,3 +135,15 @@ def peak_rss_mb() -> float:
       if line.startswith('VmHWM:'):
         return int(line.split()[1]) / 1024
   raise OSError('VmHWM not in /proc/self/status')
+
+
+def random_state(method, batch_size: int = 1):
+  """(a random-init TrainState of `method`, the zero batch it was built
+  from): what a benchmark times when no workdir is given.
+  `method.init_state` is already one compiled program (`compiled_init`,
+  with its init compiler options), so it is called directly: an outer jit
+  would make it a nested trace and drop them."""
+  zeros = {k: jnp.zeros(v.shape, v.dtype)
+           for k, v in method.batch_spec(batch_size).items()}
+  return method.init_state(jax.random.PRNGKey(0), zeros), zeros
+

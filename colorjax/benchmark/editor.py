@@ -11,7 +11,6 @@ import json
 import time
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 from PIL import Image
 
@@ -45,9 +44,7 @@ def benchmark_editor(workdir, config, config_name, photo, steps: int):
     what = workdir
   else:
     method = methods.get_method(config)
-    zeros = {k: jnp.zeros(v.shape, v.dtype)
-             for k, v in method.batch_spec(1).items()}
-    state = jax.jit(method.init_state)(jax.random.PRNGKey(0), zeros)
+    state, _ = common.random_state(method)
     engine = engine_lib.WorkdirEngine(None, restored=(config, method, state))
     what = f'{config_name} (random init)'
   if engine.mode != 'edit':

@@ -26,7 +26,6 @@ import tempfile
 import time
 from typing import Optional, Sequence
 
-import jax
 import numpy as np
 from PIL import Image
 
@@ -65,9 +64,7 @@ def make_photos(folder: str, count: int, seed: int = 0):
 
 def _random_colorizer(config):
   method = methods.get_method(config)
-  zeros = {k: np.zeros(v.shape, v.dtype)
-           for k, v in method.batch_spec(1).items()}
-  state = jax.jit(method.init_state)(jax.random.PRNGKey(0), zeros)
+  state, _ = common.random_state(method)
   return lambda: colorize_lib.Colorizer(None, restored=(config, method,
                                                         state))
 

@@ -26,9 +26,7 @@ def benchmark_infer(config, config_name: str, batch_size: int, steps: int,
   size = config.data.image_size
   gray = np.random.default_rng(0).uniform(
       -1, 1, (batch_size, size, size, 1)).astype(np.float32)
-  zeros = {k: jnp.zeros(v.shape, v.dtype)
-           for k, v in method.batch_spec(batch_size).items()}
-  state = jax.jit(method.init_state)(jax.random.PRNGKey(0), zeros)
+  state, zeros = common.random_state(method, batch_size)
   predict = jax.jit(method.predict)
   inputs = {'gray': jnp.asarray(gray)}
   results = {}

@@ -33,8 +33,7 @@ def benchmark_sample(config, config_name: str, num_samples: int, steps: int,
   """
   method = methods.get_method(config)
   size = config.data.image_size
-  batch = method.batch_spec(1)
-  state = jax.jit(method.init_state)(jax.random.PRNGKey(0), batch)
+  state, _ = common.random_state(method)
   gray = jnp.asarray(np.random.default_rng(0).uniform(
       -1, 1, (1, size, size, 1)), jnp.float32)
   results, seconds_per_image = {}, {}    # the latter unrounded

@@ -103,8 +103,13 @@ class PadToMultiple(grain.transforms.Map):
     key = next(k for k in INPUT_MAPS if k in example)
     h, w = example[key].shape[:2]
     m = self.multiple
-    return _pad_maps(example, -(-h // m) * m, -(-w // m) * m,
+    return _pad_maps(example, round_up(h, m), round_up(w, m),
                      f'pad_to_multiple({m})')
+
+
+def round_up(size: int, multiple: int) -> int:
+  """The smallest multiple of `multiple` >= size."""
+  return -(-size // multiple) * multiple
 
 
 def aspect_size(height: int, width: int, size: int, multiple: int):
@@ -116,7 +121,7 @@ def aspect_size(height: int, width: int, size: int, multiple: int):
   scale = size / min(height, width)
   h = max(1, int(round(height * scale)))
   w = max(1, int(round(width * scale)))
-  return h, w, -(-h // multiple) * multiple, -(-w // multiple) * multiple
+  return h, w, round_up(h, multiple), round_up(w, multiple)
 
 
 @register('resize_aspect', reads=('image',), writes=('image', 'model_hw'))

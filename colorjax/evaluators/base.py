@@ -59,8 +59,8 @@ def upsample_to_canvas(ab, full_hw, canvas, covered=None):
   the model's resolution, upsampled onto the photo's own L). covered [N, 2]:
   the share of the map's rows and columns the photo covers (the rest is
   the network input's padding, left beyond (H, W) and masked); None: all.
-  canvas: its side, or (rows, cols)."""
-  rows, cols = (canvas, canvas) if isinstance(canvas, int) else canvas
+  canvas: (rows, cols)."""
+  rows, cols = canvas
   if covered is None:
     covered = jnp.ones((ab.shape[0], 2), jnp.float32)
 
@@ -86,8 +86,8 @@ def covered_share(batch):
 
 def canvas_mask(full_hw, canvas):
   """[N, rows, cols] 1 inside each image's real (H, W), else 0 (canvas:
-  its side, or (rows, cols))."""
-  size = (canvas, canvas) if isinstance(canvas, int) else canvas
+  (rows, cols))."""
+  size = canvas
   rows = jnp.arange(size[0])[None, :, None] < full_hw[:, 0, None, None]
   cols = jnp.arange(size[1])[None, None, :] < full_hw[:, 1, None, None]
   return (rows & cols).astype(jnp.float32)

@@ -175,16 +175,13 @@ class Method(abc.ABC):
             for name, params in state.params.items()}
 
 
-INIT_FROM_SOURCES = ('pretrained', 'file', 'workdir')
-
-
 def init_from_source(config, entry: str) -> Tuple[Optional[str],
                                                   Optional[str]]:
   """(key, value) of `config.init_from.<entry>`'s source ('pretrained',
   'file' or 'workdir'; the value may be the opt-out 'none'), or (None,
   None) when it names none."""
   source = dict(config.get('init_from', {}).get(entry) or {})
-  for key in INIT_FROM_SOURCES:
+  for key in config_lib.INIT_FROM_SOURCES:
     if source.get(key):
       return key, source[key]
   return None, None

@@ -21,6 +21,7 @@ import jax.numpy as jnp
 import optax
 
 from colorjax import choices
+from colorjax import config_lib
 from colorjax import errors
 from colorjax import pretrained
 from colorjax.color import delta_e_cmc
@@ -123,7 +124,7 @@ class ChromaCMC(base.Method):
     """The `config.init_from` entry that fills the branch (the whole
     generator, or a path under 'branch'), if one is set."""
     entry = dict(self.config.get('init_from', {}).get('generator') or {})
-    if not any(entry.get(k) for k in base.INIT_FROM_SOURCES):
+    if not any(entry.get(k) for k in config_lib.INIT_FROM_SOURCES):
       return None
     path = (entry.get('path') or '').strip('/')
     return entry if path.split('/')[0] in ('', 'branch') else None

@@ -86,13 +86,64 @@ def conv_transpose_xla(u, kernel, stride: int, padding: int,
       dimension_numbers=_DIMENSIONS, transpose_kernel=True)
 
 
+def _phase_taps(phase: int, stride: int, padding: int, taps: int):
+  """Phase `phase` of a stride-s transposed convolution as a correlation
+  over u: (offset of its first u tap, the kernel rows it uses as a slice,
+  first tap first). With o = s*m + a and t = o + p - s*i:
+  y[s*m + a] = sum_j u[m + q - j] K[s*j + r], r, q = (a + p) mod s, div s,
+  j = 0..taps-1; as a correlation the taps run j = taps-1 .. 0."""
+  q, r = divmod(phase + padding, stride)
+  last = stride * (taps - 1) + r
+  return q - taps + 1, slice(last, r - 1 if r else None, -stride)
+
+
+def conv_transpose_subpixel(u, kernel, stride: int, padding: int,
+                            output_padding: int = 0):
+  """The same transposed conv as `conv_transpose`, as s*s ordinary
+  stride-1 convolutions with ceil(k/s)^2 taps, one per output phase,
+  interleaved (depth-to-space). Exact (a kernel that is not a multiple of
+  s gets zero taps). Its backward is ordinary convolutions' (no lhs
+  dilation, no flips of the adjoint form)."""
+  n, h, w, _ = u.shape
+  _, out_h, out_w, c_out = _upsampled_shape(u, kernel, stride, padding,
+                                            output_padding)
+  kh, kw, _, _ = kernel.shape
+  if kh != kw:
+    raise ValueError(f'subpixel needs a square kernel, not {kh}x{kw}')
+  taps = -(-kh // stride)         # zero taps past k: the same sums
+  kernel = jnp.pad(kernel, ((0, taps * stride - kh),) * 2 + ((0, 0),) * 2)
+  rows = -(-out_h // stride)          # outputs per phase (before the crop)
+  cols = -(-out_w // stride)
+  phases = [_phase_taps(a, stride, padding, taps) for a in range(stride)]
+  low = max(0, -min(offset for offset, _ in phases))
+  high_h = max(0, max(o for o, _ in phases) + rows + taps - 1 - h)
+  high_w = max(0, max(o for o, _ in phases) + cols + taps - 1 - w)
+  padded = jnp.pad(u, ((0, 0), (low, high_h), (low, high_w), (0, 0)))
+  kernel = jnp.swapaxes(kernel, 2, 3)      # HWIO of the correlation over u
+  outputs = []
+  for a_offset, a_rows in phases:
+    row = []
+    for b_offset, b_cols in phases:
+      top, left = a_offset + low, b_offset + low
+      window = padded[:, top:top + rows + taps - 1,
+                      left:left + cols + taps - 1]
+      sub = kernel[a_rows, b_cols]
+      row.append(jax.lax.conv_general_dilated(
+          window, sub, (1, 1), 'VALID', dimension_numbers=_DIMENSIONS))
+    outputs.append(jnp.stack(row, axis=3))       # [N, rows, cols, s, C]
+  y = jnp.stack(outputs, axis=2)                 # [N, rows, s, cols, s, C]
+  y = y.reshape(n, rows * stride, cols * stride, c_out)
+  return y[:, :out_h, :out_w]
+
+
 class UpConv(nn.Module):
   """Upsampling transposed convolution (default: 4x4, stride 2, padding 1;
   3x3 needs output_padding=1 for an exact 2x, as in PyTorch).
 
   implementation: 'adjoint' (`conv_transpose`, custom VJP: fast on CPU),
+  'subpixel' (`conv_transpose_subpixel`: per-phase ordinary convolutions),
   'xla' (`conv_transpose_xla`), or 'auto' = adjoint on CPU, xla elsewhere.
-  Both compute the same function with the same parameters.
+  All compute the same function with the same parameters.
   """
   features: int
   kernel_size: int = 4
@@ -112,6 +163,7 @@ class UpConv(nn.Module):
     implementation = resolve_implementation(self.implementation, 'adjoint',
                                             'xla')
     transpose = {'adjoint': conv_transpose,
+                 'subpixel': conv_transpose_subpixel,
                  'xla': conv_transpose_xla}[implementation]
     y = transpose(x.astype(self.dtype), kernel.astype(self.dtype),
                   self.stride, self.padding, self.output_padding)
