@@ -14,7 +14,6 @@ import ml_collections
 import numpy as np
 from PIL import Image
 import pytest
-import scipy.linalg
 from skimage.metrics import peak_signal_noise_ratio
 import torch
 
@@ -133,7 +132,6 @@ def _model_resolution_pairs(config, factor):
   return pairs
 
 
-@pytest.mark.filterwarnings("ignore::scipy.linalg.LinAlgWarning")
 def test_lpips_and_fid_equal_the_reference_implementations(
     shapes_data_dir, tmp_path):
   import test_pretrained  # pylint: disable=g-import-not-at-top
@@ -166,12 +164,17 @@ def test_lpips_and_fid_equal_the_reference_implementations(
     features = [inception.fid_features(nchw(x)).numpy().astype(np.float64)
                 for x in (pred, true)]
   assert got['lpips'] == pytest.approx(float(lpips.mean()), rel=1e-4)
-  # pytorch-fid's formula (scipy sqrtm), on the reference's features.
+  # pytorch-fid's formula on the reference's features, with tr sqrtm(S1 S2)
+  # as the nuclear norm of the 8x8 A B^T (S1 = A^T A, S2 = B^T B: S1 S2's
+  # nonzero spectrum is (A B^T)(A B^T)^T's), exact, where scipy's sqrtm of
+  # the 2048x2048 product took 12 s; tests/test_metrics_suite.py checks
+  # frechet_distance against scipy's sqrtm itself.
   mu = [f.mean(0) for f in features]
   sigma = [np.cov(f, rowvar=False) for f in features]
-  covmean = scipy.linalg.sqrtm(sigma[0] @ sigma[1]).real
+  a, b = [(f - f.mean(0)) / np.sqrt(len(f) - 1) for f in features]
+  trace_sqrt = np.sum(np.linalg.svd(a @ b.T, compute_uv=False))
   fid = (np.sum((mu[0] - mu[1]) ** 2) + np.trace(sigma[0]) +
-         np.trace(sigma[1]) - 2 * np.trace(covmean))
+         np.trace(sigma[1]) - 2 * trace_sqrt)
   assert got['fid_num_images'] == len(pairs)
   assert got['fid'] == pytest.approx(fid, rel=1e-3, abs=1e-4)
   assert set(runner.evaluators['p'].weights) == {lpips_path, inception_path}
@@ -181,12 +184,18 @@ def test_semantic_interpretability_with_a_perfect_colorization(
     shapes_data_dir, tmp_path):
   import test_pretrained  # pylint: disable=g-import-not-at-top
   from conftest import tiny_config  # pylint: disable=g-import-not-at-top
-  model = test_pretrained._reference('resnet50', num_classes=7)  # pylint: disable=protected-access
-  path = str(tmp_path / 'resnet50.pth')
+  # A torchvision-layout VGG16 with small widths (the registry reads them
+  # from the file); the full-size networks are test_pretrained's.
+  torch.manual_seed(0)
+  model = test_pretrained.TorchVGG(
+      num_classes=7, cfg=[4, 4, 'M', 8, 8, 'M', 8, 8, 8, 'M', 8, 8, 8, 'M',
+                          8, 8, 8, 'M'],
+      fc=(16, 16)).eval()
+  path = str(tmp_path / 'vgg16.pth')
   torch.save(model.state_dict(), path)
   config = tiny_config(shapes_data_dir)
   evals = {'s': dict(type='semantic_interpretability',
-                     classifier=f'resnet50:{path}')}
+                     classifier=f'vgg16:{path}')}
   _, perfect = _oracle_run(config, evals, 1.0)
   assert perfect['s']['top1_agreement'] == 1.0
   _, gray = _oracle_run(config, evals, 0.0)

@@ -24,6 +24,7 @@ from colorjax.pretrained import eccv16
 from colorjax import workdir as workdir_lib
 
 from conftest import fit_fixed_batch
+import test_pretrained
 from test_pretrained_eccv16 import _reference
 from test_pretrained_eccv16 import ECCV16_PARAMS
 
@@ -290,31 +291,17 @@ def eccv16_file(tmp_path_factory):
   return path
 
 
-# torchvision's VGG16 layout (cfgs['D'], features / avgpool / classifier)
-# with small widths, its last conv 512 wide like conv5's.
-_VGG_WIDTHS = (4, 4, 'M', 8, 8, 'M', 8, 8, 8, 'M', 16, 16, 16, 'M',
-               16, 16, 512, 'M')
+# torchvision's VGG16 layout with small widths, its last conv 512 wide like
+# conv5's.
+_VGG_WIDTHS = [4, 4, 'M', 8, 8, 'M', 8, 8, 8, 'M', 16, 16, 16, 'M',
+               16, 16, 512, 'M']
 _VGG_FC = (24, 12, 10)
 
 
 def _torch_vgg16(seed=0):
   torch.manual_seed(seed)
-  layers, channels = [], 3
-  for width in _VGG_WIDTHS:
-    if width == 'M':
-      layers.append(torch.nn.MaxPool2d(2, 2))
-      continue
-    layers += [torch.nn.Conv2d(channels, width, 3, padding=1),
-               torch.nn.ReLU(True)]
-    channels = width
-  model = torch.nn.Module()
-  model.features = torch.nn.Sequential(*layers)
-  model.avgpool = torch.nn.AdaptiveAvgPool2d((7, 7))
-  f1, f2, classes = _VGG_FC
-  model.classifier = torch.nn.Sequential(
-      torch.nn.Linear(channels * 49, f1), torch.nn.ReLU(True),
-      torch.nn.Dropout(), torch.nn.Linear(f1, f2), torch.nn.ReLU(True),
-      torch.nn.Dropout(), torch.nn.Linear(f2, classes))
+  model = test_pretrained.TorchVGG(False, _VGG_FC[2], _VGG_WIDTHS,
+                                   _VGG_FC[:2])
   with torch.no_grad():
     for layer in model.classifier:
       if isinstance(layer, torch.nn.Linear):

@@ -32,12 +32,14 @@ VGG16_CFG = [64, 64, 'M', 128, 128, 'M', 256, 256, 256, 'M',
 
 
 class TorchVGG(nn.Module):
-  """torchvision.models.vgg.VGG with make_layers(cfgs['D'], batch_norm)."""
+  """torchvision.models.vgg.VGG with make_layers(cfgs['D'], batch_norm);
+  `cfg` / `fc` other widths in the same layout (small test files)."""
 
-  def __init__(self, batch_norm=False, num_classes=1000):
+  def __init__(self, batch_norm=False, num_classes=1000, cfg=None,
+               fc=(4096, 4096)):
     super().__init__()
     layers, in_channels = [], 3
-    for v in VGG16_CFG:
+    for v in cfg or VGG16_CFG:
       if v == 'M':
         layers.append(nn.MaxPool2d(kernel_size=2, stride=2))
       else:
@@ -49,9 +51,9 @@ class TorchVGG(nn.Module):
     self.features = nn.Sequential(*layers)
     self.avgpool = nn.AdaptiveAvgPool2d((7, 7))
     self.classifier = nn.Sequential(
-        nn.Linear(512 * 7 * 7, 4096), nn.ReLU(True), nn.Dropout(p=0.5),
-        nn.Linear(4096, 4096), nn.ReLU(True), nn.Dropout(p=0.5),
-        nn.Linear(4096, num_classes))
+        nn.Linear(in_channels * 7 * 7, fc[0]), nn.ReLU(True),
+        nn.Dropout(p=0.5), nn.Linear(fc[0], fc[1]), nn.ReLU(True),
+        nn.Dropout(p=0.5), nn.Linear(fc[1], num_classes))
 
   def forward(self, x):
     x = self.avgpool(self.features(x))

@@ -247,7 +247,11 @@ def test_vgg16_bn_initialises_the_encoder(tmp_path, capsys):
   (its second convolution is the strided one)."""
   from test_pretrained import TorchVGG  # pylint: disable=g-import-not-at-top
   torch.manual_seed(0)
-  model = TorchVGG(batch_norm=True).eval()
+  # torchvision's layout at the tiny twin's encoder widths (the registry
+  # reads a file's widths; the full-size network is test_pretrained's).
+  model = TorchVGG(batch_norm=True, cfg=[
+      8, 8, 'M', 8, 8, 'M', 16, 16, 16, 'M', 16, 16, 16, 'M', 16, 16, 16,
+      'M'], fc=(16, 16)).eval()
   with torch.no_grad():
     for module in model.modules():
       if isinstance(module, torch.nn.BatchNorm2d):
@@ -256,7 +260,7 @@ def test_vgg16_bn_initialises_the_encoder(tmp_path, capsys):
         module.bias.uniform_(-0.2, 0.2)
   path = str(tmp_path / 'vgg16_bn.pth')
   torch.save(model.state_dict(), path)
-  config = _config('coco')
+  config = _config('tiny')
   config.data.image_size = 32
   method = methods.get_method(config)
   batch = {'gray': jnp.zeros((1, 32, 32, 1), jnp.float32)}
