@@ -182,3 +182,22 @@ def test_file_without_the_classes_says_so(tmp_path):
   with pytest.raises(pretrained.CheckpointMismatchError,
                      match=deeplab.V2_CLASSES_KEY.replace('.', r'\.')):
     pretrained.load('deeplabv2_resnet101', path)
+
+
+def test_each_network_names_its_rgb_input_transform():
+  """RGB in [0, 1] -> each network's input: ImageNet's mean/std for the
+  torchvision ones, Caffe's BGR mean for DeepLab-v2, [-1, 1] for LPIPS,
+  as is for pytorch-fid's Inception (it scales itself), none for ECCV16."""
+  rgb = np.asarray([[[[0.2, 0.5, 0.9]]]], np.float32)
+  transform = pretrained.input_transform
+  np.testing.assert_allclose(transform('vgg16')(rgb)[0, 0, 0], (
+      np.array([0.2, 0.5, 0.9]) - [0.485, 0.456, 0.406]) / [0.229, 0.224,
+                                                             0.225],
+                             rtol=1e-5)
+  np.testing.assert_allclose(transform('deeplabv2_resnet101')(rgb)[0, 0, 0],
+                             [0.9 * 255 - 104.008, 0.5 * 255 - 116.669,
+                              0.2 * 255 - 122.675], rtol=1e-5)
+  np.testing.assert_allclose(transform('lpips_alex')(rgb), rgb * 2 - 1)
+  np.testing.assert_allclose(transform('inception_v3_fid')(rgb), rgb)
+  with pytest.raises(ValueError, match='eccv16 takes no RGB'):
+    transform('eccv16')

@@ -65,8 +65,9 @@ class Spec:
   # state dict -> extra keyword arguments of `build` (widths in the file).
   shape_kwargs: Optional[Callable[[Dict[str, Any]], Dict[str, Any]]] = None
   # RGB in [0, 1], NHWC -> the input `apply` takes (ImageNet's mean and std
-  # unless the network was trained otherwise).
-  input_transform: Callable[[Any], Any] = imagenet.imagenet_normalize
+  # unless the network was trained otherwise; None: it takes no RGB).
+  input_transform: Optional[Callable[[Any], Any]] = (
+      imagenet.imagenet_normalize)
 
 
 REGISTRY: Dict[str, Spec] = {
@@ -101,11 +102,13 @@ REGISTRY: Dict[str, Spec] = {
              lambda n: resnet.ResNet(resnet.RESNET101_BLOCKS, n),
              common.underscore_key, 'fc.weight'),
         Spec('lpips_alex', 'lpips', lpips_net.LPIPSAlex, common.underscore_key,
-             num_inputs=2, prepare_state=lpips.prepare_state),
-        # The module resizes every input to 299x299 itself.
+             num_inputs=2, prepare_state=lpips.prepare_state,
+             input_transform=lambda rgb: rgb * 2.0 - 1.0),
+        # The module resizes every input to 299x299 (and scales) itself.
         Spec('inception_v3_fid', 'pytorch-fid', inception_net.FIDInception,
              inception.torch_key, input_shape=(1, 299, 299, 3),
-             prepare_state=inception.prepare_state),
+             prepare_state=inception.prepare_state,
+             input_transform=lambda rgb: rgb),
         Spec('deeplabv3_resnet101', 'torchvision',
              lambda n: deeplab_net.DeepLabV3(num_classes=n),
              common.underscore_key, 'classifier.4.weight',
@@ -121,7 +124,8 @@ REGISTRY: Dict[str, Spec] = {
         Spec('eccv16', 'richzhang/colorization', eccv16_net.ECCV16,
              eccv16.torch_key, input_shape=(1, 64, 64, 1),
              prepare_state=eccv16.prepare_state,
-             embedded=eccv16.trunk_variables),
+             embedded=eccv16.trunk_variables,
+             input_transform=None),           # takes L, not RGB
     )
 }
 
@@ -237,7 +241,11 @@ def _spec(name: str) -> Spec:
 
 def input_transform(name: str):
   """RGB in [0, 1], NHWC -> the input network `name` takes."""
-  return _spec(name).input_transform
+  transform = _spec(name).input_transform
+  if transform is None:
+    raise ValueError(f'{name} takes no RGB image (see colorjax.pretrained.'
+                     'load for its input)')
+  return transform
 
 
 def load_embedded(name: str, path: str) -> Dict[str, Any]:
