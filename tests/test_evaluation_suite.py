@@ -136,6 +136,7 @@ def test_lpips_and_fid_equal_the_reference_implementations(
     shapes_data_dir, tmp_path):
   import test_pretrained  # pylint: disable=g-import-not-at-top
   import test_pretrained_fid_deeplab as fid_test  # pylint: disable=g-import-not-at-top
+  import torch_random  # pylint: disable=g-import-not-at-top
   from conftest import tiny_config  # pylint: disable=g-import-not-at-top
   lpips_model = test_pretrained._lpips_reference()    # pylint: disable=protected-access
   lpips_path = str(tmp_path / 'lpips_alex.pth')
@@ -143,7 +144,7 @@ def test_lpips_and_fid_equal_the_reference_implementations(
   torch.manual_seed(0)
   inception = fid_test.TorchFIDInception3()
   fid_test._he_init(inception, seed=0)                  # pylint: disable=protected-access
-  inception = fid_test._randomise(inception, seed=1)    # pylint: disable=protected-access
+  inception = torch_random.randomise(inception, seed=1)
   inception_path = str(tmp_path / 'inception.pth')
   torch.save(inception.state_dict(), inception_path)
 

@@ -20,6 +20,7 @@ from torch import nn
 
 from colorjax import pretrained
 from colorjax.models import vgg
+import torch_random
 
 RTOL = 1e-4   # relative to max |reference output|
 
@@ -182,23 +183,7 @@ REFERENCES = {
 def _reference(name, num_classes=1000, seed=0):
   torch.manual_seed(seed)
   model = REFERENCES[name](num_classes)
-  with torch.no_grad():
-    for module in model.modules():
-      if isinstance(module, nn.BatchNorm2d):
-        module.running_mean.uniform_(-0.2, 0.2)
-        module.running_var.uniform_(0.5, 1.5)
-        module.weight.uniform_(0.5, 1.5)
-        module.bias.uniform_(-0.2, 0.2)
-        # A quarter of the channels with tiny variances (and a scale that
-        # keeps their output O(1)), so that BN's eps (1e-5) matters ~5%.
-        tiny = torch.rand(module.num_features) < 0.25
-        variance = torch.empty(module.num_features).uniform_(1e-4, 1e-3)
-        module.running_var[tiny] = variance[tiny]
-        module.weight[tiny] *= variance[tiny].sqrt()
-      elif isinstance(module, (nn.Conv2d, nn.Linear)) and (
-          module.bias is not None):
-        module.bias.uniform_(-0.1, 0.1)
-  return model.eval()
+  return torch_random.randomise(model, seed + 1)
 
 
 def _assert_same_outputs(name, model, path, size=64):

@@ -22,6 +22,7 @@ from torch.nn import functional as F
 from colorjax import pretrained
 from colorjax.models import deeplab_v2
 from colorjax.pretrained import deeplab
+import torch_random
 
 
 class TorchConvBnReLU(nn.Sequential):
@@ -110,16 +111,7 @@ def _reference(classes=5, blocks=(1, 2, 2, 1), width=4, seed=0,
   model = TorchMSC(TorchDeepLabV2(classes, blocks, (6, 12, 18, 24), width))
   if device == 'meta':
     return model.to('meta')
-  with torch.no_grad():
-    for module in model.modules():
-      if isinstance(module, nn.BatchNorm2d):
-        module.running_mean.uniform_(-0.5, 0.5)
-        module.running_var.uniform_(0.5, 2.0)
-        module.weight.uniform_(0.5, 1.5)
-        module.bias.uniform_(-0.3, 0.3)
-      elif isinstance(module, nn.Conv2d) and module.bias is not None:
-        module.bias.uniform_(-0.1, 0.1)
-  return model.eval()
+  return torch_random.randomise(model, seed + 1)
 
 
 def test_parameter_count_at_the_files_size():

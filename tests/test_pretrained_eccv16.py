@@ -23,9 +23,9 @@ from colorjax.pretrained import eccv16
 from test_pretrained_fid_deeplab import _expected_keys
 from test_pretrained_fid_deeplab import _he_init
 from test_pretrained_fid_deeplab import _nchw
-from test_pretrained_fid_deeplab import _randomise
 from test_pretrained_fid_deeplab import _relative_error
 from test_pretrained_fid_deeplab import RTOL
+import torch_random
 
 # Parameters of ECCVGenerator without model_out (2 * 313 = 626 more).
 ECCV16_PARAMS = 32_235_385
@@ -86,7 +86,7 @@ def _reference(seed=0):
   torch.manual_seed(seed)
   model = TorchECCVGenerator()
   _he_init(model, seed)
-  _randomise(model, seed + 1)
+  torch_random.randomise(model, seed + 1)
   generator = torch.Generator().manual_seed(seed + 2)
   up = model.model8[0]
   with torch.no_grad():

@@ -32,33 +32,9 @@ from colorjax import pretrained
 from colorjax.models import inception
 from colorjax.pretrained import common
 from test_pretrained import TorchResNet
+import torch_random
 
 RTOL = 1e-4   # relative to max |reference output|
-
-
-def _randomise(model, seed):
-  """Random BN statistics/affine parameters and conv/linear biases."""
-  generator = torch.Generator().manual_seed(seed)
-
-  def uniform(shape, low, high):
-    return torch.rand(shape, generator=generator) * (high - low) + low
-
-  with torch.no_grad():
-    for module in model.modules():
-      if isinstance(module, nn.BatchNorm2d):
-        c = module.num_features
-        module.running_mean.copy_(uniform(c, -0.2, 0.2))
-        module.running_var.copy_(uniform(c, 0.5, 1.5))
-        module.weight.copy_(uniform(c, 0.5, 1.5))
-        module.bias.copy_(uniform(c, -0.2, 0.2))
-        tiny = torch.rand(c, generator=generator) < 0.25
-        variance = uniform(c, 1e-4, 1e-3)
-        module.running_var[tiny] = variance[tiny]
-        module.weight[tiny] *= variance[tiny].sqrt()
-      elif isinstance(module, (nn.Conv2d, nn.Linear)) and (
-          module.bias is not None):
-        module.bias.copy_(uniform(module.bias.shape, -0.1, 0.1))
-  return model.eval()
 
 
 def _he_init(model, seed):
@@ -302,7 +278,7 @@ def fid_reference():
   torch.manual_seed(0)
   model = TorchFIDInception3()
   _he_init(model, seed=0)
-  return _randomise(model, seed=1)
+  return torch_random.randomise(model, seed=1)
 
 
 @pytest.fixture(scope='module')
@@ -518,7 +494,7 @@ class TorchDeepLabV3(nn.Module):
 @pytest.fixture(scope='module')
 def deeplab_reference():
   torch.manual_seed(3)
-  return _randomise(TorchDeepLabV3(21, aux=True), seed=4)
+  return torch_random.randomise(TorchDeepLabV3(21, aux=True), seed=4)
 
 
 def test_deeplab_state_dict_keys(deeplab_reference):
@@ -560,7 +536,7 @@ def test_deeplab_matches_torchvision(deeplab_reference, tmp_path):
 
 def test_deeplab_other_classes_without_aux(tmp_path):
   torch.manual_seed(6)
-  model = _randomise(TorchDeepLabV3(5, aux=False), seed=7)
+  model = torch_random.randomise(TorchDeepLabV3(5, aux=False), seed=7)
   path = str(tmp_path / 'deeplab5.pth')
   torch.save(model.state_dict(), path)
   module, variables = pretrained.load('deeplabv3_resnet101', path)

@@ -11,21 +11,13 @@ import torch
 
 from colorjax import pretrained
 from colorjax.models import seresnext
+import torch_random
 
 
 def _randomised_timm_model(seed=0):
   torch.manual_seed(seed)
   model = timm.create_model('seresnext50_32x4d', pretrained=False)
-  # Non-trivial BN statistics and affine parameters, so a wrong mapping of
-  # any BN tensor changes the output.
-  with torch.no_grad():
-    for module in model.modules():
-      if isinstance(module, torch.nn.BatchNorm2d):
-        module.running_mean.uniform_(-0.2, 0.2)
-        module.running_var.uniform_(0.5, 1.5)
-        module.weight.uniform_(0.5, 1.5)
-        module.bias.uniform_(-0.2, 0.2)
-  return model.eval()
+  return torch_random.randomise(model, seed + 1)
 
 
 def test_converted_timm_weights_reproduce_timm_outputs(tmp_path):
