@@ -39,7 +39,7 @@ def main(argv):
       worker_count=0, keys=('gray', 'segmentation_small'))
   sample = jax.jit(lambda s, g, r: method.sample(
       s, g, r, FLAGS.num_samples, FLAGS.temperature)[0])
-  scale, factor = config.data.ab_scale, config.data.downsample
+  scale = config.data.ab_scale
   draws = {c.name: [] for c in semantic_shapes.CLASSES if len(c.modes) > 1}
   seen = 0
   for index, batch in enumerate(pipeline.create_loader(spec)):

@@ -17,9 +17,9 @@ import json
 import math
 import os
 import sys
-import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import peer_common  # pylint: disable=wrong-import-position
 import torchvision_stub  # pylint: disable=unused-import,wrong-import-position
 import timm  # pylint: disable=wrong-import-position
 import torch  # pylint: disable=wrong-import-position
@@ -72,12 +72,17 @@ class Generator(nn.Module):
                              else nn.Identity())
       in_ch = ch
     width = model['branch_width']
-    self.branch = se_resnext(width, model['branch_blocks'])
-    frb = model['frb_channels']
-    frb_block = lambda c: nn.Sequential(nn.Conv2d(c, frb, 1, bias=False),
-                                        nn.BatchNorm2d(frb), nn.ReLU())
-    self.frb_high, self.frb_low = frb_block(16 * width), frb_block(4 * width)
-    self.fusion = nn.Conv2d(channels[-1] + 1000, channels[-1], 1)
+    # Without the branch (Table 2's ablation; use_branch=False): no FRBs
+    # and no global fusion, as in the JAX model.
+    self.use_branch = model.get('use_branch', True)
+    frb = model['frb_channels'] if self.use_branch else 0
+    if self.use_branch:
+      self.branch = se_resnext(width, model['branch_blocks'])
+      frb_block = lambda c: nn.Sequential(nn.Conv2d(c, frb, 1, bias=False),
+                                          nn.BatchNorm2d(frb), nn.ReLU())
+      self.frb_high = frb_block(16 * width)
+      self.frb_low = frb_block(4 * width)
+      self.fusion = nn.Conv2d(channels[-1] + 1000, channels[-1], 1)
     decoder = channels[:-1][::-1] + [channels[0]]
     self.ups, self.up_norms = nn.ModuleList(), nn.ModuleList()
     x_ch, size = channels[-1], image_size // 2 ** depth
@@ -99,19 +104,22 @@ class Generator(nn.Module):
         x = F.leaky_relu(x, 0.2)
       x = norm(conv(x))
       skips.append(x)
-    b = self.branch
-    rgb = ((gray + 1) / 2).repeat(1, 3, 1, 1)
-    mean = torch.tensor([0.485, 0.456, 0.406], device=gray.device).view(1, 3, 1, 1)
-    std = torch.tensor([0.229, 0.224, 0.225], device=gray.device).view(1, 3, 1, 1)
-    h = b.maxpool(b.act1(b.bn1(b.conv1((rgb - mean) / std))))
-    layer1 = b.layer1(h)
-    layer3 = b.layer3(b.layer2(layer1))
-    logits = b.fc(b.global_pool(b.layer4(layer3)))
-    fused = {layer3.shape[-1]: self.frb_high(layer3),
-             layer1.shape[-1]: self.frb_low(layer1)}
-    bottleneck = skips[-1]
-    g = logits[:, :, None, None].expand(-1, -1, *bottleneck.shape[-2:])
-    x = self.fusion(torch.cat([F.relu(bottleneck), g], 1))
+    fused, x = {}, skips[-1]
+    if self.use_branch:
+      b = self.branch
+      rgb = ((gray + 1) / 2).repeat(1, 3, 1, 1)
+      mean = torch.tensor([0.485, 0.456, 0.406],
+                          device=gray.device).view(1, 3, 1, 1)
+      std = torch.tensor([0.229, 0.224, 0.225],
+                         device=gray.device).view(1, 3, 1, 1)
+      h = b.maxpool(b.act1(b.bn1(b.conv1((rgb - mean) / std))))
+      layer1 = b.layer1(h)
+      layer3 = b.layer3(b.layer2(layer1))
+      logits = b.fc(b.global_pool(b.layer4(layer3)))
+      fused = {layer3.shape[-1]: self.frb_high(layer3),
+               layer1.shape[-1]: self.frb_low(layer1)}
+      g = logits[:, :, None, None].expand(-1, -1, *x.shape[-2:])
+      x = self.fusion(torch.cat([F.relu(x), g], 1))
     for i, (up, norm) in enumerate(zip(self.ups, self.up_norms)):
       if i > 0:
         x = torch.cat([x, skips[self.depth - 1 - i]], 1)
@@ -160,13 +168,6 @@ def delta_e_cmc(lab1, lab2, l=2.0, c=1.0):
                     + dh2 / s_h ** 2 + 1e-12)
 
 
-def peak_rss_mb():
-  """VmHWM: this process's own peak RSS (ru_maxrss is inherited on exec)."""
-  with open('/proc/self/status') as f:
-    for line in f:
-      if line.startswith('VmHWM:'):
-        return int(line.split()[1]) / 1024
-  return float('nan')
 
 
 def main():
@@ -240,11 +241,9 @@ def main():
   for _ in range(args.warmup):
     step()
   sync()
-  start = time.perf_counter()
-  for _ in range(args.steps):
-    loss = step()
-  sync()
-  elapsed = time.perf_counter() - start
+  loss, step_s, cores_used = peer_common.timed_steps(step, args.steps,
+                                                    sync)
+  elapsed = step_s * args.steps
   assert math.isfinite(loss)
   print(json.dumps({
       'params': {'generator': sum(p.numel() for p in generator.parameters()),
@@ -252,7 +251,8 @@ def main():
                      p.numel() for p in discriminator.parameters())},
       'images_per_s': args.steps * n / elapsed,
       'step_s': elapsed / args.steps,
-      'peak_rss_mb': peak_rss_mb(),
+      'peak_rss_mb': peer_common.peak_rss_mb(),
+      'cores_used': cores_used,
       'peak_device_mb': (torch.cuda.max_memory_allocated() / 2 ** 20
                          if args.device == 'cuda' else None),
       'loss': loss,

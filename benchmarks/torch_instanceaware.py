@@ -43,9 +43,9 @@ import json
 import math
 import os
 import sys
-import time
 
 import numpy as np
+import peer_common
 import torch
 from torch import nn
 import torch.nn.functional as F
@@ -376,13 +376,6 @@ def random_batch(config, batch_size, generator=None):
   return batch
 
 
-def peak_rss_mb():
-  """VmHWM: this process's own peak RSS (ru_maxrss is inherited on exec)."""
-  with open('/proc/self/status') as f:
-    for line in f:
-      if line.startswith('VmHWM:'):
-        return int(line.split()[1]) / 1024
-  return float('nan')
 
 
 def main():
@@ -423,17 +416,16 @@ def main():
   for _ in range(args.warmup):
     step()
   sync()
-  start = time.perf_counter()
-  for _ in range(args.steps):
-    loss = step()
-  sync()
-  elapsed = time.perf_counter() - start
+  loss, step_s, cores_used = peer_common.timed_steps(step, args.steps,
+                                                    sync)
+  elapsed = step_s * args.steps
   assert math.isfinite(loss), loss
   print(json.dumps({
       'params': {'model': sum(p.numel() for p in model.parameters())},
       'images_per_s': args.steps * args.batch_size / elapsed,
       'step_s': elapsed / args.steps,
-      'peak_rss_mb': peak_rss_mb(),
+      'peak_rss_mb': peer_common.peak_rss_mb(),
+      'cores_used': cores_used,
       'peak_device_mb': (torch.cuda.max_memory_allocated() / 2 ** 20
                          if args.device == 'cuda' else None),
       'loss': loss,

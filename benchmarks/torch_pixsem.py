@@ -49,8 +49,8 @@ import argparse
 import contextlib
 import json
 import math
-import time
 
+import peer_common
 import torch
 from torch import nn
 import torch.nn.functional as F
@@ -530,13 +530,6 @@ def random_batch(config, batch_size, device=None, seed=0):
   return {k: v.to(device or 'cpu') for k, v in batch.items()}
 
 
-def peak_rss_mb():
-  """VmHWM: this process's own peak RSS (ru_maxrss is inherited on exec)."""
-  with open('/proc/self/status') as f:
-    for line in f:
-      if line.startswith('VmHWM:'):
-        return int(line.split()[1]) / 1024
-  return float('nan')
 
 
 def main():
@@ -568,18 +561,17 @@ def main():
   for _ in range(args.warmup):
     trainer.step(batch)
   sync()
-  start = time.perf_counter()
-  for _ in range(args.steps):
-    loss, _, _ = trainer.step(batch)
-  sync()
-  elapsed = time.perf_counter() - start
+  loss, step_s, cores_used = peer_common.timed_steps(lambda: trainer.step(batch)[0], args.steps,
+                                                    sync)
+  elapsed = step_s * args.steps
   loss = loss.item()
   assert math.isfinite(loss), loss
   print(json.dumps({
       'params': {'model': count(net)},
       'images_per_s': args.steps * args.batch_size / elapsed,
       'step_s': elapsed / args.steps,
-      'peak_rss_mb': peak_rss_mb(),
+      'peak_rss_mb': peer_common.peak_rss_mb(),
+      'cores_used': cores_used,
       'peak_device_mb': (torch.cuda.max_memory_allocated() / 2 ** 20
                          if args.device == 'cuda' else None),
       'loss': loss,

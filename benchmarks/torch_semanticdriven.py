@@ -40,9 +40,9 @@ import collections.abc
 import contextlib
 import json
 import math
-import time
 
 import numpy as np
+import peer_common
 import torch
 from torch import nn
 import torch.nn.functional as F
@@ -427,13 +427,6 @@ def parameter_counts(networks):
           for name, net in networks.items()}
 
 
-def peak_rss_mb():
-  """VmHWM: this process's own peak RSS (ru_maxrss is inherited on exec)."""
-  with open('/proc/self/status') as f:
-    for line in f:
-      if line.startswith('VmHWM:'):
-        return int(line.split()[1]) / 1024
-  return float('nan')
 
 
 def main():
@@ -470,11 +463,9 @@ def main():
   for _ in range(args.warmup):
     step()
   sync()
-  start = time.perf_counter()
-  for _ in range(args.steps):
-    loss = step()
-  sync()
-  elapsed = time.perf_counter() - start
+  loss, step_s, cores_used = peer_common.timed_steps(step, args.steps,
+                                                    sync)
+  elapsed = step_s * args.steps
   loss = float(loss)
   assert math.isfinite(loss), loss
   print(json.dumps({
@@ -482,7 +473,8 @@ def main():
       'trained': list(trained_networks(config)),
       'images_per_s': args.steps * args.batch_size / elapsed,
       'step_s': elapsed / args.steps,
-      'peak_rss_mb': peak_rss_mb(),
+      'peak_rss_mb': peer_common.peak_rss_mb(),
+      'cores_used': cores_used,
       'peak_device_mb': (torch.cuda.max_memory_allocated() / 2 ** 20
                          if args.device == 'cuda' else None),
       'loss': loss,

@@ -155,15 +155,15 @@ def test_grouped_conv_forms_equal_xla_grouped_conv(rng, form, stride,
 @pytest.mark.parametrize('size,output_padding', [(4, 0), (3, 1)])
 def test_upconv_implementations_agree_in_values_and_gradients(
     size, output_padding):
-  """'adjoint' (CPU workaround, custom VJP), 'subpixel' (per-phase
-  convolutions; the 3x3 kernel gets a zero tap) and 'xla' are one
-  function."""
+  """'adjoint' (CPU workaround, custom VJP), 'matmul' (per-tap matmul +
+  overlap-add), 'subpixel' (per-phase convolutions; the 3x3 kernel gets a
+  zero tap) and 'xla' are one function."""
   from colorjax.models import layers  # pylint: disable=g-import-not-at-top
   rng = np.random.default_rng(0)
   x = jnp.asarray(rng.normal(size=(2, 5, 6, 3)), jnp.float32)
   modules = {name: layers.UpConv(4, size, output_padding=output_padding,
                                  implementation=name)
-             for name in ('adjoint', 'subpixel', 'xla')}
+             for name in ('adjoint', 'matmul', 'subpixel', 'xla')}
   variables = modules['adjoint'].init(jax.random.PRNGKey(0), x)
 
   def loss(params, x, name):
@@ -174,7 +174,7 @@ def test_upconv_implementations_agree_in_values_and_gradients(
   grads = {n: jax.grad(loss, argnums=(0, 1))(variables['params'], x, n)
            for n in modules}
   assert outs['xla'].shape == (2, 10, 12, 4)
-  for name in ('adjoint', 'subpixel'):
+  for name in ('adjoint', 'matmul', 'subpixel'):
     np.testing.assert_allclose(outs[name], outs['xla'], atol=1e-5)
     for a, b in zip(jax.tree.leaves(grads[name]),
                     jax.tree.leaves(grads['xla'])):

@@ -76,6 +76,20 @@ def test_parameter_counts_equal(variant):
   assert jax_counts == EXPECTED_COUNTS[variant]
 
 
+def test_peer_without_the_branch_is_the_same_trunk():
+  """Table 2's no-branch ablation (model.use_branch=False): the peer
+  drops the SE-ResNeXt50, the FRBs and the global fusion as the JAX model
+  does, so `benchmark train --set=model.use_branch=False` compares the same
+  network."""
+  config = _config('voc')
+  config.model.use_branch = False
+  generator, discriminator = _torch_models(config, device='meta')
+  torch_counts = (sum(p.numel() for p in generator.parameters()),
+                  sum(p.numel() for p in discriminator.parameters()))
+  assert torch_counts == _jax_counts(config)
+  assert torch_counts[0] == 54_550_807          # the U-Net trunk and heads
+
+
 # --- Weight transfer JAX -> PyTorch, one entry per torch tensor. -------------
 
 def _conv(kernel):

@@ -90,6 +90,8 @@ class CpuShare:
     busy, own, wall = (b - a for a, b in zip(
         self._start, (_machine_busy_s(), _own_cpu_s(), time.perf_counter())))
     capacity = wall * (os.cpu_count() or 1)
+    # Cores this process (and its waited-for children) kept busy.
+    self.cores_used = round(own / wall, 2) if wall > 0 else None
     # None where /proc/stat cannot be read (not Linux).
     self.other = None if busy != busy else round(
         max(busy - own, 0.0) / capacity, 3)

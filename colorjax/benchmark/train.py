@@ -64,7 +64,7 @@ def random_batch(method, config, batch_size, mesh):
 def _implementations(config):
   """Which layer implementations 'auto' (or the config) picked here."""
   chosen = {}
-  for field, cpu in (('upconv', 'adjoint'),
+  for field, cpu in (('upconv', layers.CPU_UPCONV),
                      ('grouped_conv', layers.CPU_GROUPED_CONV)):
     if field in config.model:
       chosen[field] = layers.resolve_implementation(config.model[field], cpu,
@@ -175,6 +175,7 @@ def benchmark_train(config, config_name: str, batch_size: int, steps: int,
                 f'peak_memory_mb ({memory_kind})': round(memory, 1),
                 'loss': float(metrics['loss']),
                 'other_cpu': jax_load.other,
+                'cores_used': jax_load.cores_used,
                 **throughput(flops_per_step, elapsed / steps, device)}
   report = {'benchmark': 'train', 'config': config_name,
             'method': config.method,

@@ -136,13 +136,60 @@ def conv_transpose_subpixel(u, kernel, stride: int, padding: int,
   return y[:, :out_h, :out_w]
 
 
+def conv_transpose_matmul(u, kernel, stride: int, padding: int,
+                          output_padding: int = 0):
+  """The same transposed conv as `conv_transpose`, as one matmul and an
+  overlap-add: every input pixel times every kernel tap,
+  [N*h*w, C_in] x [C_in, k*k*C_out] (the transposed conv's own FLOPs, no
+  zeros), then the k*k per-tap images summed at their stride-s offsets
+  (phase by phase: pads, adds and one depth-to-space). Its gradients are
+  the two matmuls' and slices: no dilated or flipped convolutions."""
+  n, h, w, _ = u.shape
+  kh, kw, c_out, _ = kernel.shape
+  s = stride
+  taps = -(-max(kh, kw) // s)              # taps per phase, zero past k
+  kernel = jnp.pad(kernel, ((0, taps * s - kh), (0, taps * s - kw),
+                            (0, 0), (0, 0)))
+  per_tap = jnp.einsum('nhwc,ijoc->nhwijo', u, kernel).reshape(
+      n, h, w, taps, s, taps, s, c_out)
+  full = None                     # [N, h+taps-1, w+taps-1, s, s, C_out]
+  for a in range(taps):
+    for b in range(taps):
+      term = jnp.pad(per_tap[:, :, :, a, :, b], (
+          (0, 0), (a, taps - 1 - a), (b, taps - 1 - b), (0, 0), (0, 0),
+          (0, 0)))
+      full = term if full is None else full + term
+  full = full.transpose(0, 1, 3, 2, 4, 5).reshape(
+      n, (h + taps - 1) * s, (w + taps - 1) * s, c_out)
+  _, out_h, out_w, _ = _upsampled_shape(u, kernel[:kh, :kw], stride,
+                                        padding, output_padding)
+  return full[:, padding:padding + out_h, padding:padding + out_w]
+
+
+# On CPU, inputs of up to 32x32 pixels take the matmul form: there XLA's
+# convolutions of a few pixels and 512-1024 channels (kernels larger than
+# the activations) and the adjoint form's kernel flips cost more than the
+# arithmetic. ChromaCMC's paper step without its branch, batch 2, 2-core
+# Zen 3 (2026-12-07): all adjoint 2.52 s; matmul up to 32x32 2.27 s, up to
+# 64x64 2.29 s, everywhere 2.33 s (BENCHMARKS.md).
+MATMUL_MAX_PIXELS = 32 * 32
+CPU_UPCONV = 'matmul|adjoint'        # as reports name 'auto' on CPU
+
+
+def cpu_upconv(pixels: int) -> str:
+  """UpConv's CPU form for an input of `pixels` (height x width)."""
+  return 'matmul' if pixels <= MATMUL_MAX_PIXELS else 'adjoint'
+
+
 class UpConv(nn.Module):
   """Upsampling transposed convolution (default: 4x4, stride 2, padding 1;
   3x3 needs output_padding=1 for an exact 2x, as in PyTorch).
 
   implementation: 'adjoint' (`conv_transpose`, custom VJP: fast on CPU),
+  'matmul' (`conv_transpose_matmul`: one matmul and an overlap-add),
   'subpixel' (`conv_transpose_subpixel`: per-phase ordinary convolutions),
-  'xla' (`conv_transpose_xla`), or 'auto' = adjoint on CPU, xla elsewhere.
+  'xla' (`conv_transpose_xla`), or 'auto' = on CPU matmul for small
+  inputs and adjoint above (`cpu_upconv`), xla elsewhere.
   All compute the same function with the same parameters.
   """
   features: int
@@ -160,9 +207,10 @@ class UpConv(nn.Module):
     k = self.kernel_size
     kernel = self.param('kernel', nn.initializers.lecun_normal(),
                         (k, k, self.features, x.shape[-1]), self.param_dtype)
-    implementation = resolve_implementation(self.implementation, 'adjoint',
-                                            'xla')
+    implementation = resolve_implementation(
+        self.implementation, cpu_upconv(x.shape[1] * x.shape[2]), 'xla')
     transpose = {'adjoint': conv_transpose,
+                 'matmul': conv_transpose_matmul,
                  'subpixel': conv_transpose_subpixel,
                  'xla': conv_transpose_xla}[implementation]
     y = transpose(x.astype(self.dtype), kernel.astype(self.dtype),
