@@ -56,9 +56,10 @@ def base_config(method: str, dataset: str, image_size: int,
   config = ml_collections.ConfigDict()
   config.method = method
   config.seed = 0
-  # XLA:CPU's convolution kernels for the train step ('ynn' | 'xla',
-  # colorjax.xla_cpu): a speed choice on CPU only, measured per preset.
-  config.xla_cpu_convolutions = 'ynn'
+  # XLA:CPU's convolution kernels for the train step ('ynn' | 'xla' |
+  # 'auto' = ynn with AVX-512, xla without; colorjax.xla_cpu): a speed
+  # choice on CPU only, measured per preset.
+  config.xla_cpu_convolutions = 'auto'
 
   config.data = ml_collections.ConfigDict()
   config.data.data_dir = ml_collections.FieldReference(None, field_type=str)

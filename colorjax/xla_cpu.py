@@ -78,7 +78,36 @@ def apply() -> None:
 
 # The per-program form of YNN_FUSION_TYPES: DebugOptions' enum names, as
 # `jax.jit(compiler_options=...)` takes them.
-CONVOLUTION_PATHS = ('ynn', 'xla')
+CONVOLUTION_PATHS = ('ynn', 'xla', 'auto')
+
+
+def has_avx512(cpuinfo: Optional[str] = None) -> bool:
+  """Whether this CPU reports AVX-512 (avx512f in /proc/cpuinfo)."""
+  if cpuinfo is None:
+    try:
+      with open('/proc/cpuinfo') as f:
+        cpuinfo = f.read()
+    except OSError:
+      return False
+  for line in cpuinfo.splitlines():
+    if line.startswith('flags'):
+      return 'avx512f' in line.split(':', 1)[-1].split()
+  return False
+
+
+def resolve_convolutions(convolutions: str,
+                         cpuinfo: Optional[str] = None) -> str:
+  """'auto': YNNPACK's kernels where the CPU has AVX-512, XLA's own
+  where it has not. Paper-scale steps at batch 2 on 2-core AMD EPYCs: on
+  an AVX-512 Zen 4 (2026-12-07) YNN was faster for SemanticDriven stage 1,
+  InstanceAware and PixSem (3.28 vs 4.13 s, 3.65-3.91 vs 4.04 s, 8.68 vs
+  8.99 s); on an AVX2-only Zen 3 (2026-12-07) XLA's was faster for all
+  three (4.63 vs 4.92 s, 4.36 vs 6.01 s, 11.33 vs 13.3 s) and for the
+  other three steps on both (BENCHMARKS.md)."""
+  choices.check('xla_cpu_convolutions', convolutions, CONVOLUTION_PATHS)
+  if convolutions != 'auto':
+    return convolutions
+  return 'ynn' if has_avx512(cpuinfo) else 'xla'
 _YNN_WITHOUT_CONVOLUTIONS = ','.join(
     'LIBRARY_FUSION_TYPE_' + kind
     for kind in ('DOT', 'ELTWISE', 'REDUCE', 'INDIVIDUAL_DOT'))
@@ -86,11 +115,12 @@ _YNN_WITHOUT_CONVOLUTIONS = ','.join(
 
 def compiler_options(convolutions: str) -> Optional[Dict[str, str]]:
   """`jax.jit(..., compiler_options=...)` for one program's convolutions:
-  'ynn' (jaxlib's default: YNNPACK's kernels) or 'xla' (XLA's own, whose
-  stride-1 weight gradients are 3-6x faster here). None where there is
+  'ynn' (jaxlib's default: YNNPACK's kernels), 'xla' (XLA's own, whose
+  stride-1 weight gradients are 3-6x faster here) or 'auto'
+  (`resolve_convolutions`: by the CPU's vector units). None where there is
   nothing to set: 'ynn', a backend other than CPU, a jaxlib where the
   option was not measured, or the process-wide flag already set."""
-  choices.check('xla_cpu_convolutions', convolutions, CONVOLUTION_PATHS)
+  convolutions = resolve_convolutions(convolutions)
   if convolutions == 'ynn' or process_flag_set():
     return None
   if not _jaxlib_version().startswith(MEASURED_JAXLIB) or not _on_cpu():
@@ -100,8 +130,8 @@ def compiler_options(convolutions: str) -> Optional[Dict[str, str]]:
 
 def train_step_options(config) -> Optional[Dict[str, str]]:
   """compiler_options for a config's train step (`xla_cpu_convolutions`,
-  'ynn' where the config predates the field)."""
-  return compiler_options(config.get('xla_cpu_convolutions', 'ynn'))
+  'auto' where the config predates the field)."""
+  return compiler_options(config.get('xla_cpu_convolutions', 'auto'))
 
 
 # An init program (random parameters, zero optimizer moments, EMA copies)

@@ -62,10 +62,11 @@ def get_config(arg: str = 'voc'):
       'pixsem', 'coco_stuff' if variant.startswith('coco_stuff') else 'voc',
       image_size=128, ab_scale=AB_SCALE)
   config.data.downsample = FACTOR
-  # YNN's convolution kernels for the train step on CPU: at paper scale,
-  # batch 2, 8.68 s per step against 8.99 s with XLA's (2026-12-07;
-  # BENCHMARKS.md, colorjax/xla_cpu.py).
-  config.xla_cpu_convolutions = 'ynn'
+  # The train step's convolution kernels on CPU by its vector units: at
+  # paper scale, batch 2, YNN's 8.68 s per step against XLA's 8.99 s on an
+  # AVX-512 Zen 4, XLA's 11.33 s against YNN's 13.3 s on an AVX2 Zen 3
+  # (2026-12-07; BENCHMARKS.md, colorjax/xla_cpu.py).
+  config.xla_cpu_convolutions = 'auto'
 
   config.model = ml_collections.ConfigDict(model_lib.SIZES['paper'])
   if variant.endswith('_small'):

@@ -110,8 +110,10 @@ def get_config(arg: str = 'colorization'):
   config.stage = stage
   # XLA's own convolution kernels for stage 2's train step on CPU (its
   # decoder's stride-1 weight gradients: 2x faster); stage 1's GridNet runs
-  # faster with YNN's (BENCHMARKS.md, colorjax/xla_cpu.py).
-  config.xla_cpu_convolutions = 'xla' if stage == 'colorization' else 'ynn'
+  # faster with YNN's on an AVX-512 CPU and with XLA's on an AVX2 one:
+  # 'auto' (BENCHMARKS.md, colorjax/xla_cpu.py).
+  config.xla_cpu_convolutions = ('xla' if stage == 'colorization'
+                                 else 'auto')
   config.train_maps = 'ground_truth'
   config.train_maps_mix = 0.5
 

@@ -85,10 +85,31 @@ def test_per_program_options_only_where_they_apply(monkeypatch):
   monkeypatch.setenv('XLA_FLAGS', '--xla_cpu_experimental_ynn_fusion_type='
                      'individual_convolution')
   assert xla_cpu.compiler_options('xla') is None    # the user's flag rules
-  with pytest.raises(errors.ConfigError, match="'ynn', 'xla'; got 'eigen'"):
+  with pytest.raises(errors.ConfigError,
+                     match="'ynn', 'xla', 'auto'; got 'eigen'"):
     xla_cpu.compiler_options('eigen')
+  monkeypatch.delenv('XLA_FLAGS', raising=False)
   import ml_collections  # pylint: disable=g-import-not-at-top
+  # A config without the field is 'auto': YNN's kernels with AVX-512.
+  monkeypatch.setattr(xla_cpu, 'has_avx512', lambda cpuinfo=None: True)
   assert xla_cpu.train_step_options(ml_collections.ConfigDict()) is None
+  monkeypatch.setattr(xla_cpu, 'has_avx512', lambda cpuinfo=None: False)
+  assert xla_cpu.train_step_options(ml_collections.ConfigDict()) == (
+      xla_cpu.compiler_options('xla'))
+
+
+ZEN3_FLAGS = 'flags\t\t: fpu sse sse2 avx fma avx2 bmi2 sha_ni\n'
+ZEN4_FLAGS = 'flags\t\t: fpu sse avx fma avx2 avx512f avx512bw avx512_bf16\n'
+
+
+def test_auto_picks_ynn_with_avx512_and_xla_without():
+  assert xla_cpu.has_avx512(ZEN4_FLAGS) and not xla_cpu.has_avx512(ZEN3_FLAGS)
+  assert not xla_cpu.has_avx512('processor : 0\n')
+  assert xla_cpu.resolve_convolutions('auto', ZEN4_FLAGS) == 'ynn'
+  assert xla_cpu.resolve_convolutions('auto', ZEN3_FLAGS) == 'xla'
+  for fixed in ('ynn', 'xla'):
+    assert xla_cpu.resolve_convolutions(fixed, ZEN4_FLAGS) == fixed
+    assert xla_cpu.resolve_convolutions(fixed, ZEN3_FLAGS) == fixed
 
 
 @pytest.fixture

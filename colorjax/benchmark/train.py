@@ -72,7 +72,8 @@ def _implementations(config):
   if jax.default_backend() == 'cpu':    # the train step's conv kernels
     chosen['xla_cpu_convolutions'] = (
         'xla (XLA_FLAGS)' if xla_cpu.process_flag_set()
-        else config.get('xla_cpu_convolutions', 'ynn'))
+        else xla_cpu.resolve_convolutions(
+            config.get('xla_cpu_convolutions', 'auto')))
   return chosen
 
 
