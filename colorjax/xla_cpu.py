@@ -15,9 +15,10 @@ the 2-core CPU: SemanticDriven stage 2 28.8 -> 14.2 s, SceneContext 5.00 ->
 compiled program, not per process: `train_step_options(config)` (from
 `config.xla_cpu_convolutions`) goes to the `jax.jit` of a train step, and
 each paper preset names the path measured faster for its step ('xla':
-ChromaCMC, SceneContext, SemanticDriven stage 2; 'ynn': stage 1,
-InstanceAware, PixSem and every CPU twin; BENCHMARKS.md); predict and the
-evaluators keep the default. COLORJAX_XLA_CPU_CONVS=xla still takes
+ChromaCMC, SceneContext, SemanticDriven stage 2; 'auto' = 'ynn' on a CPU
+with AVX-512, 'xla' on one without: stage 1, InstanceAware, PixSem; 'ynn':
+every CPU twin; BENCHMARKS.md); predict and the evaluators keep the
+default. COLORJAX_XLA_CPU_CONVS=xla still takes
 convolutions out of YNN for the whole process.
 
 Only where the flag is known (jaxlib 0.10.x, where it was measured) and the
@@ -76,8 +77,6 @@ def apply() -> None:
                                flags).strip()
 
 
-# The per-program form of YNN_FUSION_TYPES: DebugOptions' enum names, as
-# `jax.jit(compiler_options=...)` takes them.
 CONVOLUTION_PATHS = ('ynn', 'xla', 'auto')
 
 
@@ -108,6 +107,10 @@ def resolve_convolutions(convolutions: str,
   if convolutions != 'auto':
     return convolutions
   return 'ynn' if has_avx512(cpuinfo) else 'xla'
+
+
+# The per-program form of YNN_FUSION_TYPES: DebugOptions' enum names, as
+# `jax.jit(compiler_options=...)` takes them.
 _YNN_WITHOUT_CONVOLUTIONS = ','.join(
     'LIBRARY_FUSION_TYPE_' + kind
     for kind in ('DOT', 'ELTWISE', 'REDUCE', 'INDIVIDUAL_DOT'))

@@ -104,9 +104,11 @@ def get_config(arg: str = 'voc'):
   config.model.dtype = 'float32'
   config.model.use_branch = True
   config.model.dropout = 0.0
-  # 'auto': the CPU workarounds on CPU (transposed conv as an adjoint with a
-  # custom VJP; grouped conv as block-diagonal dense convs), XLA's ops on
-  # GPU/TPU; 'adjoint'|'xla' and 'blockdiag'|'matmul'|'xla' force one.
+  # 'auto': the CPU workarounds on CPU (transposed conv as one matmul +
+  # overlap-add for inputs up to 32x32, as an adjoint with a custom VJP
+  # above; grouped conv as block-diagonal dense convs), XLA's ops on
+  # GPU/TPU; 'adjoint'|'matmul'|'subpixel'|'xla' and
+  # 'blockdiag'|'matmul'|'xla' force one.
   config.model.upconv = 'auto'
   config.model.grouped_conv = 'auto'
   # Local path of timm's seresnext50_32x4d ImageNet weights (.safetensors,
