@@ -168,8 +168,6 @@ def delta_e_cmc(lab1, lab2, l=2.0, c=1.0):
                     + dh2 / s_h ** 2 + 1e-12)
 
 
-
-
 def main():
   parser = argparse.ArgumentParser()
   parser.add_argument('--config_json', required=True)
@@ -241,16 +239,15 @@ def main():
   for _ in range(args.warmup):
     step()
   sync()
-  loss, step_s, cores_used = peer_common.timed_steps(step, args.steps,
-                                                    sync)
-  elapsed = step_s * args.steps
+  loss, step_s, cores_used = peer_common.timed_steps(
+      step, args.steps, sync)
   assert math.isfinite(loss)
   print(json.dumps({
       'params': {'generator': sum(p.numel() for p in generator.parameters()),
                  'discriminator': sum(
                      p.numel() for p in discriminator.parameters())},
-      'images_per_s': args.steps * n / elapsed,
-      'step_s': elapsed / args.steps,
+      'images_per_s': n / step_s,
+      'step_s': step_s,
       'peak_rss_mb': peer_common.peak_rss_mb(),
       'cores_used': cores_used,
       'peak_device_mb': (torch.cuda.max_memory_allocated() / 2 ** 20

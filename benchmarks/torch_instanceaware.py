@@ -376,8 +376,6 @@ def random_batch(config, batch_size, generator=None):
   return batch
 
 
-
-
 def main():
   parser = argparse.ArgumentParser()
   parser.add_argument('--config_json', required=True)
@@ -416,14 +414,13 @@ def main():
   for _ in range(args.warmup):
     step()
   sync()
-  loss, step_s, cores_used = peer_common.timed_steps(step, args.steps,
-                                                    sync)
-  elapsed = step_s * args.steps
+  loss, step_s, cores_used = peer_common.timed_steps(
+      step, args.steps, sync)
   assert math.isfinite(loss), loss
   print(json.dumps({
       'params': {'model': sum(p.numel() for p in model.parameters())},
-      'images_per_s': args.steps * args.batch_size / elapsed,
-      'step_s': elapsed / args.steps,
+      'images_per_s': args.batch_size / step_s,
+      'step_s': step_s,
       'peak_rss_mb': peer_common.peak_rss_mb(),
       'cores_used': cores_used,
       'peak_device_mb': (torch.cuda.max_memory_allocated() / 2 ** 20

@@ -530,8 +530,6 @@ def random_batch(config, batch_size, device=None, seed=0):
   return {k: v.to(device or 'cpu') for k, v in batch.items()}
 
 
-
-
 def main():
   parser = argparse.ArgumentParser()
   parser.add_argument('--config_json', required=True)
@@ -561,15 +559,14 @@ def main():
   for _ in range(args.warmup):
     trainer.step(batch)
   sync()
-  loss, step_s, cores_used = peer_common.timed_steps(lambda: trainer.step(batch)[0], args.steps,
-                                                    sync)
-  elapsed = step_s * args.steps
+  loss, step_s, cores_used = peer_common.timed_steps(
+      lambda: trainer.step(batch)[0], args.steps, sync)
   loss = loss.item()
   assert math.isfinite(loss), loss
   print(json.dumps({
       'params': {'model': count(net)},
-      'images_per_s': args.steps * args.batch_size / elapsed,
-      'step_s': elapsed / args.steps,
+      'images_per_s': args.batch_size / step_s,
+      'step_s': step_s,
       'peak_rss_mb': peer_common.peak_rss_mb(),
       'cores_used': cores_used,
       'peak_device_mb': (torch.cuda.max_memory_allocated() / 2 ** 20
