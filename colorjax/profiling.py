@@ -21,6 +21,8 @@ from typing import Callable, Iterable
 
 import jax
 
+from colorjax import xla_cpu
+
 # Dense bf16 peak FLOP/s per device, for MFU (vendor datasheets).
 PEAK_BF16_FLOPS = {'H100': 989e12, 'H200': 989e12, 'A100': 312e12,
                    'TPU v4': 275e12, 'TPU v5e': 197e12, 'TPU v5p': 459e12}
@@ -42,8 +44,7 @@ def cpu_peak_flops(cpuinfo: str | None = None, cores: int | None = None):
         cpuinfo = f.read()
     except OSError:
       return None, 'no /proc/cpuinfo'
-  flags = set(re.search(r'^flags\s*:(.*)$', cpuinfo, re.M).group(1).split()) \
-      if re.search(r'^flags', cpuinfo, re.M) else set()
+  flags = xla_cpu.cpu_features(cpuinfo)
   mhz = re.search(r'^cpu MHz\s*:\s*([\d.]+)', cpuinfo, re.M)
   if not mhz:
     return None, 'no clock in /proc/cpuinfo'

@@ -27,7 +27,7 @@ runs are unaffected.
 """
 
 import os
-from typing import Dict, Optional
+from typing import Dict, Optional, Set
 
 from colorjax import choices
 
@@ -80,18 +80,24 @@ def apply() -> None:
 CONVOLUTION_PATHS = ('ynn', 'xla', 'auto')
 
 
-def has_avx512(cpuinfo: Optional[str] = None) -> bool:
-  """Whether this CPU reports AVX-512 (avx512f in /proc/cpuinfo)."""
+def cpu_features(cpuinfo: Optional[str] = None) -> Set[str]:
+  """The feature flags /proc/cpuinfo (or `cpuinfo`, its text) lists for
+  the first CPU; empty where there is none (not Linux)."""
   if cpuinfo is None:
     try:
       with open('/proc/cpuinfo') as f:
         cpuinfo = f.read()
     except OSError:
-      return False
+      return set()
   for line in cpuinfo.splitlines():
     if line.startswith('flags'):
-      return 'avx512f' in line.split(':', 1)[-1].split()
-  return False
+      return set(line.split(':', 1)[-1].split())
+  return set()
+
+
+def has_avx512(cpuinfo: Optional[str] = None) -> bool:
+  """Whether this CPU reports AVX-512 (avx512f in /proc/cpuinfo)."""
+  return 'avx512f' in cpu_features(cpuinfo)
 
 
 def resolve_convolutions(convolutions: str,

@@ -146,6 +146,8 @@ def conv_transpose_matmul(u, kernel, stride: int, padding: int,
   the two matmuls' and slices: no dilated or flipped convolutions."""
   n, h, w, _ = u.shape
   kh, kw, c_out, _ = kernel.shape
+  _, out_h, out_w, _ = _upsampled_shape(u, kernel, stride, padding,
+                                        output_padding)
   s = stride
   taps = -(-max(kh, kw) // s)              # taps per phase, zero past k
   kernel = jnp.pad(kernel, ((0, taps * s - kh), (0, taps * s - kw),
@@ -161,8 +163,6 @@ def conv_transpose_matmul(u, kernel, stride: int, padding: int,
       full = term if full is None else full + term
   full = full.transpose(0, 1, 3, 2, 4, 5).reshape(
       n, (h + taps - 1) * s, (w + taps - 1) * s, c_out)
-  _, out_h, out_w, _ = _upsampled_shape(u, kernel[:kh, :kw], stride,
-                                        padding, output_padding)
   return full[:, padding:padding + out_h, padding:padding + out_w]
 
 
