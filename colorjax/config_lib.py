@@ -139,9 +139,11 @@ def shrink_for_cpu(config: ml_collections.ConfigDict, tiny: bool, *,
   config.log_every_steps = 2 if tiny else 50
   config.num_summary_images = 4
   config.num_train_steps = pick(steps)
-  # The demo steps ran faster with YNN's convolutions (2026-12-07, one core,
-  # batch 16: PixSem 0.51 vs 0.55 s, ChromaCMC 0.43 vs 0.46 s; BENCHMARKS.md).
-  config.xla_cpu_convolutions = 'ynn'
+  # Kernels by ISA, as the paper configs: the demo steps ran faster with
+  # YNN's convolutions on an AVX-512 Zen 4 (batch 16: PixSem 0.51 vs 0.55 s,
+  # ChromaCMC 0.43 vs 0.46 s) and slower on an AVX2 Zen 3 (PixSem 0.476 vs
+  # 0.334 s, ChromaCMC 0.374 vs 0.315 s); 2026-12-07, BENCHMARKS.md.
+  config.xla_cpu_convolutions = 'auto'
   config.eval_every_steps = pick(eval_every)
   config.checkpoint_every_steps = pick(checkpoint_every)
 
