@@ -37,7 +37,6 @@ from colorjax import optimizers
 from colorjax import sharding
 from colorjax import workdir as workdir_lib
 from colorjax import writers
-from colorjax import xla_cpu
 from colorjax.data import pipeline
 from colorjax.datasets import prepare
 
@@ -179,15 +178,13 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
                                          sizes.items()))
 
   method.prepare_training(workdir)
-  train_step = jax.jit(_with_metric_collection(method, config),
-                       in_shardings=(state_shardings,
-                                     {k: v.sharding for k, v in
-                                      batch_shapes.items()},
-                                     sharding.replicated(mesh)),
-                       out_shardings=(state_shardings,
-                                      sharding.replicated(mesh)),
-                       donate_argnums=(0,),
-                       compiler_options=xla_cpu.train_step_options(config))
+  train_step = methods.base.jit_train_step(
+      config, _with_metric_collection(method, config),
+      in_shardings=(state_shardings,
+                    {k: v.sharding for k, v in batch_shapes.items()},
+                    sharding.replicated(mesh)),
+      out_shardings=(state_shardings, sharding.replicated(mesh)),
+      donate_argnums=(0,))
   plateau = optimizers.plateau_metric(config.optimizer)
   report = jax.jit(
       lambda opt_state, value: {k: optimizers.report_metric(v, value)

@@ -143,6 +143,20 @@ def train_step_options(config) -> Optional[Dict[str, str]]:
   return compiler_options(config.get('xla_cpu_convolutions', 'auto'))
 
 
+def train_step_uses_xla_kernels(config) -> bool:
+  """Whether the config's train step runs XLA's own convolution kernels on
+  the CPU (its per-program option, or the process-wide flag taking
+  convolutions out of YNNPACK): where the models take their convolutions'
+  weight gradients on the padded input (`models.layers.
+  padded_weight_grads`: faster with XLA's kernels, slower with YNN's)."""
+  if not _on_cpu():
+    return False
+  if process_flag_set():
+    value = os.environ.get('XLA_FLAGS', '').split(YNN_FUSION_FLAG)[-1]
+    return 'convolution' not in value.split()[0].lower()
+  return train_step_options(config) is not None
+
+
 # An init program (random parameters, zero optimizer moments, EMA copies)
 # has one output per leaf: several hundred tiny kernels, each through
 # LLVM's full pipeline. At LLVM level 1 PixSem's tiny-twin init compiles in

@@ -79,9 +79,13 @@ def test_cross_entropy_matches_torch_with_ignore(rng):
   assert ours == pytest.approx(float(reference), rel=1e-5)
 
 
-@pytest.mark.parametrize('size,output_padding', [(4, 0), (3, 1)])
+@pytest.mark.parametrize('size,output_padding,padded',
+                         [(4, 0, False), (3, 1, False), (4, 0, True),
+                          (3, 1, True)])
 def test_upconv_equals_torch_conv_transpose_and_its_gradients(
-    rng, size, output_padding):
+    rng, size, output_padding, padded):
+  """padded: the kernel gradient taken on the padded output gradient
+  (`layers.padded_weight_grads`, the train step's form with XLA's kernels)."""
   x = rng.normal(size=(2, 5, 7, 3)).astype(np.float32)
   # Our kernel: HWIO of the strided conv = [kh, kw, C_out, C_in];
   # torch ConvTranspose2d weight: [C_in, C_out, kh, kw].
@@ -91,8 +95,9 @@ def test_upconv_equals_torch_conv_transpose_and_its_gradients(
   def ours(x, kernel):
     return layers.conv_transpose(x, kernel, 2, 1, output_padding)
 
-  y, vjp = jax.vjp(ours, jnp.asarray(x), jnp.asarray(kernel))
-  grad_x, grad_kernel = vjp(jnp.asarray(cotangent))
+  with layers.padded_weight_grads(padded):
+    y, vjp = jax.vjp(ours, jnp.asarray(x), jnp.asarray(kernel))
+    grad_x, grad_kernel = vjp(jnp.asarray(cotangent))
 
   tx = torch.from_numpy(x.transpose(0, 3, 1, 2)).requires_grad_()
   tw = torch.from_numpy(kernel.transpose(3, 2, 0, 1).copy()).requires_grad_()
@@ -120,14 +125,16 @@ def test_upconv_equals_torch_conv_transpose_and_its_gradients(
                              rtol=1e-4, atol=1e-4)
 
 
-@pytest.mark.parametrize('form,stride,cin_group', [
-    ('matmul', 1, 2), ('matmul', 2, 2), ('blockdiag', 1, 2),
-    ('blockdiag', 2, 4), ('blockdiag', 1, 48)])
+@pytest.mark.parametrize('form,stride,cin_group,padded', [
+    ('matmul', 1, 2, False), ('matmul', 2, 2, False),
+    ('blockdiag', 1, 2, False), ('blockdiag', 2, 4, True),
+    ('blockdiag', 1, 48, True)])
 def test_grouped_conv_forms_equal_xla_grouped_conv(rng, form, stride,
-                                                   cin_group):
+                                                   cin_group, padded):
   """Both CPU forms are XLA's grouped conv, values and gradients; blockdiag
   with several blocks (2 and 4 input channels per group: 16 and 8 groups
-  per block) and with one group per block (48 > its 32 channels)."""
+  per block) and with one group per block (48 > its 32 channels), its
+  dense convolutions' kernel gradients taken on the padded input or not."""
   x = jnp.asarray(rng.normal(size=(2, 9, 10, 32 * cin_group))
                   .astype(np.float32))
   kernel = jnp.asarray(rng.normal(size=(3, 3, cin_group, 96))
@@ -145,7 +152,8 @@ def test_grouped_conv_forms_equal_xla_grouped_conv(rng, form, stride,
                           .astype(np.float32))
   # Jitted: eagerly, each of the forms' slices and einsums compiles alone.
   vjp = lambda f: jax.jit(lambda x, k, c: jax.vjp(f, x, k)[1](c))  # pylint: disable=unnecessary-lambda-assignment
-  grads = vjp(ours)(x, kernel, cotangent)
+  with layers.padded_weight_grads(padded):
+    grads = vjp(ours)(x, kernel, cotangent)
   expected = vjp(reference)(x, kernel, cotangent)
   for got, want in zip(grads, expected):
     np.testing.assert_allclose(np.asarray(got), np.asarray(want), rtol=1e-4,
@@ -179,6 +187,42 @@ def test_upconv_implementations_agree_in_values_and_gradients(
     for a, b in zip(jax.tree.leaves(grads[name]),
                     jax.tree.leaves(grads['xla'])):
       np.testing.assert_allclose(a, b, atol=1e-5)
+
+
+@pytest.mark.parametrize('kernel,stride,padding,dilation', [
+    (3, 1, 1, 1), (4, 2, 1, 1), (3, 2, 'SAME', 1), (7, 2, 3, 1),
+    (3, 1, ((0, 2), (1, 0)), 1), (3, 1, 'SAME', 2), (1, 1, 0, 1)])
+def test_padded_weight_grads_equal_xlas_convolution(rng, kernel, stride,
+                                                     padding, dilation):
+  """layers.Conv is nn.Conv (parameters, values, both gradients); inside
+  `padded_weight_grads` every padded convolution goes through
+  `conv_padded_weight_grad` (kernel gradient on the padded input), an
+  unpadded one and everything outside the context through lax's op."""
+  import flax.linen as nn  # pylint: disable=g-import-not-at-top
+  pads = (padding if isinstance(padding, (str, tuple))
+          else [(padding, padding)] * 2)
+  x = jnp.asarray(rng.normal(size=(2, 13, 11, 5)).astype(np.float32))
+  ours = layers.Conv(6, (kernel, kernel), (stride, stride), padding=pads,
+                     kernel_dilation=dilation)
+  theirs = nn.Conv(6, (kernel, kernel), (stride, stride), padding=pads,
+                   kernel_dilation=dilation)
+  variables = theirs.init(jax.random.PRNGKey(0), x)
+  assert (jax.tree.map(jnp.shape, ours.init(jax.random.PRNGKey(0), x)) ==
+          jax.tree.map(jnp.shape, variables))
+
+  def grads(module):
+    loss = lambda v, x: jnp.sum(jnp.sin(module.apply(v, x)) *  # pylint: disable=g-long-lambda
+                                jnp.arange(6.0))
+    return jax.value_and_grad(loss, argnums=(0, 1))
+
+  with layers.padded_weight_grads():
+    got = jax.jit(grads(ours))(variables, x)
+    traced = str(jax.make_jaxpr(grads(ours))(variables, x))
+  assert ('custom_vjp' in traced) == (padding != 0)
+  assert 'custom_vjp' not in str(jax.make_jaxpr(grads(ours))(variables, x))
+  want = jax.jit(grads(theirs))(variables, x)
+  for a, b in zip(jax.tree.leaves(got), jax.tree.leaves(want)):
+    np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-4)
 
 
 def test_soft_dice_equals_a_loop_over_images_and_classes():

@@ -112,6 +112,45 @@ def test_auto_picks_ynn_with_avx512_and_xla_without():
     assert xla_cpu.resolve_convolutions(fixed, ZEN3_FLAGS) == fixed
 
 
+def test_padded_weight_grads_where_the_step_runs_xlas_kernels(monkeypatch):
+  """The models take weight gradients on the padded input exactly where
+  the train step compiles with XLA's convolution kernels: by the config's
+  per-program option, or by a process flag that leaves convolutions out of
+  YNNPACK (not one that keeps them); and the jitted step traces inside
+  that setting (`methods.base.jit_train_step`)."""
+  import ml_collections  # pylint: disable=g-import-not-at-top
+  from colorjax.methods import base  # pylint: disable=g-import-not-at-top
+  from colorjax.models import layers  # pylint: disable=g-import-not-at-top
+  monkeypatch.delenv('XLA_FLAGS', raising=False)
+  monkeypatch.setattr(xla_cpu, '_jaxlib_version', lambda: '0.10.2')
+  config = lambda kernels: ml_collections.ConfigDict(  # pylint: disable=g-long-lambda
+      {'xla_cpu_convolutions': kernels})
+  uses = xla_cpu.train_step_uses_xla_kernels
+  assert uses(config('xla')) and not uses(config('ynn'))
+  monkeypatch.setattr(xla_cpu, 'has_avx512', lambda cpuinfo=None: True)
+  assert not uses(config('auto'))
+  monkeypatch.setenv('XLA_FLAGS', '--xla_cpu_experimental_ynn_fusion_type='
+                     'dot,eltwise,reduce,individual_dot')
+  assert uses(config('ynn'))
+  monkeypatch.setenv('XLA_FLAGS', '--xla_cpu_experimental_ynn_fusion_type='
+                     'individual_convolution --xla_cpu_enable_fast_math')
+  assert not uses(config('xla'))
+  monkeypatch.delenv('XLA_FLAGS')
+  monkeypatch.setattr(xla_cpu, '_jaxlib_version', lambda: '0.11.0')
+  assert not uses(config('xla'))     # no option: YNN's kernels
+  monkeypatch.setattr(xla_cpu, '_jaxlib_version', lambda: '0.10.2')
+  seen = []
+
+  def step(x):
+    seen.append(layers._PADDED_WEIGHT_GRADS[-1])  # pylint: disable=protected-access
+    return x + 1
+
+  for kernels in ('xla', 'ynn'):
+    assert base.jit_train_step(config(kernels), step)(1.0) == 2.0
+  assert seen == [True, False]
+  assert layers._PADDED_WEIGHT_GRADS == [False]  # pylint: disable=protected-access
+
+
 @pytest.fixture
 def misspelt_option(monkeypatch):
   """The 'xla' option with an enum value XLA refuses: a program compiled
@@ -122,15 +161,28 @@ def misspelt_option(monkeypatch):
 
 
 def test_the_train_step_compiles_with_its_configs_choice(
-    misspelt_option, shapes_data_dir, tmp_path):
+    misspelt_option, shapes_data_dir, tmp_path, monkeypatch):
   from colorjax import train  # pylint: disable=g-import-not-at-top
   from colorjax.benchmark import train as benchmark_train  # pylint: disable=g-import-not-at-top
   from conftest import tiny_config  # pylint: disable=g-import-not-at-top
+  from colorjax.models import layers  # pylint: disable=g-import-not-at-top
   del misspelt_option
   config = tiny_config(shapes_data_dir, 'instanceaware')
   config.xla_cpu_convolutions = 'xla'
+  entered = []
+
+  class Recording(layers.padded_weight_grads):
+
+    def __enter__(self):
+      entered.append(self.enabled)
+      return super().__enter__()
+
+  monkeypatch.setattr(layers, 'padded_weight_grads', Recording)
   with pytest.raises(Exception, match='not a valid enum value'):
     train.train_and_evaluate(config, str(tmp_path / 'w'))
+  in_train = len(entered)
   with pytest.raises(Exception, match='not a valid enum value'):
     benchmark_train.benchmark_train(config, 'tiny', batch_size=1, steps=1,
                                     torch_peer=False)
+  # Both traced their step with the weight gradients on padded inputs.
+  assert 0 < in_train < len(entered) and all(entered), entered

@@ -74,6 +74,8 @@ def _implementations(config):
         'xla (XLA_FLAGS)' if xla_cpu.process_flag_set()
         else xla_cpu.resolve_convolutions(
             config.get('xla_cpu_convolutions', 'auto')))
+    chosen['padded_weight_grads'] = xla_cpu.train_step_uses_xla_kernels(
+        config)
   return chosen
 
 
@@ -136,9 +138,9 @@ def benchmark_train(config, config_name: str, batch_size: int, steps: int,
   state, shardings = sharding.init_replicated(
       method.init_state, mesh, jax.random.PRNGKey(config.seed),
       sharding.shard_specs(method.batch_spec(batch_size), mesh))
-  step = jax.jit(method.train_step, donate_argnums=(0,),
-                 out_shardings=(shardings, sharding.replicated(mesh)),
-                 compiler_options=xla_cpu.train_step_options(config))
+  step = methods.base.jit_train_step(
+      config, method.train_step, donate_argnums=(0,),
+      out_shardings=(shardings, sharding.replicated(mesh)))
   rng = jax.random.PRNGKey(0)
   start = time.perf_counter()
   compiled = step.lower(state, batch, rng).compile()

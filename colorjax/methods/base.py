@@ -29,6 +29,7 @@ from colorjax import optimizers
 from colorjax import pretrained
 from colorjax import xla_cpu
 from colorjax.data import prior as prior_lib
+from colorjax.models import layers
 
 Batch = Dict[str, jax.Array]
 Metrics = Dict[str, jax.Array]
@@ -89,6 +90,21 @@ def compiled_init(init_state):
           compiler_options=xla_cpu.init_options() if top_level else None)
     return programs[top_level](self, rng, batch)
   return wrapped
+
+
+def jit_train_step(config, train_step: Callable, **jit_kwargs):
+  """`jax.jit` of a train step as every trainer compiles it: on CPU with
+  the config's convolution kernels (`xla_cpu.train_step_options`) and,
+  where those are XLA's own, the models' weight gradients taken on the
+  padded input (`layers.padded_weight_grads`, set while the step traces)."""
+  padded = xla_cpu.train_step_uses_xla_kernels(config)
+
+  @functools.wraps(train_step)
+  def traced(*args, **kwargs):
+    with layers.padded_weight_grads(padded):
+      return train_step(*args, **kwargs)
+  return jax.jit(traced, compiler_options=xla_cpu.train_step_options(config),
+                 **jit_kwargs)
 
 
 class Method(abc.ABC):

@@ -60,8 +60,8 @@ class FeatureRefiningBlock(nn.Module):
 
   @nn.compact
   def __call__(self, x):
-    x = nn.Conv(self.features, (1, 1), use_bias=False, dtype=self.dtype,
-                name='conv')(x)
+    x = layers.Conv(self.features, (1, 1), use_bias=False, dtype=self.dtype,
+                    name='conv')(x)
     return nn.relu(layers.batch_norm(self.train, self.dtype, 'bn')(x))
 
 
@@ -93,9 +93,9 @@ class Generator(nn.Module):
     for i, channels in enumerate(self.trunk_channels):
       if i > 0:
         x = nn.leaky_relu(x, 0.2)
-      x = nn.Conv(channels, (4, 4), (2, 2), padding=[(1, 1)] * 2,
-                  use_bias=i in (0, depth - 1), dtype=self.dtype,
-                  name=f'down{i + 1}')(x)
+      x = layers.Conv(channels, (4, 4), (2, 2), padding=[(1, 1)] * 2,
+                      use_bias=i in (0, depth - 1), dtype=self.dtype,
+                      name=f'down{i + 1}')(x)
       if 0 < i < depth - 1:
         x = bn(f'down{i + 1}_bn')(x)
       skips.append(x)
@@ -118,8 +118,8 @@ class Generator(nn.Module):
       global_feature = jnp.broadcast_to(
           branch['logits'][:, None, None, :],
           bottleneck.shape[:3] + (branch['logits'].shape[-1],))
-      skips[-1] = nn.Conv(bottleneck.shape[-1], (1, 1), dtype=self.dtype,
-                          name='global_fusion')(
+      skips[-1] = layers.Conv(bottleneck.shape[-1], (1, 1), dtype=self.dtype,
+                              name='global_fusion')(
                               jnp.concatenate([nn.relu(bottleneck),
                                                global_feature], -1))
 
@@ -143,11 +143,11 @@ class Generator(nn.Module):
         x = nn.Dropout(self.dropout, deterministic=not self.train)(x)
     x = nn.relu(x)
 
-    ab = jnp.tanh(nn.Conv(2, (3, 3), padding='SAME', dtype=self.dtype,
-                          name='ab_head')(x))
+    ab = jnp.tanh(layers.Conv(2, (3, 3), padding='SAME', dtype=self.dtype,
+                              name='ab_head')(x))
     outputs = {'ab': ab.astype(jnp.float32)}
     if self.use_segmentation:
-      outputs['segmentation'] = nn.Conv(
+      outputs['segmentation'] = layers.Conv(
           self.num_classes, (3, 3), padding='SAME', dtype=self.dtype,
           name='segmentation_head')(x).astype(jnp.float32)
     return outputs
@@ -163,11 +163,11 @@ class PatchDiscriminator(nn.Module):
   def __call__(self, gray, ab):
     x = jnp.concatenate([gray, ab], axis=-1).astype(self.dtype)
     for i, channels in enumerate(self.channels):
-      x = nn.Conv(channels, (4, 4), (2, 2), padding=[(1, 1)] * 2,
-                  use_bias=i == 0, dtype=self.dtype, name=f'conv{i + 1}')(x)
+      x = layers.Conv(channels, (4, 4), (2, 2), padding=[(1, 1)] * 2,
+                      use_bias=i == 0, dtype=self.dtype, name=f'conv{i + 1}')(x)
       if i > 0:
         x = layers.batch_norm(self.train, self.dtype, f'bn{i + 1}')(x)
       x = nn.leaky_relu(x, 0.2)
-    logits = nn.Conv(1, (3, 3), padding='SAME', dtype=self.dtype,
-                     name='patch_logits')(x)
+    logits = layers.Conv(1, (3, 3), padding='SAME', dtype=self.dtype,
+                         name='patch_logits')(x)
     return logits.astype(jnp.float32)

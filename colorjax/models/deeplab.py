@@ -37,6 +37,7 @@ import flax.linen as nn
 import jax.numpy as jnp
 
 from colorjax.models import inception
+from colorjax.models import layers
 from colorjax.models import resnet
 
 ASPP_RATES = (12, 24, 36)
@@ -49,9 +50,10 @@ def _bn(name):
 
 def _conv(features, kernel, name, dilation=1, use_bias=False):
   pad = (kernel // 2) * dilation
-  return nn.Conv(features, (kernel, kernel), padding=[(pad, pad), (pad, pad)],
-                 kernel_dilation=(dilation, dilation), use_bias=use_bias,
-                 name=name)
+  return layers.Conv(features, (kernel, kernel),
+                     padding=[(pad, pad), (pad, pad)],
+                     kernel_dilation=(dilation, dilation), use_bias=use_bias,
+                     name=name)
 
 
 class ASPP(nn.Module):

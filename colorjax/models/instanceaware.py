@@ -82,9 +82,9 @@ class InstanceAware(nn.Module):
 
   def _conv(self, features, name, stride=1, dilation=1, kernel=3):
     pad = dilation * (kernel // 2)
-    return nn.Conv(features, (kernel, kernel), (stride, stride),
-                   padding=[(pad, pad)] * 2, kernel_dilation=dilation,
-                   dtype=self.dtype, name=name)
+    return layers.Conv(features, (kernel, kernel), (stride, stride),
+                       padding=[(pad, pad)] * 2, kernel_dilation=dilation,
+                       dtype=self.dtype, name=name)
 
   def _block(self, x, index):
     """model{index+1}: convolutions + ReLU, closing BatchNorm (not model8)."""
@@ -136,17 +136,17 @@ class InstanceAware(nn.Module):
       x = jnp.concatenate([conv5, tiled.astype(conv5.dtype)], axis=-1)
       width = conv5.shape[-1]
       if self.fusion == 'identity':
-        x = nn.Conv(width, (1, 1), dtype=self.dtype, name='fusion',
-                    kernel_init=_pass_through(width))(x)
+        x = layers.Conv(width, (1, 1), dtype=self.dtype, name='fusion',
+                        kernel_init=_pass_through(width))(x)
       elif self.fusion == 'relu':
-        x = nn.relu(nn.Conv(width, (1, 1), dtype=self.dtype,
-                            name='fusion')(x))
+        x = nn.relu(layers.Conv(width, (1, 1), dtype=self.dtype,
+                                name='fusion')(x))
       else:
         raise ValueError(f"fusion must be 'identity' or 'relu', not "
                          f'{self.fusion!r}')
     for index in range(5, 8):
       x, position = self._block(x, index)
-    logits = nn.Conv(self.num_bins, (1, 1), dtype=self.dtype,
-                     name=f'model8_{position}')(x)
+    logits = layers.Conv(self.num_bins, (1, 1), dtype=self.dtype,
+                         name=f'model8_{position}')(x)
     out['logits'] = logits.astype(jnp.float32)
     return out

@@ -1,5 +1,9 @@
 """Layers shared by the models.
 
+`Conv` is nn.Conv (same parameters) whose padded convolutions, inside
+`padded_weight_grads` (the train step on CPU with XLA's own kernels), take
+their weight gradient on the padded input (`conv_padded_weight_grad`).
+
 `UpConv` is a stride-s transposed convolution written as the adjoint of a
 strided convolution with a custom VJP. XLA:CPU computes the weight gradient
 of `nn.ConvTranspose` (a convolution with lhs dilation) about 30x slower than
@@ -16,6 +20,28 @@ import jax
 import jax.numpy as jnp
 
 _DIMENSIONS = ('NHWC', 'HWIO', 'NHWC')
+
+
+# Whether `conv_general_dilated` (the models' `Conv`, blockdiag grouped
+# convs) and UpConv's adjoint take weight gradients on the padded input.
+# Set while a train step traces (`padded_weight_grads`, from
+# methods.base.jit_train_step): on CPU where the step compiles with XLA's
+# own convolution kernels; with YNNPACK's it was slower.
+_PADDED_WEIGHT_GRADS = [False]
+
+
+class padded_weight_grads:  # pylint: disable=invalid-name
+  """Context manager: the convolutions traced inside it take their weight
+  gradients on the padded input (`conv_padded_weight_grad`)."""
+
+  def __init__(self, enabled: bool = True):
+    self.enabled = enabled
+
+  def __enter__(self):
+    _PADDED_WEIGHT_GRADS.append(self.enabled)
+
+  def __exit__(self, *exc):
+    _PADDED_WEIGHT_GRADS.pop()
 
 
 def _strided_conv(x, kernel, stride, padding):
@@ -60,12 +86,99 @@ def _conv_transpose_bwd(stride, padding, output_padding, residuals, g):
   u, kernel = residuals
   # <A^T u, g> = <u, A g>: d/du = A g; d/dkernel = vjp of A(g) in the kernel.
   grad_u = _strided_conv(g, kernel, stride, padding)
+  pads = ((padding, padding),) * 2
+  if _PADDED_WEIGHT_GRADS[-1]:
+    return grad_u, _padded_weight_grad(g, kernel, (stride, stride), pads, u)
   _, kernel_vjp = jax.vjp(lambda k: _strided_conv(g, k, stride, padding),
                           kernel)
   return grad_u, kernel_vjp(u)[0]
 
 
 conv_transpose.defvjp(_conv_transpose_fwd, _conv_transpose_bwd)
+
+
+@functools.partial(jax.custom_vjp, nondiff_argnums=(2, 3, 4))
+def conv_padded_weight_grad(x, kernel, strides, padding, dilation=(1, 1)):
+  """A zero-padded NHWC/HWIO convolution whose weight gradient is taken on
+  the padded input with no padding (the same sums).
+
+  Values and the input gradient are XLA's. The weight gradient of a padded
+  convolution is, to XLA:CPU's own kernels, a convolution with the padding
+  on its large "kernel" (the output gradient); on the explicitly padded
+  input it has none and runs up to 2x faster (3x3, batch 2, one core:
+  88x88x64 33.8 -> 15.6 ms, 176x176x32 44.7 -> 21.1 ms; BENCHMARKS.md).
+  strides, dilation: (h, w) of the window and of the kernel; padding:
+  ((top, bottom), (left, right)).
+  """
+  return _conv(x, kernel, strides, padding, dilation)
+
+
+def _conv(x, kernel, strides, padding, dilation):
+  return jax.lax.conv_general_dilated(x, kernel, strides, padding,
+                                      rhs_dilation=dilation,
+                                      dimension_numbers=_DIMENSIONS)
+
+
+def _conv_padded_fwd(x, kernel, strides, padding, dilation):
+  return (conv_padded_weight_grad(x, kernel, strides, padding, dilation),
+          (x, kernel))
+
+
+def _conv_padded_bwd(strides, padding, dilation, residuals, g):
+  x, kernel = residuals
+  _, x_vjp = jax.vjp(lambda v: _conv(v, kernel, strides, padding, dilation),
+                     x)
+  return x_vjp(g)[0], _padded_weight_grad(x, kernel, strides, padding, g,
+                                          dilation)
+
+
+def _padded_weight_grad(x, kernel, strides, padding, g, dilation=(1, 1)):
+  """d<conv(x, kernel), g>/d kernel, taken on the padded x unpadded."""
+  padded = jnp.pad(x, ((0, 0),) + tuple(padding) + ((0, 0),))
+  _, kernel_vjp = jax.vjp(
+      lambda k: _conv(padded, k, strides, 'VALID', dilation), kernel)
+  return kernel_vjp(g)[0]
+
+
+conv_padded_weight_grad.defvjp(_conv_padded_fwd, _conv_padded_bwd)
+
+
+def conv_general_dilated(lhs, rhs, window_strides, padding,
+                         lhs_dilation=None, rhs_dilation=None,
+                         dimension_numbers=None, feature_group_count=1,
+                         precision=None, **kwargs):
+  """`lax.conv_general_dilated` for nn.Conv(conv_general_dilated=...):
+  inside `padded_weight_grads`, a plain padded 2-D NHWC convolution goes
+  through `conv_padded_weight_grad`; everything else (and everything
+  outside it) is lax's own op. The parameters are nn.Conv's either way."""
+  plain = (_PADDED_WEIGHT_GRADS[-1] and lhs.ndim == 4 and not kwargs
+           and feature_group_count == 1 and precision is None
+           and all(d == 1 for d in (lhs_dilation or (1, 1)))
+           and jax.lax.conv_dimension_numbers(
+               lhs.shape, rhs.shape, dimension_numbers) ==
+           jax.lax.conv_dimension_numbers(lhs.shape, rhs.shape,
+                                          _DIMENSIONS))
+  if plain:
+    dilation = tuple(rhs_dilation or (1, 1))
+    window = [(k - 1) * d + 1 for k, d in zip(rhs.shape[:2], dilation)]
+    pads = (jax.lax.padtype_to_pads(lhs.shape[1:3], window, window_strides,
+                                    padding)
+            if isinstance(padding, str) else padding)
+    pads = tuple((int(lo), int(hi)) for lo, hi in pads)
+    if any(p != (0, 0) for p in pads) and all(
+        p >= 0 for pair in pads for p in pair):
+      return conv_padded_weight_grad(lhs, rhs, tuple(window_strides), pads,
+                                     dilation)
+  return jax.lax.conv_general_dilated(
+      lhs, rhs, window_strides, padding, lhs_dilation=lhs_dilation,
+      rhs_dilation=rhs_dilation, dimension_numbers=dimension_numbers,
+      feature_group_count=feature_group_count, precision=precision,
+      **kwargs)
+
+
+class Conv(nn.Conv):
+  """nn.Conv (same parameters and names) through `conv_general_dilated`."""
+  conv_general_dilated: Any = conv_general_dilated
 
 
 def resolve_implementation(implementation: str, cpu: str, other: str) -> str:
@@ -289,7 +402,7 @@ def grouped_conv_blockdiag(x, kernel, stride: int, padding: int,
   dense = jnp.einsum('hwcbgo,ge->bhwgceo', weights, eye).reshape(
       blocks, kh, kw, per_block * cin_group, per_block * cout_group)
   width = per_block * cin_group
-  outputs = [jax.lax.conv_general_dilated(
+  outputs = [conv_general_dilated(
       x[..., b * width:(b + 1) * width], dense[b], (stride, stride),
       [(padding, padding)] * 2, dimension_numbers=_DIMENSIONS)
              for b in range(blocks)]

@@ -26,6 +26,7 @@ import jax.numpy as jnp
 
 from colorjax import choices
 from colorjax.losses import dmol
+from colorjax.models import layers
 from colorjax.models import pixelcnn
 from colorjax.models import pixelcnnpp
 
@@ -65,17 +66,17 @@ class GatedResidualBlock(nn.Module):
 
   @nn.compact
   def __call__(self, x):
-    conv = lambda f, name: nn.Conv(f, (3, 3), padding='SAME',
-                                   kernel_dilation=self.dilation,
-                                   dtype=self.dtype, name=name)
+    conv = lambda f, name: layers.Conv(f, (3, 3), padding='SAME',
+                                       kernel_dilation=self.dilation,
+                                       dtype=self.dtype, name=name)
     c = conv(self.channels, 'conv1')(nn.elu(x))
     a, g = jnp.split(conv(2 * self.channels, 'conv2')(nn.elu(c)), 2, -1)
     return x + a * nn.sigmoid(g)
 
 
 def _stage(x, channels, blocks, stride, dilation, dtype, name):
-  x = nn.Conv(channels, (3, 3), (stride, stride), padding='SAME',
-              dtype=dtype, name=f'{name}_conv')(x)
+  x = layers.Conv(channels, (3, 3), (stride, stride), padding='SAME',
+                  dtype=dtype, name=f'{name}_conv')(x)
   for i in range(blocks):
     x = GatedResidualBlock(channels, dilation, dtype,
                            name=f'{name}_block{i}')(x)
@@ -105,29 +106,29 @@ class Conditioning(nn.Module):
     x = _stage(x, w[2], b[2], 2, 1, dt, 'f2')
     shared = _stage(x, w[3], b[3], 1, 2, dt, 'f3')        # shared with h
     embedding = _stage(shared, w[3], b[4], 1, 4, dt, 'f4')
-    embedding = nn.Conv(self.embedding_channels, (3, 3), padding='SAME',
-                        dtype=dt, name='embedding')(embedding)
-    out = {'embedding_dmol': nn.Conv(
+    embedding = layers.Conv(self.embedding_channels, (3, 3), padding='SAME',
+                            dtype=dt, name='embedding')(embedding)
+    out = {'embedding_dmol': layers.Conv(
         dmol.num_outputs(self.num_mixtures), (1, 1), dtype=dt,
         name='embedding_head')(nn.elu(embedding)).astype(jnp.float32)}
     cond = embedding
     if self.uses_segmentation:
       s = _stage(shared, w[3], b[4], 1, 2, dt, 'h4')
-      logits = sum(nn.Conv(self.num_classes, (3, 3), padding='SAME',
-                           kernel_dilation=d, dtype=dt, name=f'aspp{d}')(s)
+      logits = sum(layers.Conv(self.num_classes, (3, 3), padding='SAME',
+                               kernel_dilation=d, dtype=dt, name=f'aspp{d}')(s)
                    for d in (6, 12, 18))
       out['segmentation'] = logits.astype(jnp.float32)
       probs = jax.nn.softmax(logits.astype(jnp.float32), -1).astype(dt)
       if self.variant == 'semantic_generator':
         cond = jnp.concatenate([embedding, probs], -1)
       elif self.variant == 'feature_transform':
-        hidden = nn.relu(nn.Conv(self.embedding_channels, (3, 3),
-                                 padding='SAME', dtype=dt,
-                                 name='ft_hidden')(probs))
-        gamma = nn.Conv(self.embedding_channels, (3, 3), padding='SAME',
-                        dtype=dt, name='ft_gamma')(hidden)
-        beta = nn.Conv(self.embedding_channels, (3, 3), padding='SAME',
-                       dtype=dt, name='ft_beta')(hidden)
+        hidden = nn.relu(layers.Conv(self.embedding_channels, (3, 3),
+                                     padding='SAME', dtype=dt,
+                                     name='ft_hidden')(probs))
+        gamma = layers.Conv(self.embedding_channels, (3, 3), padding='SAME',
+                            dtype=dt, name='ft_gamma')(hidden)
+        beta = layers.Conv(self.embedding_channels, (3, 3), padding='SAME',
+                           dtype=dt, name='ft_beta')(hidden)
         cond = embedding * (1.0 + gamma) + beta
     out['cond'] = cond.astype(jnp.float32)
     return out

@@ -29,6 +29,7 @@ import flax.linen as nn
 import jax.numpy as jnp
 
 from colorjax import choices
+from colorjax.models import layers
 
 RESNET18_BLOCKS = (2, 2, 2, 2)
 RESNET34_BLOCKS = (3, 4, 6, 3)
@@ -42,10 +43,10 @@ def _bn(name):
 
 def _conv(features, kernel, stride, name, dilation=1):
   pad = (kernel // 2) * dilation
-  return nn.Conv(features, (kernel, kernel), (stride, stride),
-                 padding=[(pad, pad), (pad, pad)],
-                 kernel_dilation=(dilation, dilation), use_bias=False,
-                 name=name)
+  return layers.Conv(features, (kernel, kernel), (stride, stride),
+                     padding=[(pad, pad), (pad, pad)],
+                     kernel_dilation=(dilation, dilation), use_bias=False,
+                     name=name)
 
 
 class Bottleneck(nn.Module):

@@ -71,8 +71,8 @@ class SceneContext(nn.Module):
   dtype: Any = jnp.float32
 
   def _conv_bn_relu(self, x, features, name, bn_name, stride=1):
-    x = nn.Conv(features, (3, 3), (stride, stride), padding=[(1, 1)] * 2,
-                dtype=self.dtype, name=name)(x)
+    x = layers.Conv(features, (3, 3), (stride, stride), padding=[(1, 1)] * 2,
+                    dtype=self.dtype, name=name)(x)
     x = layers.batch_norm(self.train, self.dtype, name=bn_name)(x)
     return nn.relu(x)
 
@@ -102,7 +102,7 @@ class SceneContext(nn.Module):
         x = self._conv_bn_relu(x, self.encoder_widths[k - 1],
                                f'dec{k}_conv{j}', f'dec{k}_bn{j}')
     out = {}
-    head = lambda features, name: nn.Conv(  # pylint: disable=g-long-lambda
+    head = lambda features, name: layers.Conv(  # pylint: disable=g-long-lambda
         features, (1, 1), dtype=self.dtype, name=name)(x).astype(jnp.float32)
     if 'reg' in self.heads:
       out['ab'] = jnp.tanh(head(2, 'head_reg'))

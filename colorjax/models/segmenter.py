@@ -27,6 +27,7 @@ import jax
 import jax.numpy as jnp
 
 from colorjax.models import deeplab
+from colorjax.models import layers
 from colorjax.models import resnet
 
 MODELS = ('small', 'deeplabv3_resnet101')
@@ -54,8 +55,9 @@ class ConvBNReLU(nn.Module):
 
   @nn.compact
   def __call__(self, x):
-    x = nn.Conv(self.features, (3, 3), (self.stride, self.stride),
-                padding=[(1, 1), (1, 1)], use_bias=False, dtype=self.dtype)(x)
+    x = layers.Conv(self.features, (3, 3), (self.stride, self.stride),
+                    padding=[(1, 1), (1, 1)], use_bias=False,
+                    dtype=self.dtype)(x)
     x = nn.BatchNorm(use_running_average=not self.train, momentum=0.9,
                      epsilon=1e-5, dtype=self.dtype)(x)
     return nn.relu(x)
@@ -89,8 +91,8 @@ class SmallSegNet(nn.Module):
       skip = skips[level]
       x = _resize(x, *skip.shape[1:3])
       x = block(self.width * 2 ** level)(jnp.concatenate([x, skip], -1))
-    logits = nn.Conv(self.num_classes, (1, 1), dtype=self.dtype,
-                     name='classifier')(x)
+    logits = layers.Conv(self.num_classes, (1, 1), dtype=self.dtype,
+                         name='classifier')(x)
     return _resize(logits, height, width).astype(jnp.float32)
 
 

@@ -52,8 +52,8 @@ SIZES = {
 
 
 def _conv(features, name, stride=1, dtype=jnp.float32):
-  return nn.Conv(features, (3, 3), (stride, stride), padding=[(1, 1)] * 2,
-                 dtype=dtype, name=name)
+  return layers.Conv(features, (3, 3), (stride, stride), padding=[(1, 1)] * 2,
+                     dtype=dtype, name=name)
 
 
 def _up(features, name, dtype=jnp.float32):

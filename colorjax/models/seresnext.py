@@ -42,7 +42,7 @@ class Bottleneck(nn.Module):
   def __call__(self, x):
     width = self.planes * self.base_width // 64 * self.cardinality
     out_channels = self.planes * 4
-    conv = lambda f, k, s, name: nn.Conv(
+    conv = lambda f, k, s, name: layers.Conv(
         f, (k, k), (s, s), padding=[(k // 2, k // 2)] * 2, use_bias=False,
         dtype=self.dtype, name=name)
     bn = lambda name: layers.batch_norm(self.train, self.dtype, name)
@@ -53,10 +53,10 @@ class Bottleneck(nn.Module):
     y = bn('bn3')(conv(out_channels, 1, 1, 'conv3')(y))
     # Squeeze-and-excitation.
     squeeze = jnp.mean(y, axis=(1, 2), keepdims=True)
-    squeeze = nn.relu(nn.Conv(_se_channels(out_channels), (1, 1),
-                              dtype=self.dtype, name='se_fc1')(squeeze))
-    gate = nn.sigmoid(nn.Conv(out_channels, (1, 1), dtype=self.dtype,
-                              name='se_fc2')(squeeze))
+    squeeze = nn.relu(layers.Conv(_se_channels(out_channels), (1, 1),
+                                  dtype=self.dtype, name='se_fc1')(squeeze))
+    gate = nn.sigmoid(layers.Conv(out_channels, (1, 1), dtype=self.dtype,
+                                  name='se_fc2')(squeeze))
     y = y * gate
     shortcut = x
     if self.downsample:
@@ -77,8 +77,8 @@ class SEResNeXt50(nn.Module):
   @nn.compact
   def __call__(self, x) -> Dict[str, jnp.ndarray]:
     features = {}
-    x = nn.Conv(self.width, (7, 7), (2, 2), padding=[(3, 3)] * 2,
-                use_bias=False, dtype=self.dtype, name='conv1')(x)
+    x = layers.Conv(self.width, (7, 7), (2, 2), padding=[(3, 3)] * 2,
+                    use_bias=False, dtype=self.dtype, name='conv1')(x)
     x = nn.relu(layers.batch_norm(self.train, self.dtype, 'bn1')(x))
     features['stem'] = x
     x = nn.max_pool(x, (3, 3), (2, 2), padding=[(1, 1)] * 2)

@@ -18,6 +18,8 @@ import flax.linen as nn
 import jax.numpy as jnp
 import numpy as np
 
+from colorjax.models import layers
+
 # torchvision's cfgs['D'].
 VGG16_LAYERS = (64, 64, 'M', 128, 128, 'M', 256, 256, 256, 'M',
                 512, 512, 512, 'M', 512, 512, 512, 'M')
@@ -71,8 +73,8 @@ class VGG(nn.Module):
         x = nn.max_pool(x, (2, 2), (2, 2))
         index += 1
         continue
-      x = nn.Conv(layer, (3, 3), padding=[(1, 1), (1, 1)],
-                  name=f'features_{index}')(x)
+      x = layers.Conv(layer, (3, 3), padding=[(1, 1), (1, 1)],
+                      name=f'features_{index}')(x)
       index += 1
       if self.batch_norm:
         x = nn.BatchNorm(use_running_average=True, epsilon=1e-5,
