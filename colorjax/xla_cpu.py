@@ -16,9 +16,11 @@ compiled program, not per process: `train_step_options(config)` (from
 `config.xla_cpu_convolutions`) goes to the `jax.jit` of a train step, and
 each paper preset names the path measured faster for its step ('xla':
 ChromaCMC, SceneContext, SemanticDriven stage 2; 'auto' = 'ynn' on a CPU
-with AVX-512, 'xla' on one without: stage 1, InstanceAware, PixSem; 'ynn':
+with AVX-512, 'xla' on one without: stage 1, InstanceAware, PixSem and
 every CPU twin; BENCHMARKS.md); predict and the evaluators keep the
-default. COLORJAX_XLA_CPU_CONVS=xla still takes
+default. Where a train step runs XLA's own kernels, the models also take
+their weight gradients on the padded input
+(`train_step_uses_xla_kernels`, `models.layers.padded_weight_grads`). COLORJAX_XLA_CPU_CONVS=xla still takes
 convolutions out of YNN for the whole process.
 
 Only where the flag is known (jaxlib 0.10.x, where it was measured) and the
@@ -153,7 +155,7 @@ def train_step_uses_xla_kernels(config) -> bool:
     return False
   if process_flag_set():
     value = os.environ.get('XLA_FLAGS', '').split(YNN_FUSION_FLAG)[-1]
-    return 'convolution' not in value.split()[0].lower()
+    return 'convolution' not in (value.split() or [''])[0].lower()
   return train_step_options(config) is not None
 
 
