@@ -19,9 +19,9 @@ ChromaCMC, SceneContext, SemanticDriven stage 2; 'auto' = 'ynn' on a CPU
 with AVX-512, 'xla' on one without: stage 1, InstanceAware, PixSem and
 every CPU twin; BENCHMARKS.md); predict and the evaluators keep the
 default. Where a train step runs XLA's own kernels, the models also take
-their weight gradients on the padded input
-(`train_step_uses_xla_kernels`, `models.layers.padded_weight_grads`). COLORJAX_XLA_CPU_CONVS=xla still takes
-convolutions out of YNN for the whole process.
+their weight gradients on the padded input (`train_step_uses_xla_kernels`,
+`models.layers.padded_weight_grads`). COLORJAX_XLA_CPU_CONVS=xla still
+takes convolutions out of YNN for the whole process.
 
 Only where the flag is known (jaxlib 0.10.x, where it was measured) and the
 user's XLA_FLAGS do not set it already. The flag is CPU-only: GPU and TPU

@@ -45,9 +45,8 @@ class padded_weight_grads:  # pylint: disable=invalid-name
 
 
 def _strided_conv(x, kernel, stride, padding):
-  return jax.lax.conv_general_dilated(
-      x, kernel, (stride, stride), [(padding, padding)] * 2,
-      dimension_numbers=_DIMENSIONS)
+  return _conv(x, kernel, (stride, stride), ((padding, padding),) * 2,
+               (1, 1))
 
 
 def _upsampled_shape(u, kernel, stride, padding, output_padding=0):
@@ -86,9 +85,9 @@ def _conv_transpose_bwd(stride, padding, output_padding, residuals, g):
   u, kernel = residuals
   # <A^T u, g> = <u, A g>: d/du = A g; d/dkernel = vjp of A(g) in the kernel.
   grad_u = _strided_conv(g, kernel, stride, padding)
-  pads = ((padding, padding),) * 2
   if _PADDED_WEIGHT_GRADS[-1]:
-    return grad_u, _padded_weight_grad(g, kernel, (stride, stride), pads, u)
+    return grad_u, _padded_weight_grad(g, kernel, (stride, stride),
+                                       ((padding, padding),) * 2, u)
   _, kernel_vjp = jax.vjp(lambda k: _strided_conv(g, k, stride, padding),
                           kernel)
   return grad_u, kernel_vjp(u)[0]
