@@ -58,8 +58,11 @@ def base_config(method: str, dataset: str, image_size: int,
   config.seed = 0
   # XLA:CPU's convolution kernels for the train step ('ynn' | 'xla' |
   # 'auto' = ynn with AVX-512, xla without; colorjax.xla_cpu): a speed
-  # choice on CPU only, measured per preset.
+  # choice on CPU only, measured per preset. Where they are XLA's, who
+  # fuses element-wise ops ('ynn', jaxlib's default, whose fusions also
+  # take the convolutions that feed them, or 'xla').
   config.xla_cpu_convolutions = 'auto'
+  config.xla_cpu_elementwise = 'ynn'
 
   config.data = ml_collections.ConfigDict()
   config.data.data_dir = ml_collections.FieldReference(None, field_type=str)
@@ -143,7 +146,11 @@ def shrink_for_cpu(config: ml_collections.ConfigDict, tiny: bool, *,
   # YNN's convolutions on an AVX-512 Zen 4 (batch 16: PixSem 0.51 vs 0.55 s,
   # ChromaCMC 0.43 vs 0.46 s) and slower on an AVX2 Zen 3 (PixSem 0.476 vs
   # 0.334 s, ChromaCMC 0.374 vs 0.315 s); 2026-12-07, BENCHMARKS.md.
+  # YNN's element-wise fusions, unlike the paper presets': without them
+  # the ChromaCMC demo step ran 0.368 vs 0.331 s and compiled in 22.5 vs
+  # 17.7 s (PixSem 0.348 vs 0.366 s, compile 15.8 vs 12.5 s), Zen 3.
   config.xla_cpu_convolutions = 'auto'
+  config.xla_cpu_elementwise = 'ynn'
   config.eval_every_steps = pick(eval_every)
   config.checkpoint_every_steps = pick(checkpoint_every)
 

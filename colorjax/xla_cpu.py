@@ -18,10 +18,15 @@ each paper preset names the path measured faster for its step ('xla':
 ChromaCMC, SceneContext, SemanticDriven stage 2; 'auto' = 'ynn' on a CPU
 with AVX-512, 'xla' on one without: stage 1, InstanceAware, PixSem and
 every CPU twin; BENCHMARKS.md); predict and the evaluators keep the
-default. Where a train step runs XLA's own kernels, the models also take
-their weight gradients on the padded input (`train_step_uses_xla_kernels`,
-`models.layers.padded_weight_grads`). COLORJAX_XLA_CPU_CONVS=xla still
-takes convolutions out of YNN for the whole process.
+default. YNN's element-wise fusions take in the convolutions that feed
+them, so the presets also leave element-wise fusions to XLA
+(`config.xla_cpu_elementwise = 'xla'`: 4-9% faster steps on a Zen 3); the
+CPU twins keep YNN's (the ChromaCMC demo step ran 11% slower and compiled
+27% longer without). Where a train step runs XLA's own kernels, the
+models also take their weight gradients on the padded input
+(`train_step_uses_xla_kernels`, `models.layers.padded_weight_grads`).
+COLORJAX_XLA_CPU_CONVS=xla still takes convolutions out of YNN for the
+whole process.
 
 Only where the flag is known (jaxlib 0.10.x, where it was measured) and the
 user's XLA_FLAGS do not set it already. The flag is CPU-only: GPU and TPU
@@ -122,27 +127,47 @@ def resolve_convolutions(convolutions: str,
 _YNN_WITHOUT_CONVOLUTIONS = ','.join(
     'LIBRARY_FUSION_TYPE_' + kind
     for kind in ('DOT', 'ELTWISE', 'REDUCE', 'INDIVIDUAL_DOT'))
+# ... and without element-wise fusions: YNN's element-wise fusions take in
+# the convolutions that feed them (a conv, its bias and a residual add:
+# jaxlib 0.10's YnnMatcher accepts any f32 NHWC/HWIO convolution of more
+# than 16 features), so with them XLA's kernels run only the convolutions
+# whose consumers are not element-wise (stage 1's GridNet: every forward
+# convolution went to YNN, 38% of the step's op time).
+_YNN_DOTS_AND_REDUCES = ','.join(
+    'LIBRARY_FUSION_TYPE_' + kind
+    for kind in ('DOT', 'REDUCE', 'INDIVIDUAL_DOT'))
+
+ELEMENTWISE_PATHS = ('ynn', 'xla')
 
 
-def compiler_options(convolutions: str) -> Optional[Dict[str, str]]:
+def compiler_options(convolutions: str, elementwise: str = 'ynn'
+                     ) -> Optional[Dict[str, str]]:
   """`jax.jit(..., compiler_options=...)` for one program's convolutions:
   'ynn' (jaxlib's default: YNNPACK's kernels), 'xla' (XLA's own, whose
   stride-1 weight gradients are 3-6x faster here) or 'auto'
-  (`resolve_convolutions`: by the CPU's vector units). None where there is
-  nothing to set: 'ynn', a backend other than CPU, a jaxlib where the
-  option was not measured, or the process-wide flag already set."""
+  (`resolve_convolutions`: by the CPU's vector units). With 'xla',
+  `elementwise` says who fuses element-wise ops: 'ynn' (YNNPACK, which
+  also takes the convolutions feeding them) or 'xla' (XLA's loop fusions;
+  every convolution then runs XLA's kernels). None where there is nothing
+  to set: 'ynn', a backend other than CPU, a jaxlib where the option was
+  not measured, or the process-wide flag already set."""
   convolutions = resolve_convolutions(convolutions)
+  choices.check('xla_cpu_elementwise', elementwise, ELEMENTWISE_PATHS)
   if convolutions == 'ynn' or process_flag_set():
     return None
   if not _jaxlib_version().startswith(MEASURED_JAXLIB) or not _on_cpu():
     return None
-  return {YNN_FUSION_FLAG.lstrip('-'): _YNN_WITHOUT_CONVOLUTIONS}
+  return {YNN_FUSION_FLAG.lstrip('-'): (
+      _YNN_WITHOUT_CONVOLUTIONS if elementwise == 'ynn'
+      else _YNN_DOTS_AND_REDUCES)}
 
 
 def train_step_options(config) -> Optional[Dict[str, str]]:
   """compiler_options for a config's train step (`xla_cpu_convolutions`,
-  'auto' where the config predates the field)."""
-  return compiler_options(config.get('xla_cpu_convolutions', 'auto'))
+  'auto' where the config predates the field; `xla_cpu_elementwise`,
+  'ynn' where it predates that one)."""
+  return compiler_options(config.get('xla_cpu_convolutions', 'auto'),
+                          config.get('xla_cpu_elementwise', 'ynn'))
 
 
 def train_step_uses_xla_kernels(config) -> bool:

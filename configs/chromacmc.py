@@ -100,6 +100,10 @@ def get_config(arg: str = 'voc'):
   # XLA's own convolution kernels for the train step on CPU: measured faster
   # at paper scale, batch 2 (BENCHMARKS.md, colorjax/xla_cpu.py).
   config.xla_cpu_convolutions = 'xla'
+  # ... and XLA's element-wise fusions, so that no convolution goes to YNN
+  # inside one (colorjax/xla_cpu.py): 3.53-3.81 vs 3.77-4.24 s per step in three
+  # of four pairs (Zen 3, 2026-12-07, BENCHMARKS.md).
+  config.xla_cpu_elementwise = 'xla'
   config.model = ml_collections.ConfigDict(model_lib.SIZES['paper'])
   config.model.dtype = 'float32'
   config.model.use_branch = True

@@ -100,6 +100,12 @@ def get_config(arg: str = 'voc'):
   config.data.soft_encode_k = 1
   # Image tags: the dataset's classes from `first_class` on.
   config.data.first_class = 1
+  # The train step's convolution kernels on CPU: 'auto' (the base config's:
+  # YNN's with AVX-512, XLA's without); where they are XLA's, XLA's
+  # element-wise fusions too, so that no convolution goes to YNN inside one
+  # (colorjax/xla_cpu.py): 4.11 vs 4.46 s per step (Zen 3, 2026-12-07,
+  # BENCHMARKS.md).
+  config.xla_cpu_elementwise = 'xla'
 
   config.model = ml_collections.ConfigDict(model_lib.SIZES['paper'])
   config.model.use_classifier = True

@@ -103,6 +103,10 @@ def get_config(arg: str = 'coco'):
   # XLA's own convolution kernels for the train step on CPU: measured faster
   # at paper scale, batch 2 (BENCHMARKS.md, colorjax/xla_cpu.py).
   config.xla_cpu_convolutions = 'xla'
+  # ... and XLA's element-wise fusions, so that no convolution goes to YNN
+  # inside one (colorjax/xla_cpu.py): 4.61 vs 5.06 s per step (Zen 3,
+  # 2026-12-07, BENCHMARKS.md).
+  config.xla_cpu_elementwise = 'xla'
   config.data.batch_size = 16
   config.data.soft_encode_k = 5
   config.data.num_scenes = model_lib.NUM_SCENES

@@ -98,6 +98,51 @@ def test_per_program_options_only_where_they_apply(monkeypatch):
       xla_cpu.compiler_options('xla'))
 
 
+def _ynn_fusions_with_convolutions(elementwise):
+  """How many YNN fusions hold a convolution in a compiled conv + bias +
+  residual (32 features: one YNN accepts) with 'xla' convolutions."""
+  import jax  # pylint: disable=g-import-not-at-top
+  import jax.numpy as jnp  # pylint: disable=g-import-not-at-top
+
+  def block(x, w, b):
+    y = jax.lax.conv_general_dilated(
+        x, w, (1, 1), 'SAME', dimension_numbers=('NHWC', 'HWIO', 'NHWC'))
+    return jnp.maximum(y + b + x, 0.0)
+
+  args = (jnp.ones((2, 16, 16, 32)), jnp.ones((3, 3, 32, 32)),
+          jnp.ones((32,)))
+  options = xla_cpu.compiler_options('xla', elementwise)
+  text = jax.jit(block, compiler_options=options).lower(
+      *args).compile().as_text()
+  fused = [c for c in text.split('\n\n')
+           if 'convolution(' in c and c.lstrip().startswith('%')]
+  ynn = {line.split('calls=')[1].split(',')[0]
+         for line in text.split('\n') if '__ynn_fusion' in line}
+  return sum(any(c.lstrip().startswith(name + ' ') for name in ynn)
+             for c in fused)
+
+
+def test_xla_elementwise_keeps_every_convolution_out_of_ynn(monkeypatch):
+  """With 'ynn' element-wise fusions (jaxlib's default) YNN's fusion of a
+  conv's bias and residual takes the convolution in; with 'xla' none
+  does, so 'xla' convolutions are all XLA's kernels."""
+  from colorjax import errors  # pylint: disable=g-import-not-at-top
+  monkeypatch.delenv('XLA_FLAGS', raising=False)
+  monkeypatch.setattr(xla_cpu, '_jaxlib_version', lambda: '0.10.2')
+  assert 'ELTWISE' not in xla_cpu.compiler_options('xla', 'xla')[
+      xla_cpu.YNN_FUSION_FLAG.lstrip('-')]
+  assert xla_cpu.compiler_options('ynn', 'xla') is None
+  with pytest.raises(errors.ConfigError, match="'ynn', 'xla'; got 'yes'"):
+    xla_cpu.compiler_options('xla', 'yes')
+  import ml_collections  # pylint: disable=g-import-not-at-top
+  config = ml_collections.ConfigDict({'xla_cpu_convolutions': 'xla',
+                                      'xla_cpu_elementwise': 'xla'})
+  assert xla_cpu.train_step_options(config) == xla_cpu.compiler_options(
+      'xla', 'xla')
+  assert _ynn_fusions_with_convolutions('ynn') >= 1
+  assert _ynn_fusions_with_convolutions('xla') == 0
+
+
 ZEN3_FLAGS = 'flags\t\t: fpu sse sse2 avx fma avx2 bmi2 sha_ni\n'
 ZEN4_FLAGS = 'flags\t\t: fpu sse avx fma avx2 avx512f avx512bw avx512_bf16\n'
 

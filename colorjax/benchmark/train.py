@@ -74,6 +74,7 @@ def _implementations(config):
         'xla (XLA_FLAGS)' if xla_cpu.process_flag_set()
         else xla_cpu.resolve_convolutions(
             config.get('xla_cpu_convolutions', 'auto')))
+    chosen['xla_cpu_elementwise'] = config.get('xla_cpu_elementwise', 'ynn')
     chosen['padded_weight_grads'] = xla_cpu.train_step_uses_xla_kernels(
         config)
   return chosen
