@@ -63,9 +63,6 @@ def base_config(method: str, dataset: str, image_size: int,
   # take the convolutions that feed them, or 'xla').
   config.xla_cpu_convolutions = 'auto'
   config.xla_cpu_elementwise = 'ynn'
-  # Whether the train step donates its state ('auto': not on CPU, where
-  # XLA then copies the parameters; colorjax.xla_cpu.donate_train_state).
-  config.donate_train_state = 'auto'
 
   config.data = ml_collections.ConfigDict()
   config.data.data_dir = ml_collections.FieldReference(None, field_type=str)

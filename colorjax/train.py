@@ -6,7 +6,7 @@ batch_spec / init_state / train_step / predict, and the loop
     out_shardings)) on the data mesh (colorjax.sharding), loads the method's
     pretrained weights and the networks named by `config.init_from`
     (recorded in <workdir>/pretrained.json), and jits the step with a
-    donated state (not on CPU: `xla_cpu.donate_train_state`);
+    donated state;
   * derives each step's key as fold_in(seed key, step), so a resumed run
     replays exactly the randomness of an uninterrupted one;
   * checkpoints the state and the grain iterator (colorjax.workdir) and

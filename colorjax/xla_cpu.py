@@ -184,26 +184,6 @@ def train_step_uses_xla_kernels(config) -> bool:
   return train_step_options(config) is not None
 
 
-DONATION_CHOICES = ('auto', True, False)
-
-
-def donate_train_state(config) -> bool:
-  """Whether the train step donates its state (`config.donate_train_state`:
-  'auto', True or False). 'auto': everywhere but on XLA:CPU. There XLA
-  copies every donated parameter that both a backward convolution (its
-  input gradient) and the in-place update read, and the Adam moment the
-  update reads twice: 546 copies in ChromaCMC's paper-scale step, 320 ms
-  of its 3,446 ms of op time. Without donation the step ran 3.31 / 3.42 s
-  against 3.50 / 3.68 s (batch 2, Zen 3, 2026-12-07) at 1.7 GB more peak
-  memory (the old state lives until the step ends). On GPU and TPU,
-  donation halves the state's memory and costs nothing."""
-  choice = config.get('donate_train_state', 'auto')
-  choices.check('donate_train_state', choice, DONATION_CHOICES)
-  if choice == 'auto':
-    return not _on_cpu()
-  return choice
-
-
 # An init program (random parameters, zero optimizer moments, EMA copies)
 # has one output per leaf: several hundred tiny kernels, each through
 # LLVM's full pipeline. At LLVM level 1 PixSem's tiny-twin init compiles in

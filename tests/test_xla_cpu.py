@@ -231,32 +231,3 @@ def test_the_train_step_compiles_with_its_configs_choice(
                                     torch_peer=False)
   # Both traced their step with the weight gradients on padded inputs.
   assert 0 < in_train < len(entered) and all(entered), entered
-
-
-def test_the_state_is_donated_except_on_cpu(monkeypatch):
-  """'auto' donates the train state on accelerators, not on CPU (where
-  XLA copies donated parameters); jit_train_step then drops
-  donate_argnums: the caller's state survives the call (a donated one is
-  deleted)."""
-  import jax  # pylint: disable=g-import-not-at-top
-  import jax.numpy as jnp  # pylint: disable=g-import-not-at-top
-  import ml_collections  # pylint: disable=g-import-not-at-top
-  from colorjax import errors  # pylint: disable=g-import-not-at-top
-  from colorjax.methods import base  # pylint: disable=g-import-not-at-top
-  config = lambda donate: ml_collections.ConfigDict(  # pylint: disable=g-long-lambda
-      {'xla_cpu_convolutions': 'ynn', 'donate_train_state': donate})
-  assert not xla_cpu.donate_train_state(config('auto'))      # on CPU here
-  assert not xla_cpu.donate_train_state(ml_collections.ConfigDict())
-  assert xla_cpu.donate_train_state(config(True))
-  monkeypatch.setattr(xla_cpu, '_on_cpu', lambda: False)
-  assert xla_cpu.donate_train_state(config('auto'))
-  assert not xla_cpu.donate_train_state(config(False))
-  with pytest.raises(errors.ConfigError, match='donate_train_state'):
-    xla_cpu.donate_train_state(config('yes'))
-  monkeypatch.undo()
-  for donate, deleted in (('auto', False), (True, True)):
-    state = jnp.arange(4.0)
-    step = base.jit_train_step(config(donate), lambda s: s * 2,
-                               donate_argnums=(0,))
-    assert float(step(state).sum()) == 12.0
-    assert state.is_deleted() == deleted, donate

@@ -77,7 +77,6 @@ def _implementations(config):
     chosen['xla_cpu_elementwise'] = config.get('xla_cpu_elementwise', 'ynn')
     chosen['padded_weight_grads'] = xla_cpu.train_step_uses_xla_kernels(
         config)
-  chosen['donated_state'] = xla_cpu.donate_train_state(config)
   return chosen
 
 

@@ -96,12 +96,8 @@ def jit_train_step(config, train_step: Callable, **jit_kwargs):
   """`jax.jit` of a train step as every trainer compiles it: on CPU with
   the config's convolution kernels (`xla_cpu.train_step_options`) and,
   where those are XLA's own, the models' weight gradients taken on the
-  padded input (`layers.padded_weight_grads`, set while the step traces).
-  `donate_argnums` holds where the state is donated
-  (`xla_cpu.donate_train_state`: not on CPU by default)."""
+  padded input (`layers.padded_weight_grads`, set while the step traces)."""
   padded = xla_cpu.train_step_uses_xla_kernels(config)
-  if not xla_cpu.donate_train_state(config):
-    jit_kwargs.pop('donate_argnums', None)
 
   @functools.wraps(train_step)
   def traced(*args, **kwargs):
