@@ -242,15 +242,18 @@ class OpTime:
 
 def op_times(events: Iterable[dict], instructions: dict[str, Instruction],
              steps: int) -> list[OpTime]:
-  """Total time per HLO instruction per step, slowest first. Events that are
-  not instructions of this module (runtime, Python) are left out.
+  """Time per HLO instruction per step, slowest first. Events that are not
+  instructions of this module (runtime, Python) are left out.
 
   XLA:CPU's runtime also marks each instruction's completion ('end: NAME').
   For an asynchronous one (its convolutions: the thunk returns once the
   work is queued on the thread pool) the instruction's own event covers
-  only the dispatch, ~0.1 ms of an 18 ms convolution; its time runs to
-  that mark. Asynchronous instructions overlap others, so the times can
-  sum to more than the step's wall time."""
+  only the dispatch, ~0.1 ms of an 18 ms convolution: its run lasts until
+  that mark. Runs overlap (the runtime starts independent instructions
+  while a convolution works), so each moment of the trace is split evenly
+  among the instructions running then: the times add up to the wall time
+  the instructions cover, and two convolutions sharing the cores for 10 ms
+  get 5 ms each."""
   started = collections.defaultdict(list)
   finished = collections.defaultdict(list)
   for event in events:
@@ -259,18 +262,30 @@ def op_times(events: Iterable[dict], instructions: dict[str, Instruction],
       started[name].append(event)
     elif name.startswith(END_MARK) and name[len(END_MARK):] in instructions:
       finished[name[len(END_MARK):]].append(event)
-  total = collections.defaultdict(float)
+  edges = []          # (time, +1 start / -1 stop, name)
   for name, starts in started.items():
     ends = sorted(finished.get(name, ()), key=lambda e: e['ts'])
     for i, event in enumerate(sorted(starts, key=lambda e: e['ts'])):
       stop = event['ts'] + event.get('dur', 0.0)
       if i < len(ends):     # the k-th run's mark ends the k-th run
         stop = max(stop, ends[i]['ts'] + ends[i].get('dur', 0.0))
-      total[name] += stop - event['ts']
-  rows = [OpTime(name, us / 1e3 / steps, len(started[name]) / steps,
+      edges += [(event['ts'], 1, name), (stop, -1, name)]
+  total = collections.defaultdict(float)
+  running = collections.Counter()
+  last = None
+  for time, change, name in sorted(edges, key=lambda e: (e[0], e[1])):
+    if running and time > last:
+      share = (time - last) / sum(running.values())
+      for active, count in running.items():
+        total[active] += share * count
+    running[name] += change
+    if not running[name]:
+      del running[name]
+    last = time
+  rows = [OpTime(name, total[name] / 1e3 / steps, len(starts) / steps,
                  instructions[name].opcode, instructions[name].kind,
                  instructions[name].op_name, instructions[name].inferred)
-          for name, us in total.items()]
+          for name, starts in started.items()]
   return sorted(rows, key=lambda r: -r.ms_per_step)
 
 

@@ -66,29 +66,33 @@ def _fused_bodies(text):
   return names
 
 
-def test_an_asynchronous_op_runs_to_its_end_mark():
+def test_an_asynchronous_op_runs_to_its_end_mark_and_overlaps_share():
   """XLA:CPU's convolution thunk returns once its work is queued (an event
-  of 0.08 ms) and marks completion later ('end: NAME', 18 ms on): the op
-  gets the 18 ms, each run paired with its own mark; a synchronous op
-  keeps its event's time."""
+  of 0.08 ms) and marks completion later ('end: NAME', 18 ms on): the op's
+  run lasts until its own mark (the k-th run to the k-th), and the 0.5 ms
+  an add runs alongside it is split between the two."""
   instructions = {
       'conv.1': profiling.Instruction('conv.1', 'convolution', 'jit(f)/conv'),
       'add.2': profiling.Instruction('add.2', 'add', 'jit(f)/add')}
   events = [
       {'name': 'conv.1', 'ts': 1000.0, 'dur': 80.0},
       {'name': 'add.2', 'ts': 1100.0, 'dur': 500.0},
-      {'name': 'end: add.2', 'ts': 1600.0, 'dur': 1.0},
-      {'name': 'end: conv.1', 'ts': 19000.0, 'dur': 2.0},
+      {'name': 'end: add.2', 'ts': 1599.0, 'dur': 1.0},
+      {'name': 'end: conv.1', 'ts': 19000.0, 'dur': 0.0},
       {'name': 'conv.1', 'ts': 30000.0, 'dur': 90.0},
       {'name': 'end: conv.1', 'ts': 40000.0, 'dur': 0.0},
       {'name': 'add.2', 'ts': 41000.0, 'dur': 400.0},
       {'name': 'end: other.3', 'ts': 50000.0, 'dur': 0.0}]
-  rows = {r.name: r for r in profiling.op_times(events, instructions, 2)}
-  assert rows['conv.1'].ms_per_step == pytest.approx((18.002 + 10.0) / 2)
-  assert rows['conv.1'].calls_per_step == 1
-  assert rows['add.2'].ms_per_step == pytest.approx((0.501 + 0.4) / 2)
-  assert [r.name for r in profiling.op_times(events, instructions, 2)] == [
-      'conv.1', 'add.2']
+  rows = profiling.op_times(events, instructions, 2)
+  assert [r.name for r in rows] == ['conv.1', 'add.2']
+  conv, add = rows
+  # conv: 0.1 ms alone, half of 0.5 ms shared, 17.4 ms alone; then 10 ms.
+  assert conv.ms_per_step == pytest.approx((0.1 + 0.25 + 17.4 + 10) / 2)
+  assert add.ms_per_step == pytest.approx((0.25 + 0.4) / 2)
+  assert conv.calls_per_step == add.calls_per_step == 1
+  # Together they cover the wall time of their runs, not more.
+  assert conv.ms_per_step + add.ms_per_step == pytest.approx(
+      (18.0 + 10.0 + 0.4) / 2)
 
 
 def test_profile_attributes_time_to_the_convolution():
