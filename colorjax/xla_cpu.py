@@ -132,7 +132,7 @@ _YNN_WITHOUT_CONVOLUTIONS = ','.join(
 # jaxlib 0.10's YnnMatcher accepts any f32 NHWC/HWIO convolution of more
 # than 16 features), so with them XLA's kernels run only the convolutions
 # whose consumers are not element-wise (stage 1's GridNet: every forward
-# convolution went to YNN, 38% of the step's op time).
+# convolution, with its bias and residual add, went to YNN).
 _YNN_DOTS_AND_REDUCES = ','.join(
     'LIBRARY_FUSION_TYPE_' + kind
     for kind in ('DOT', 'REDUCE', 'INDIVIDUAL_DOT'))

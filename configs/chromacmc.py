@@ -101,8 +101,8 @@ def get_config(arg: str = 'voc'):
   # at paper scale, batch 2 (BENCHMARKS.md, colorjax/xla_cpu.py).
   config.xla_cpu_convolutions = 'xla'
   # ... and XLA's element-wise fusions, so that no convolution goes to YNN
-  # inside one (colorjax/xla_cpu.py): 3.53-3.81 vs 3.77-4.24 s per step in three
-  # of four pairs (Zen 3, 2026-12-07, BENCHMARKS.md).
+  # inside one (colorjax/xla_cpu.py): 3.53-3.81 vs 3.77-4.24 s per step in
+  # three of four pairs (Zen 3, 2026-12-07, BENCHMARKS.md).
   config.xla_cpu_elementwise = 'xla'
   config.model = ml_collections.ConfigDict(model_lib.SIZES['paper'])
   config.model.dtype = 'float32'

@@ -67,9 +67,9 @@ def get_config(arg: str = 'voc'):
   # AVX-512 Zen 4, XLA's 11.33 s against YNN's 13.3 s on an AVX2 Zen 3
   # (2026-12-07; BENCHMARKS.md, colorjax/xla_cpu.py).
   config.xla_cpu_convolutions = 'auto'
-  # Where they are XLA's, XLA's element-wise fusions too, so that no convolution
-  # goes to YNN inside one (colorjax/xla_cpu.py): 10.03 vs 10.68 s per step (Zen
-  # 3, 2026-12-07, BENCHMARKS.md).
+  # Where they are XLA's, XLA's element-wise fusions too, so that no
+  # convolution goes to YNN inside one (colorjax/xla_cpu.py): 10.03 vs 10.68 s
+  # per step (Zen 3, 2026-12-07, BENCHMARKS.md).
   config.xla_cpu_elementwise = 'xla'
 
   config.model = ml_collections.ConfigDict(model_lib.SIZES['paper'])

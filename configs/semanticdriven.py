@@ -114,9 +114,10 @@ def get_config(arg: str = 'colorization'):
   # 'auto' (BENCHMARKS.md, colorjax/xla_cpu.py).
   config.xla_cpu_convolutions = ('xla' if stage == 'colorization'
                                  else 'auto')
-  # Where they are XLA's, XLA's element-wise fusions too, so that no convolution
-  # goes to YNN inside one (colorjax/xla_cpu.py): stage 1 3.71 vs 4.04 s per
-  # step, stage 2 16.13 vs 17.15 s (Zen 3, 2026-12-07, BENCHMARKS.md).
+  # Where they are XLA's, XLA's element-wise fusions too, so that no
+  # convolution goes to YNN inside one (colorjax/xla_cpu.py): stage 1 3.71 vs
+  # 4.04 s per step, stage 2 16.13 vs 17.15 s (Zen 3, 2026-12-07,
+  # BENCHMARKS.md).
   config.xla_cpu_elementwise = 'xla'
   config.train_maps = 'ground_truth'
   config.train_maps_mix = 0.5
