@@ -134,11 +134,14 @@ def _conv_padded_bwd(strides, padding, dilation, residuals, g):
 def _padded_weight_grad(x, kernel, strides, padding, g, dilation=(1, 1)):
   """d<conv(x, kernel), g>/d kernel, taken on the padded x unpadded.
 
-  Behind an optimization barrier: XLA:CPU otherwise fuses the gradient
+  Behind an optimization barrier, added when XLA:CPU fused the gradient
   convolutions of a kernel used twice (the discriminator on real and on
   fake images) into YNNPACK's fusion of their sum, which ran them at
   3 GFLOP/s (ChromaCMC's discriminator conv2: 176 ms per step; 3.82 ->
-  3.71 s per step with the barrier)."""
+  3.71 s per step with the barrier). Its effect is in doubt: a barrier on
+  a forward convolution later left the compiled step unchanged, with no
+  barrier left in it, and steps vary 5-10% from run to run (BENCHMARKS.md,
+  2026-12-07 late night)."""
   padded = jnp.pad(x, ((0, 0),) + tuple(padding) + ((0, 0),))
   _, kernel_vjp = jax.vjp(
       lambda k: _conv(padded, k, strides, 'VALID', dilation), kernel)
